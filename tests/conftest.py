@@ -1,0 +1,32 @@
+"""Shared fixtures: small random specs and paths to the real CIFAR-10 copy when present."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CIFAR_ARCHIVE = Path(os.environ.get("WRNSEARCH_CIFAR_ARCHIVE", REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"))
+
+BLOCK_TYPES = [(3, 3), (3, 1, 3), (1, 3, 1), (1, 3), (3, 1), (3, 1, 1), (3,), (3, 3, 3), (5,), (1, 5, 1)]
+
+
+def random_spec_kwargs(rng: random.Random, *, max_n: int = 3) -> dict:
+    """Random but valid WRNSpec arguments covering every block type, fractional k, classes, channels."""
+    kernels = rng.choice(BLOCK_TYPES)
+    return dict(
+        blocks_per_group=rng.randint(1, max_n),
+        widen_factor=rng.choice([0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3]),
+        kernels=kernels,
+        dropout=rng.choice([0.0, 0.0, 0.3]),
+        in_channels=rng.randint(1, 4),
+        num_classes=rng.randint(1, 100),
+    )
+
+
+@pytest.fixture
+def rng() -> random.Random:
+    return random.Random(1234)

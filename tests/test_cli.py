@@ -1,0 +1,111 @@
+"""The CLI: every command has help; errors are one line, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from wrnsearch import __version__
+from wrnsearch.cli import main
+
+
+def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    for name, cmd in group.commands.items():
+        yield prefix + (name,), cmd
+        if isinstance(cmd, click.Group):
+            yield from _all_commands(cmd, prefix + (name,))
+
+
+def test_every_command_has_help_text():
+    commands = list(_all_commands(main))
+    assert len(commands) >= 3
+    runner = CliRunner()
+    for path, cmd in commands:
+        assert cmd.help and cmd.help.strip(), f"{' '.join(path)} has no docstring"
+        result = runner.invoke(main, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage: wrnsearch " + " ".join(path) in result.output
+        for param in cmd.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help, f"{' '.join(path)} {param.opts} has no help"
+
+
+def test_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert __version__ in result.output
+
+
+def test_model_json_wrn_28_10():
+    result = CliRunner().invoke(main, ["model", "WRN-28-10", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["name"] == "WRN-28-10"
+    assert info["params"] == 36_479_194
+    assert isinstance(info["macs"], int) and 5.2e9 < info["macs"] < 5.3e9
+    assert info["spec"]["blocks_per_group"] == 4
+
+
+def test_model_options_change_costs():
+    runner = CliRunner()
+    base = json.loads(runner.invoke(main, ["model", "WRN-16-4", "--format", "json"]).output)
+    more = json.loads(runner.invoke(main, ["model", "WRN-16-4", "--format", "json", "--classes", "100", "--in-channels", "1", "--resolution", "64"]).output)
+    assert more["params"] - base["params"] == 256 * 90 + 90 - 2 * 16 * 9
+    assert more["macs"] > 3.9 * base["macs"]
+    assert more["resolution"] == 64
+
+
+def test_model_table_shows_blocks_and_totals():
+    result = CliRunner().invoke(main, ["model", "WRN-22-2-B(3,1,3)-d0.3"])
+    assert result.exit_code == 0, result.output
+    assert "group3" in result.output and "128x8x8" in result.output
+    assert "735,578" in result.output
+    assert "1x1 conv" in result.output
+
+
+def test_model_measure_json():
+    result = CliRunner().invoke(main, ["model", "WRN-10-1", "--measure", "--batch", "4", "--resolution", "16", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["latency_ms"] > 0 and info["images_per_s"] > 0 and info["steps"] >= 20
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["model", "WRN-27-10"], "depth 27 is impossible"),
+        (["model", "ResNet-50"], "'ResNet-50' is not a WRN name"),
+        (["model", "WRN-28-10", "--bogus"], "No such option"),
+        (["model", "WRN-28-10", "--resolution", "4"], "--resolution"),
+        (["model", "WRN-28-10", "--format", "xml"], "--format"),
+        (["model", "WRN-16-2", "--measure", "--device", "cuda"] if not __import__("torch").cuda.is_available() else ["model", "WRN-16-2", "--measure", "--device", "tpu9"], "--device"),
+        (["nothing"], "No such command"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, fragment):
+    exe = shutil.which("wrnsearch") or pytest.skip("wrnsearch console script not installed")
+    proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_debug_shows_traceback():
+    exe = shutil.which("wrnsearch") or pytest.skip("wrnsearch console script not installed")
+    proc = subprocess.run([exe, "--debug", "model", "WRN-27-10"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" in proc.stderr and "SpecError" in proc.stderr
+
+
+def test_module_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "wrnsearch", "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and __version__ in proc.stdout

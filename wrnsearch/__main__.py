@@ -1,0 +1,5 @@
+"""``python -m wrnsearch`` runs the CLI."""
+
+from wrnsearch.cli import main
+
+main()

@@ -1,0 +1,170 @@
+"""The ``wrnsearch`` command line: a thin skin over the library.
+
+Every user error (a :class:`~wrnsearch.errors.WRNSearchError` or a bad option) becomes one line
+per problem on stderr and exit code 2; ``--debug`` adds the traceback. Only this module prints.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from wrnsearch import __version__
+from wrnsearch.errors import WRNSearchError
+
+EXIT_USAGE = 2
+
+
+class WRNGroup(click.Group):
+    """A click group whose errors are one line each and exit 2, tracebacks only with --debug."""
+
+    def main(self, args: list[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv
+        extra.pop("standalone_mode", None)
+        try:
+            rv = super().main(args=argv, prog_name=prog_name or "wrnsearch", standalone_mode=False, **extra)
+        except click.exceptions.Abort:
+            click.echo("wrnsearch: aborted", err=True)
+            sys.exit(130)
+        except click.UsageError as e:
+            path = e.ctx.command_path if e.ctx else "wrnsearch"
+            message = " ".join(e.format_message().split())
+            click.echo(f"{path}: error: {message} (see '{path} --help')", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as e:
+            click.echo(f"wrnsearch: error: {' '.join(e.format_message().split())}", err=True)
+            sys.exit(e.exit_code)
+        except WRNSearchError as e:
+            if debug:
+                traceback.print_exc()
+            problems = getattr(e, "problems", None) or [str(e)]
+            for line in problems:
+                click.echo(f"wrnsearch: error: {line}", err=True)
+            sys.exit(EXIT_USAGE)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(name="wrnsearch", cls=WRNGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="wrnsearch")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+def main(debug: bool) -> None:
+    """Search the Wide Residual Network design space for error/size/speed trade-offs."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _print_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--classes", "num_classes", type=click.IntRange(min=1), default=10, show_default=True, help="Number of classes.")
+@click.option("--in-channels", type=click.IntRange(min=1), default=3, show_default=True, help="Input image channels.")
+@click.option("--resolution", type=click.IntRange(min=8), default=32, show_default=True, help="Input height and width in pixels.")
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Batch size for activation memory and --measure.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format.")
+@click.option("--measure", is_flag=True, help="Also time forward+backward+update of one minibatch.")
+@click.option("--device", default="cpu", show_default=True, help="Device for --measure: cpu, cuda, cuda:1 ...")
+@click.option("--steps", type=click.IntRange(min=20), default=20, show_default=True, help="Timed steps for --measure (median).")
+def model(name: str, num_classes: int, in_channels: int, resolution: int, batch: int, fmt: str,
+          measure: bool, device: str, steps: int) -> None:
+    """Show a WRN's blocks, output shapes, parameters, MACs and activation memory.
+
+    NAME is a canonical name such as WRN-28-10, WRN-22-2-B(3,1,3) or WRN-16-8-d0.3.
+    """
+    from wrnsearch.cost import format_bytes, format_count, layer_table, model_cost
+    from wrnsearch.spec import parse_name
+
+    spec = parse_name(name, num_classes=num_classes, in_channels=in_channels)
+    cost = model_cost(spec, resolution, batch)
+    info: dict[str, Any] = {
+        "name": spec.name,
+        "spec": spec.to_dict(),
+        "resolution": resolution,
+        "params": cost.params,
+        "macs": cost.macs,
+        "batch": batch,
+        "activation_bytes": cost.activation_bytes,
+    }
+    if measure:
+        info.update(_measure(spec, device, batch, resolution, steps))
+    if fmt == "json":
+        _print_json(info)
+        return
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{spec.name}: blocks {spec.block}, {resolution}x{resolution} input, {num_classes} classes")
+    for col in ("group", "layer", "in", "out", "stride", "shortcut", "output", "params", "MACs", "act/img"):
+        table.add_column(col, justify="left" if col in ("group", "layer", "shortcut") else "right")
+    for row in layer_table(spec, resolution):
+        table.add_row(
+            row.group, row.layer, str(row.in_channels), str(row.out_channels), str(row.stride), row.shortcut,
+            "x".join(str(d) for d in row.out_shape), f"{row.params:,}", format_count(row.macs),
+            format_bytes(row.activation_bytes_per_image),
+        )
+    console = Console(width=max(Console().width, 100))
+    console.print(table)
+    console.print(f"params            {cost.params:,} ({format_count(cost.params)})")
+    console.print(f"MACs / image      {cost.macs:,} ({format_count(cost.macs)})")
+    console.print(f"activations @ {batch:<4d}{format_bytes(cost.activation_bytes)} (fp32, saved for backward)")
+    if measure:
+        console.print(f"latency           {info['latency_ms']:.2f} ms / step of {batch} on {info['device']}")
+        console.print(f"throughput        {info['images_per_s']:.1f} images/s")
+
+
+def _measure(spec: Any, device: str, batch: int, resolution: int, steps: int) -> dict[str, Any]:
+    import torch
+
+    from wrnsearch.measure import measure_training_step
+    from wrnsearch.model import build_model
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise click.BadParameter(f"{device!r} is not a device ({e})", param_hint="--device") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise click.BadParameter("CUDA is not available on this machine; use --device cpu", param_hint="--device")
+    timing = measure_training_step(
+        build_model(spec), device=dev, batch=batch, resolution=resolution,
+        in_channels=spec.in_channels, num_classes=spec.num_classes, steps=steps,
+    )
+    return timing.to_dict()
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks that compare two ways side by side in one run (figures for BENCHMARKS.md)."""
+
+
+@bench.command("cost")
+@click.option("--n", "n", type=click.IntRange(min=1), default=10_000, show_default=True, help="Random specs to cost analytically.")
+@click.option("--build-n", type=click.IntRange(min=1), default=100, show_default=True, help="Of those, how many to build as modules.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random specs.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+def bench_cost_command(n: int, build_n: int, seed: int, fmt: str) -> None:
+    """Analytic costing of random paper-space specs versus building them as torch modules."""
+    from wrnsearch.bench import bench_cost
+
+    r = bench_cost(n=n, build_n=build_n, seed=seed)
+    if fmt == "json":
+        _print_json(r)
+        return
+    click.echo(f"machine: {r['machine']}, torch {r['torch']}")
+    click.echo(f"analytic: {r['specs']:,} specs in {r['analytic_total_s']:.3f} s ({r['analytic_per_spec_us']:.1f} us/spec)")
+    click.echo(f"modules:  {r['built_specs']:,} specs in {r['build_total_s']:.2f} s ({r['build_per_spec_ms']:.1f} ms/spec)")
+    click.echo(f"analytic is {r['speedup']:,.0f}x faster per spec")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

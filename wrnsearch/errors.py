@@ -1,0 +1,34 @@
+"""The exception hierarchy: every error a user can cause derives from :class:`WRNSearchError`.
+
+The CLI turns any of these into one line on stderr and exit code 2; anything else is a bug and
+keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class WRNSearchError(Exception):
+    """Base class of every error caused by user input or the environment, not by a bug."""
+
+
+class SpecError(WRNSearchError, ValueError):
+    """An architecture spec or name that does not describe a valid Wide ResNet."""
+
+
+class SpaceError(WRNSearchError, ValueError):
+    """A search-space file that cannot be loaded: syntax, schema or an impossible space.
+
+    ``problems`` holds one line per problem, each naming the file, line, column and key.
+    """
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class DataError(WRNSearchError):
+    """A data set that is missing, unreadable or malformed."""
+
+
+class RunError(WRNSearchError):
+    """A search run that cannot start or continue (storage, cluster, run directory)."""

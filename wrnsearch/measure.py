@@ -1,0 +1,120 @@
+"""Measured speed: the latency of one training step, the paper's Figure 4 measure.
+
+``latency_ms`` is the median wall time of one training step (forward, backward, SGD update) on a
+minibatch of random images at the data set's resolution, after warm-up, with the device
+synchronized around every timed step. Random images cost the same as real ones: convolution time
+does not depend on pixel values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """The result of :func:`measure_training_step`."""
+
+    latency_ms: float  # median of ``steps`` timed training steps
+    latency_p90_ms: float
+    images_per_s: float  # batch / median step time
+    batch: int
+    steps: int
+    device: str  # e.g. "cpu" or "NVIDIA H100 80GB HBM3"
+    peak_memory_bytes: int | None  # CUDA only: max allocated during the timed steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def device_name(device: torch.device | str) -> str:
+    """Human-readable name of a device, stored beside every latency."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return str(device)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def autocast_context(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when ``amp``; a no-op elsewhere."""
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def measure_training_step(
+    model: nn.Module,
+    *,
+    device: torch.device | str = "cpu",
+    batch: int = 32,
+    resolution: int = 32,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    steps: int = 20,
+    warmup: int = 5,
+    amp: bool = False,
+    channels_last: bool = False,
+) -> StepTiming:
+    """Median time of one forward+backward+update step on ``batch`` random images.
+
+    The model's weights change (real SGD updates), so pass a model you are about to train or
+    throw away, or one whose state you restore afterwards.
+    """
+    if steps < 1:
+        raise ValueError(f"steps {steps} must be >= 1")
+    device = torch.device(device)
+    model.to(device).train()
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    if channels_last:
+        model.to(memory_format=memory_format)
+    x = torch.randn(batch, in_channels, resolution, resolution, device=device).contiguous(memory_format=memory_format)
+    y = torch.randint(0, num_classes, (batch,), device=device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast_context(device, amp):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(warmup):
+        step()
+    synchronize(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for _ in range(steps):
+        synchronize(device)
+        start = time.perf_counter()
+        step()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    times.sort()
+    median = statistics.median(times)
+    p90 = times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))]
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    return StepTiming(
+        latency_ms=median * 1e3,
+        latency_p90_ms=p90 * 1e3,
+        images_per_s=batch / median,
+        batch=batch,
+        steps=steps,
+        device=device_name(device),
+        peak_memory_bytes=peak,
+    )
