@@ -1,0 +1,139 @@
+"""Every sampler yields valid specs; over-budget ones are stored as infeasible, never as results."""
+
+from __future__ import annotations
+
+import textwrap
+
+import optuna
+import pytest
+
+from wrnsearch.sampling import (
+    CONSTRAINT_KEYS,
+    INFEASIBLE_ATTR,
+    is_feasible,
+    make_sampler,
+    propose,
+    search_distributions,
+    tell_infeasible,
+)
+from wrnsearch.space import budget_violations, iter_specs, parse_space, space_cost
+from wrnsearch.spec import WRNSpec
+
+SPACE = """\
+name: sampling
+dataset: {name: cifar10}
+space:
+  depth: [10, 16, 22, 28]
+  widen_factor: {low: 1, high: 8}
+  block: ["B(3,3)", "B(3,1,3)", "B(1,3)"]
+  dropout: [0.0, 0.3]
+budget:
+  max_params: 3M
+  max_macs: 600M
+search:
+  sampler: {sampler}
+  seed: 3
+  n_startup_trials: 4
+  population_size: 6
+"""
+
+SAMPLERS = ["tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce"]
+
+
+def _objective_values(spec: WRNSpec, cost) -> list[float]:
+    # a deterministic stand-in for training: wider/deeper is more accurate, bigger, slower
+    error = 40.0 / (spec.widen_factor * spec.depth) ** 0.5 + 2 * spec.dropout
+    return [error, float(cost.params), cost.macs / 1e7]
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_sampler_yields_valid_specs_and_records_infeasible(tmp_path, sampler):
+    space = parse_space(SPACE.replace("{sampler}", sampler), source="sampling.yaml")
+    all_specs = set(iter_specs(space))
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(storage=storage, study_name="s", directions=space.directions, sampler=make_sampler(space))
+    n = 24
+    for _ in range(n):
+        trial = study.ask()
+        proposal = propose(trial, space)
+        assert proposal.spec in all_specs  # a valid spec of this space
+        if proposal.feasible:
+            study.tell(trial, _objective_values(proposal.spec, proposal.cost))
+        else:
+            tell_infeasible(study, trial, space, proposal)
+
+    # read back from the database, as a resumed search or the dashboard would
+    stored = optuna.load_study(study_name="s", storage=storage)
+    trials = stored.get_trials(deepcopy=False)
+    assert len(trials) == n
+    feasible = [t for t in trials if is_feasible(t)]
+    infeasible = [t for t in trials if not is_feasible(t)]
+    for t in feasible:
+        assert t.user_attrs["params"] <= 3_000_000 and t.user_attrs["macs"] <= 600_000_000
+        assert set(t.constraints) == set(CONSTRAINT_KEYS) and all(v <= 0 for v in t.constraints.values())
+    for t in infeasible:
+        assert t.user_attrs[INFEASIBLE_ATTR].startswith(("params", "macs"))
+        assert any(v > 0 for v in t.constraints.values())
+        assert t.values[0] == float("inf")  # never trained: no error to report
+    assert feasible, "no feasible spec in 24 draws"
+    # Optuna's own front never contains an infeasible trial
+    assert all(is_feasible(t) for t in stored.best_trials)
+
+
+def test_the_space_has_both_kinds():
+    space = parse_space(SPACE.replace("{sampler}", "random"), source="s.yaml")
+    costs = [space_cost(space, s) for s in iter_specs(space)]
+    assert any(budget_violations(space, c) for c in costs) and any(not budget_violations(space, c) for c in costs)
+
+
+def test_constraint_aware_sampler_learns_the_budget(tmp_path):
+    """With the budget constraint, TPE proposes in-budget specs far more often than random does."""
+    rates = {}
+    for sampler in ("random", "tpe"):
+        space = parse_space(SPACE.replace("{sampler}", sampler), source="s.yaml")
+        study = optuna.create_study(directions=space.directions, sampler=make_sampler(space))
+        flags = []
+        for _ in range(60):
+            trial = study.ask()
+            p = propose(trial, space)
+            flags.append(p.feasible)
+            if p.feasible:
+                study.tell(trial, _objective_values(p.spec, p.cost))
+            else:
+                tell_infeasible(study, trial, space, p)
+        rates[sampler] = sum(flags[30:]) / 30
+    assert rates["tpe"] > rates["random"], rates
+
+
+def test_stable_parameter_names():
+    space = parse_space(SPACE.replace("{sampler}", "tpe"), source="s.yaml")
+    dists = search_distributions(space)
+    # blocks of 3 convs realize only depth 22 here: a single value is no parameter
+    assert set(dists) == {"block", "depth_l2", "widen_factor", "dropout"}
+    assert dists["depth_l2"].low == 10 and dists["depth_l2"].high == 28 and dists["depth_l2"].step == 6
+    assert dists["block"].choices == ("B(3,3)", "B(3,1,3)", "B(1,3)")
+
+
+def test_grid_visits_every_architecture_once(tmp_path):
+    text = textwrap.dedent("""\
+        name: g
+        space: {depth: [10, 16], widen_factor: [1, 2, 4], block: ["B(3,3)", "B(3,1)"]}
+        search: {sampler: grid}
+        """)
+    space = parse_space(text, source="g.yaml")
+    study = optuna.create_study(directions=space.directions, sampler=make_sampler(space))
+    seen = []
+    for _ in range(12):
+        trial = study.ask()
+        p = propose(trial, space)
+        seen.append(p.spec)
+        study.tell(trial, _objective_values(p.spec, p.cost))
+    assert sorted(s.name for s in seen) == sorted(s.name for s in iter_specs(space))
+
+
+def test_grid_on_continuous_space_is_refused():
+    from wrnsearch.errors import SpaceError
+
+    space = parse_space("name: c\nspace: {depth: 16, widen_factor: 2, dropout: {low: 0.0, high: 0.5}}\nsearch: {sampler: grid}\n", source="c.yaml")
+    with pytest.raises(SpaceError, match="needs a finite space, but space.dropout is a continuous range"):
+        make_sampler(space)

@@ -1,0 +1,271 @@
+"""A space as an Optuna search: define-by-run suggestion, samplers, budget constraints.
+
+Parameter names and distributions are stable for a space, so every Optuna sampler can learn
+from the stored trials:
+
+- ``architecture`` (categorical of names) when the space lists whole WRNs;
+- otherwise ``block`` (categorical of ``B(...)``), the size as ``blocks_per_group`` or ``depth``
+  (``depth_l2``, ``depth_l3``, ... when blocks of different lengths allow different depths),
+  ``widen_factor`` and ``dropout``. A fixed dimension is not a parameter.
+
+Over-budget specs are told to the study as infeasible (constraint values > 0) with their reason,
+never trained, so that constraint-aware samplers (TPE, NSGA-II/III, GP) learn to avoid them.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from wrnsearch.cost import Cost
+from wrnsearch.errors import SpaceError
+from wrnsearch.space import (
+    Dim,
+    Space,
+    budget_violations,
+    constraint_values,
+    depth_param,
+    depths_for,
+    space_blocks,
+    space_cost,
+    spec_from_params,
+)
+from wrnsearch.spec import WRNSpec, format_block
+
+INFEASIBLE_ATTR = "infeasible_reason"
+CONSTRAINT_KEYS = ("max_params", "max_macs", "max_activation_memory")  # Optuna 5 named constraints
+
+
+def _dim_distribution(dim: Dim) -> BaseDistribution | None:
+    if dim.kind == "fixed":
+        return None
+    if dim.kind == "choice":
+        return CategoricalDistribution(list(dim.values))
+    if dim.integer:
+        return IntDistribution(int(dim.low), int(dim.high), step=int(dim.step or 1), log=dim.log)
+    return FloatDistribution(dim.low, dim.high, step=dim.step, log=dim.log)
+
+
+def _values_distribution(values: list[int]) -> BaseDistribution | None:
+    """An int range when the values are evenly spaced (samplers see order), else categorical."""
+    if len(values) == 1:
+        return None
+    steps = {b - a for a, b in zip(values, values[1:])}
+    if len(steps) == 1:
+        return IntDistribution(values[0], values[-1], step=steps.pop())
+    return CategoricalDistribution(values)
+
+
+def search_distributions(space: Space) -> dict[str, BaseDistribution]:
+    """Every Optuna parameter of the space and its distribution (conditional ones included)."""
+    dims = space.space
+    out: dict[str, BaseDistribution] = {}
+    if dims.architecture is not None:
+        names = list(dict.fromkeys(dims.architecture))
+        if len(names) > 1:
+            out["architecture"] = CategoricalDistribution(names)
+        return out
+    blocks = space_blocks(dims)
+    if len(blocks) > 1:
+        out["block"] = CategoricalDistribution([format_block(b) for b in blocks])
+    if dims.depth is not None:
+        for l in sorted({len(b) for b in blocks}):
+            dist = _values_distribution(depths_for(dims, l))
+            if dist is not None:
+                out[depth_param(space, l)] = dist
+    else:
+        dist = _dim_distribution(dims.blocks_per_group)
+        if dist is not None:
+            out["blocks_per_group"] = dist
+    for key in ("widen_factor", "dropout"):
+        dist = _dim_distribution(getattr(dims, key))
+        if dist is not None:
+            out[key] = dist
+    return out
+
+
+def has_conditional_params(space: Space) -> bool:
+    """True when some parameter is suggested only for some blocks (``depth_l<l>``)."""
+    return any(name.startswith("depth_l") for name in search_distributions(space))
+
+
+def suggest_spec(trial: optuna.trial.BaseTrial, space: Space) -> WRNSpec:
+    """Define-by-run: suggest the parameters of one architecture and return its (valid) spec."""
+    dists = search_distributions(space)
+    params: dict[str, Any] = {}
+    for name in ("architecture", "block"):
+        if name in dists:
+            params[name] = trial._suggest(name, dists[name])  # noqa: SLF001 - the public suggest_* take the same
+    if space.space.architecture is None:
+        l = len(space_blocks(space.space)[0]) if "block" not in params else len(_parse_block_name(params["block"]))
+        size_name = depth_param(space, l) if space.space.depth is not None else "blocks_per_group"
+        for name in (size_name, "widen_factor", "dropout"):
+            if name in dists:
+                params[name] = trial._suggest(name, dists[name])  # noqa: SLF001
+    return spec_from_params(space, params)
+
+
+def _parse_block_name(name: str) -> tuple[int, ...]:
+    return tuple(int(k) for k in name[2:-1].split(","))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One suggested architecture with its analytic cost and, if any, why it is over budget."""
+
+    spec: WRNSpec
+    cost: Cost
+    violations: list[str]
+    constraints: list[float]
+
+    @property
+    def feasible(self) -> bool:
+        return not self.violations
+
+
+def propose(trial: optuna.trial.BaseTrial, space: Space) -> Proposal:
+    """Suggest a spec, cost it, check the budgets, and record cost and constraints on the trial."""
+    spec = suggest_spec(trial, space)
+    cost = space_cost(space, spec)
+    violations = budget_violations(space, cost)
+    constraints = constraint_values(space, cost)
+    trial.set_user_attr("arch", spec.name)
+    trial.set_user_attr("params", cost.params)
+    trial.set_user_attr("macs", cost.macs)
+    trial.set_user_attr("activation_bytes", cost.activation_bytes)
+    for key, value in zip(CONSTRAINT_KEYS, constraints):
+        trial.set_constraint(key, value)
+    if violations:
+        trial.set_user_attr(INFEASIBLE_ATTR, "; ".join(violations))
+    return Proposal(spec, cost, violations, constraints)
+
+
+def infeasible_values(space: Space, cost: Cost) -> list[float]:
+    """Objective values told for an untrained, over-budget spec.
+
+    Constraint-aware samplers rank infeasible trials below every feasible one whatever their
+    values; the others see the worst possible error and latency. The exact size is told as is.
+    """
+    out = []
+    for objective in space.objectives:
+        if objective == "params":
+            out.append(float(cost.params))
+        elif objective == "macs":
+            out.append(float(cost.macs))
+        else:
+            out.append(math.inf)
+    return out
+
+
+def tell_infeasible(study: optuna.Study, trial: optuna.Trial, space: Space, proposal: Proposal) -> FrozenTrial:
+    """Record an over-budget spec as a finished, infeasible trial. It is never trained."""
+    return study.tell(trial, infeasible_values(space, proposal.cost))
+
+
+def is_feasible(trial: FrozenTrial) -> bool:
+    """Within every budget (Optuna's own rule: all constraint values <= 0)."""
+    return all(v <= 0 for v in trial.constraints.values()) and INFEASIBLE_ATTR not in trial.user_attrs
+
+
+def _ask_tell_safe(cls: type) -> type:
+    """A subclass whose end-of-space ``study.stop()`` does not break ask/tell.
+
+    Grid and brute-force samplers call ``study.stop()`` once the space is exhausted, which raises
+    outside ``study.optimize`` and, being raised inside ``tell``, would leave the trial unfinished.
+    The search driver stops by itself when every architecture has been tried.
+    """
+
+    def after_trial(self: Any, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
+        try:
+            cls.after_trial(self, study, trial, state, values)
+        except RuntimeError as e:  # stop() is the last statement of both after_trial methods
+            if "Study.stop" not in str(e):
+                raise
+
+    return type(cls.__name__, (cls,), {"after_trial": after_trial, "__doc__": cls.__doc__})
+
+
+_GridSampler = _ask_tell_safe(optuna.samplers.GridSampler)
+_BruteForceSampler = _ask_tell_safe(optuna.samplers.BruteForceSampler)
+
+
+def make_sampler(space: Space) -> optuna.samplers.BaseSampler:
+    """The space's sampler, seeded, with budget constraints where the sampler supports them."""
+    cfg = space.search
+    seed = cfg.seed
+    name = cfg.sampler
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # infeasible trials carry inf error/latency on purpose; GP clips them, which is what we want
+    warnings.filterwarnings("ignore", message="Clip non-finite values", category=UserWarning)
+    if name in ("grid", "bruteforce"):
+        dists = search_distributions(space)
+        infinite = [k for k, d in dists.items() if isinstance(d, FloatDistribution) and d.step is None]
+        if infinite:
+            raise SpaceError(
+                f"{space.source}: search.sampler {name} needs a finite space, but space.{infinite[0]} is a "
+                "continuous range: give it a step or a list"
+            )
+        if name == "grid" and not has_conditional_params(space):
+            grid = {k: _all_values(d) for k, d in dists.items()}
+            return _GridSampler(grid, seed=seed) if grid else _BruteForceSampler(seed=seed)
+        return _BruteForceSampler(seed=seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=cfg.n_startup_trials, multivariate=True, group=True,
+        )
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=cfg.population_size)
+    if name == "nsga3":
+        return optuna.samplers.NSGAIIISampler(seed=seed, population_size=cfg.population_size)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=cfg.n_startup_trials, warn_independent_sampling=False)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False, warn_asynchronous_seeding=False)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _all_values(dist: BaseDistribution) -> list[Any]:
+    if isinstance(dist, CategoricalDistribution):
+        return list(dist.choices)
+    if isinstance(dist, IntDistribution):
+        return list(range(dist.low, dist.high + 1, dist.step))
+    assert isinstance(dist, FloatDistribution) and dist.step is not None
+    n = int(math.floor((dist.high - dist.low) / dist.step + 1e-9)) + 1
+    return [round(dist.low + i * dist.step, 12) for i in range(n)]
+
+
+def trial_state_name(trial: FrozenTrial) -> str:
+    """done / pruned / failed / infeasible / running / waiting, as the progress view counts them."""
+    if trial.state == TrialState.COMPLETE:
+        return "infeasible" if not is_feasible(trial) else "done"
+    return {TrialState.PRUNED: "pruned", TrialState.FAIL: "failed", TrialState.RUNNING: "running"}.get(trial.state, "waiting")
+
+
+def sample_specs(space: Space, n: int) -> list[dict[str, Any]]:
+    """Draw ``n`` specs with the space's sampler in an in-memory study, without training.
+
+    Feasible specs are told a stand-in objective (their analytic size) so that the sampler moves
+    on; over-budget ones are told as infeasible, as a real search does.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=space.directions, sampler=make_sampler(space))
+    rows = []
+    for _ in range(n):
+        trial = study.ask()
+        proposal = propose(trial, space)
+        if proposal.feasible:
+            study.tell(trial, [float(proposal.cost.params)] * len(space.objectives))
+        else:
+            tell_infeasible(study, trial, space, proposal)
+        rows.append({
+            "name": proposal.spec.name, "params": proposal.cost.params, "macs": proposal.cost.macs,
+            "activation_bytes": proposal.cost.activation_bytes,
+            "infeasible_reason": "; ".join(proposal.violations) or None,
+        })
+    return rows
