@@ -225,6 +225,109 @@ def space_sample(file: str, n: int, seed: int, fmt: str, overrides: tuple[str, .
     Console(width=max(Console().width, 100)).print(table)
 
 
+@main.command()
+@click.argument("name")
+@click.option("--dataset", type=click.Choice(["cifar10", "cifar100", "svhn", "imagefolder", "synthetic"]), default=None,
+              help="Data set (default: the space's, else cifar10).")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where the data set lives (default $WRNSEARCH_DATA or ~/.cache/wrnsearch/data).")
+@click.option("--space", "space_file", type=click.Path(dir_okay=False), default=None, help="Take the dataset and train sections from this space file.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: the recipe's, 200 for CIFAR).")
+@click.option("--train-subset", type=float, default=None, help="Train on this many images (or this fraction if < 1).")
+@click.option("--val-size", type=float, default=None, help="Validation images held out of training (or a fraction).")
+@click.option("--test-subset", type=float, default=None, help="Evaluate on this many test images.")
+@click.option("--batch-size", type=click.IntRange(min=2), default=None, help="Minibatch size (default 128).")
+@click.option("--lr", type=float, default=None, help="Initial learning rate (default: the recipe's).")
+@click.option("--seed", type=int, default=None, help="Seed of initialization, shuffling and augmentation.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
+@click.option("--time-limit", default=None, help="Stop cleanly after this wall time (30m, 2h); the result is marked truncated.")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None, help="Checkpoint every epoch here; a rerun resumes from it.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the result record (JSON) here.")
+@SET_OPTION
+def train(name: str, dataset: str | None, data_root: str | None, space_file: str | None, epochs: int | None,
+          train_subset: float | None, val_size: float | None, test_subset: float | None, batch_size: int | None,
+          lr: float | None, seed: int | None, device: str, time_limit: str | None, checkpoint_dir: str | None,
+          output: str | None, overrides: tuple[str, ...]) -> None:
+    """Train one architecture with the paper's recipe and write its result record.
+
+    NAME is a canonical WRN name such as WRN-16-4 or WRN-28-10-d0.3.
+    """
+    from pathlib import Path
+
+    from wrnsearch.space import parse_space
+    from wrnsearch.train import pick_device
+    from wrnsearch.units import parse_seconds
+
+    sets = list(overrides)
+    for key, value in (("dataset.name", dataset), ("train.epochs", epochs), ("dataset.train_subset", train_subset),
+                       ("dataset.val_size", val_size), ("dataset.test_subset", test_subset),
+                       ("train.batch_size", batch_size), ("train.lr", lr), ("train.seed", seed)):
+        if value is not None:
+            sets.append(f"{key}={value}")
+    if space_file:
+        s = _load(space_file, tuple(sets))
+    else:
+        s = parse_space(f"name: train\nspace: {{architecture: [{name}]}}\n", source="wrnsearch train", overrides=sets)
+    limit = None
+    if time_limit is not None:
+        try:
+            limit = parse_seconds(time_limit)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--time-limit") from None
+    try:
+        dev = pick_device(device)
+    except RuntimeError as e:
+        raise click.BadParameter(f"{device!r} is not a device ({e})", param_hint="--device") from None
+    if dev.type == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise click.BadParameter("CUDA is not available on this machine; use --device cpu", param_hint="--device")
+    record = _train_with_progress(name, s, data_root, dev, limit, Path(checkpoint_dir) if checkpoint_dir else None)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(json.dumps(record, indent=2, default=str) + "\n")
+        click.echo(f"record written to {output}")
+
+
+def _train_with_progress(name: str, s: Any, data_root: str | None, device: Any, limit: float | None, checkpoint_dir: Any) -> dict[str, Any]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from wrnsearch.data import load_splits
+    from wrnsearch.spec import parse_name
+    from wrnsearch.train import train_trial
+
+    spec = parse_name(name, num_classes=s.dataset.num_classes, in_channels=s.dataset.channels)
+    console = Console(stderr=True)
+    with console.status(f"loading {s.dataset.name}"):
+        splits = load_splits(s.dataset, data_root)
+    r = splits.record
+    console.print(f"{spec.name} on {s.dataset.name}: {r['train']:,} train / {r['val']:,} val / {r['test']:,} test images, "
+                  f"{s.train.epochs} epochs, batch {s.train.batch_size}, lr {s.train.lr}, device {device}")
+    with Progress(TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.fields[note]}"), console=console, transient=False) as progress:
+        task = progress.add_task("train", total=None, epoch=0, epochs=s.train.epochs, note="measuring latency")
+
+        def on_step(epoch: int, step: int, steps: int) -> None:
+            progress.update(task, completed=step, total=steps, epoch=epoch)
+
+        def on_epoch(report: Any, _path: Any) -> None:
+            note = f"loss {report.train_loss:.3f}  val error {report.val_error:.2f}%  {report.images_per_s:,.0f} img/s"
+            progress.update(task, note=note)
+            progress.console.print(f"epoch {report.epoch}/{report.epochs}: {note}  ({report.elapsed_s:.1f} s)")
+
+        record = train_trial(spec, s.train, splits, device=device, time_limit_s=limit, checkpoint_dir=checkpoint_dir,
+                             callback=on_epoch, on_step=on_step)
+    summary = (f"{record['name']}: status {record['status']}, val error {record.get('val_error', float('nan')):.2f}%, "
+               f"test error {record.get('test_error', float('nan')):.2f}%, {record['params']:,} params, "
+               f"latency {record.get('latency_ms', float('nan')):.1f} ms/step of {s.train.latency_batch} on {record['device']}, "
+               f"{record['wall_time_s']:.1f} s")
+    click.echo(summary)
+    if record.get("reason"):
+        click.echo(f"reason: {record['reason']}")
+    return record
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks that compare two ways side by side in one run (figures for BENCHMARKS.md)."""
@@ -247,6 +350,35 @@ def bench_cost_command(n: int, build_n: int, seed: int, fmt: str) -> None:
     click.echo(f"analytic: {r['specs']:,} specs in {r['analytic_total_s']:.3f} s ({r['analytic_per_spec_us']:.1f} us/spec)")
     click.echo(f"modules:  {r['built_specs']:,} specs in {r['build_total_s']:.2f} s ({r['build_per_spec_ms']:.1f} ms/spec)")
     click.echo(f"analytic is {r['speedup']:,.0f}x faster per spec")
+
+
+@bench.command("train")
+@click.option("--arch", default="WRN-16-2", show_default=True, help="Architecture to train.")
+@click.option("--dataset", type=click.Choice(["synthetic", "cifar10"]), default="synthetic", show_default=True, help="Data: synthetic, or the real CIFAR-10 (needs --data-root).")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where CIFAR-10 lives.")
+@click.option("--images", type=click.IntRange(min=64), default=2048, show_default=True, help="Training images per epoch.")
+@click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True, help="Timed epochs per round.")
+@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True, help="Alternating rounds; the best of each side counts.")
+@click.option("--batch-size", type=click.IntRange(min=2), default=128, show_default=True, help="Minibatch size.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda.")
+@click.option("--compile", "use_compile", is_flag=True, help="torch.compile the trainer's model (CUDA).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+def bench_train_command(arch: str, dataset: str, data_root: str | None, images: int, epochs: int, rounds: int,
+                        batch_size: int, device: str, use_compile: bool, fmt: str) -> None:
+    """Training throughput of the trainer against a plain eager fp32 loop, same data, one process."""
+    from wrnsearch.bench import bench_train
+
+    r = bench_train(arch, dataset=dataset, data_root=data_root, images=images, epochs=epochs, rounds=rounds,
+                    batch_size=batch_size, device=device, compile=use_compile)
+    if fmt == "json":
+        _print_json(r)
+        return
+    click.echo(f"machine: {r['machine']}, torch {r['torch']}, device {r['device']}")
+    click.echo(f"{r['arch']}, {r['images']:,} images of {r['dataset']}, batch {r['batch_size']}, {r['epochs']} epoch(s) x {r['rounds']} rounds")
+    click.echo("plain eager fp32 loop: " + ", ".join(f"{v:,.0f}" for v in r["plain_images_per_s"]) + " images/s")
+    click.echo(f"wrnsearch trainer (amp={r['amp']}, channels_last={r['channels_last']}, compile={r['compile']}): "
+               + ", ".join(f"{v:,.0f}" for v in r["ours_images_per_s"]) + " images/s")
+    click.echo(f"ratio (best of each): {r['ratio']:.2f}x")
 
 
 if __name__ == "__main__":  # pragma: no cover

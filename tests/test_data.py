@@ -1,0 +1,165 @@
+"""Data: torchvision's real dataset classes on files the test writes, image folders, splits."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from wrnsearch.data import (
+    balanced_indices,
+    make_splits,
+    read_dataset,
+    read_image_folder,
+    resolve_data_root,
+    synthetic_dataset,
+)
+from wrnsearch.errors import DataError
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WRNSEARCH_CACHE", str(tmp_path / "cache"))
+
+
+def _write_cifar10_batches(root, rng, n_per_batch=20, n_test=30):
+    """Write torchvision's on-disk CIFAR-10 format: cifar-10-batches-py/ with pickled batches."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    written = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        n = n_test if name == "test_batch" else n_per_batch
+        data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+        labels = [int(v) for v in rng.integers(0, 10, size=n)]
+        with open(folder / name, "wb") as f:
+            pickle.dump({"batch_label": name, "labels": labels, "data": data, "filenames": [f"{i}.png" for i in range(n)]}, f)
+        written[name] = (data, labels)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]}, f)
+    return folder, written
+
+
+def test_torchvision_cifar10_on_disk_format(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    folder, written = _write_cifar10_batches(tmp_path, rng)
+    # torchvision verifies each file's MD5 against the official release; point it at ours
+    md5 = {name: hashlib.md5((folder / name).read_bytes()).hexdigest() for name in written}
+    cls = torchvision.datasets.CIFAR10
+    monkeypatch.setattr(cls, "train_list", [[f"data_batch_{i}", md5[f"data_batch_{i}"]] for i in range(1, 6)])
+    monkeypatch.setattr(cls, "test_list", [["test_batch", md5["test_batch"]]])
+    meta_md5 = hashlib.md5((folder / "batches.meta").read_bytes()).hexdigest()
+    monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": meta_md5})
+    raw = read_dataset("cifar10", tmp_path, download=False)
+    assert raw.source.startswith("torchvision CIFAR10")
+    assert raw.train_x.shape == (100, 3, 32, 32) and raw.test_x.shape == (30, 3, 32, 32)
+    expected = np.concatenate([written[f"data_batch_{i}"][0] for i in range(1, 6)]).reshape(-1, 3, 32, 32)
+    assert np.array_equal(raw.train_x, expected)
+    assert raw.train_y.tolist() == sum((written[f"data_batch_{i}"][1] for i in range(1, 6)), [])
+    assert raw.classes[3] == "cat"
+
+
+def _write_image_folder(root, classes=("cat", "dog", "ship"), per_class=6, size=12, seed=0):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split in ("train", "test"):
+        for c in classes:
+            (root / split / c).mkdir(parents=True)
+            for i in range(per_class if split == "train" else 2):
+                a = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
+                Image.fromarray(a).save(root / split / c / f"{i:04d}.png")
+                arrays[(split, c, i)] = a
+    return arrays
+
+
+def test_image_folder_is_decoded_exactly_and_cached(tmp_path):
+    arrays = _write_image_folder(tmp_path / "cifar10")
+    raw = read_dataset("cifar10", tmp_path, download=False)
+    assert raw.classes == ["cat", "dog", "ship"]
+    assert raw.train_x.shape == (18, 3, 12, 12)
+    assert np.array_equal(raw.train_x[0].transpose(1, 2, 0), arrays[("train", "cat", 0)])
+    assert raw.train_y.tolist() == [0] * 6 + [1] * 6 + [2] * 6
+    caches = list((tmp_path / "cache" / "decoded").glob("*.npz"))
+    assert len(caches) == 2  # train and test
+    again = read_dataset("cifar10", tmp_path, download=False)
+    assert np.array_equal(again.train_x, raw.train_x)
+    assert len(list((tmp_path / "cache" / "decoded").glob("*.npz"))) == 2  # served from the cache
+    # a changed image changes the key: decoded anew, not served stale
+    from PIL import Image
+
+    new = np.zeros((12, 12, 3), dtype=np.uint8)
+    Image.fromarray(new).save(tmp_path / "cifar10" / "train" / "cat" / "0000.png")
+    changed = read_dataset("cifar10", tmp_path, download=False)
+    assert np.array_equal(changed.train_x[0], new.transpose(2, 0, 1))
+    assert len(list((tmp_path / "cache" / "decoded").glob("*.npz"))) == 3
+
+
+def test_archive_is_unpacked_once(tmp_path):
+    import tarfile
+
+    src = tmp_path / "src"
+    _write_image_folder(src / "cifar10-jpeg")
+    root = tmp_path / "root"
+    root.mkdir()
+    with tarfile.open(root / "cifar10-jpeg.tar.gz", "w:gz") as tar:
+        tar.add(src / "cifar10-jpeg", arcname="cifar10-jpeg")
+    raw = read_dataset("cifar10", root, download=False)
+    assert raw.train_x.shape[0] == 18
+    assert len(list((tmp_path / "cache" / "extracted").iterdir())) == 1
+
+
+def test_missing_dataset_says_where_to_put_files(tmp_path):
+    with pytest.raises(DataError) as e:
+        read_dataset("cifar100", tmp_path, download=False)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert str(tmp_path) in msg and "cifar-100-python" in msg and f"{tmp_path}/cifar100/train/<class>/*" in msg
+
+
+def test_imagefolder_needs_train_and_test(tmp_path):
+    (tmp_path / "train" / "a").mkdir(parents=True)
+    with pytest.raises(DataError, match="no image folder at"):
+        read_dataset("imagefolder", tmp_path, download=False)
+
+
+def test_data_root_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("WRNSEARCH_DATA", str(tmp_path / "env"))
+    assert resolve_data_root("cli", "space") == resolve_data_root("cli", None)
+    assert str(resolve_data_root(None, "space")) == "space"
+    assert resolve_data_root(None, None) == tmp_path / "env"
+
+
+def test_splits_are_balanced_seeded_and_disjoint():
+    raw = synthetic_dataset(num_classes=5, resolution=8, channels=3, train_size=1000, test_size=200)
+    s = make_splits(raw, val_size=100, train_subset=0.5, test_subset=50, seed=3)
+    assert (len(s.train_y), len(s.val_y), len(s.test_y)) == (450, 100, 50)
+    assert torch.bincount(s.val_y).tolist() == [20] * 5
+    assert torch.bincount(s.test_y).tolist() == [10] * 5
+    same = make_splits(raw, val_size=100, train_subset=0.5, test_subset=50, seed=3)
+    assert torch.equal(same.val_x, s.val_x) and s.record == same.record
+    other = make_splits(raw, val_size=100, seed=4)
+    assert other.record["val_indices_sha256"] != s.record["val_indices_sha256"]
+    # validation images never appear in training
+    train_rows = {bytes(r) for r in s.train_x.reshape(len(s.train_x), -1).numpy()}
+    assert not any(bytes(r) in train_rows for r in s.val_x.reshape(len(s.val_x), -1).numpy())
+    assert s.record["val"] == 100 and s.record["seed"] == 3
+    assert all(0 < m < 1 for m in s.mean) and all(0 < v < 1 for v in s.std)
+
+
+def test_balanced_indices_uneven_classes():
+    labels = np.array([0] * 70 + [1] * 20 + [2] * 10)
+    idx = balanced_indices(labels, 10, np.random.default_rng(0))
+    assert np.bincount(labels[idx]).tolist() == [7, 2, 1]
+    assert len(set(idx.tolist())) == 10
+
+
+@pytest.mark.parametrize("bad", [dict(val_size=1000), dict(val_size=10, train_subset=5000)])
+def test_impossible_split_sizes(bad):
+    raw = synthetic_dataset(num_classes=2, resolution=8, channels=1, train_size=100, test_size=10)
+    with pytest.raises(DataError):
+        make_splits(raw, **bad)

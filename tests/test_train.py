@@ -1,0 +1,170 @@
+"""A trial: learns, resumes exactly, stops on time and on divergence, measures its speed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tests.conftest import CIFAR_ARCHIVE
+from wrnsearch.data import load_splits, make_splits, synthetic_dataset
+from wrnsearch.space import parse_space
+from wrnsearch.spec import parse_name
+from wrnsearch.train import Augmenter, load_checkpoint, lr_milestones, train_trial
+
+
+def _space(lr: str = "0.05", dataset: str = "{name: synthetic, num_classes: 4, resolution: 16, train_size: 448, test_size: 64, val_size: 64}"):
+    return parse_space(f"name: t\ndataset: {dataset}\nspace: {{architecture: [WRN-10-1]}}\ntrain: {{epochs: 3, batch_size: 32, lr: {lr}}}\n", source="t")
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    s = _space()
+    return s, load_splits(s.dataset)
+
+
+def test_synthetic_trial_learns_and_records_everything(synthetic, tmp_path):
+    s, splits = synthetic
+    reports = []
+    spec = parse_name("WRN-10-1", num_classes=4)
+    record = train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, callback=lambda r, p: reports.append((r, p)))
+    assert record["status"] == "complete" and record["epochs"] == 3
+    assert [r.epoch for r, _ in reports] == [1, 2, 3]
+    assert all(p is not None and p.exists() for _, p in reports[-2:])
+    assert record["val_error"] < 50 and record["test_error"] < 50  # 4 classes: chance is 75 %
+    assert record["curve"][-1]["val_error"] == record["val_error"]
+    assert record["params"] == sum(p.numel() for p in __import__("wrnsearch").build_model(spec).parameters())
+    assert record["latency"]["steps"] >= 20 and record["latency"]["batch"] == 32 and record["latency_ms"] > 0
+    assert record["images_per_s"] > 0 and record["device"].startswith("cpu")
+    for key in ("name", "spec", "recipe", "dataset", "macs", "torch", "seed", "wall_time_s", "peak_memory_bytes", "node"):
+        assert key in record, key
+    assert record["dataset"]["val"] == 64
+    json.dumps(record)  # the record is JSON as it stands
+    assert [c["lr"] for c in record["curve"]] == pytest.approx([0.05, 0.01, 0.002])  # x0.2 at 30/60/80 % of 3 epochs
+
+
+def test_resume_continues_exactly_where_it_stopped(synthetic, tmp_path):
+    s, splits = synthetic
+    spec = parse_name("WRN-10-1", num_classes=4)
+    full = train_trial(spec, s.train, splits, device="cpu", measure=False)
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_two(report, path):
+        if report.epoch == 2:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, callback=crash_after_two, measure=False)
+    resumed = train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, measure=False)
+    assert resumed["resumed_from_epoch"] == 2
+    assert [c["epoch"] for c in resumed["curve"]] == [1, 2, 3]
+    # the same RNG, optimizer and scheduler state: the resumed run is the uninterrupted one
+    for a, b in zip(full["curve"], resumed["curve"]):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+        assert a["val_error"] == pytest.approx(b["val_error"], abs=1.6)  # one image of 64 at most
+    assert resumed["status"] == "complete"
+
+
+def test_corrupt_newest_checkpoint_falls_back(synthetic, tmp_path):
+    s, splits = synthetic
+    spec = parse_name("WRN-10-1", num_classes=4)
+    train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, epochs=2, measure=False)
+    newest = sorted(tmp_path.glob("checkpoint-*.pt"))[-1]
+    newest.write_bytes(newest.read_bytes()[:1000])  # truncated
+    state = load_checkpoint(tmp_path, spec)
+    assert state is not None and state["epoch"] == 1
+    assert load_checkpoint(tmp_path, parse_name("WRN-10-2", num_classes=4)) is None  # another architecture's
+
+
+def test_time_limit_truncates_cleanly(tmp_path):
+    s = _space(dataset="{name: synthetic, num_classes: 4, resolution: 16, train_size: 4000, test_size: 64, val_size: 64}")
+    splits = load_splits(s.dataset)
+    record = train_trial(parse_name("WRN-10-1", num_classes=4), s.train, splits, device="cpu", time_limit_s=0.5, measure=False)
+    assert record["status"] == "truncated"
+    assert record["epochs"] < 3 and "time limit" in record["reason"]
+    assert 0 <= record["val_error"] <= 100  # evaluated on the weights it had
+
+
+def test_nan_loss_is_diverged(synthetic):
+    s, splits = synthetic
+    hot = _space(lr="1.0e+6").train
+    record = train_trial(parse_name("WRN-10-1", num_classes=4), hot, splits, device="cpu", measure=False)
+    assert record["status"] == "diverged" and "loss became" in record["reason"]
+    assert "val_error" not in record
+
+
+def test_scheduler_stop_is_pruned(synthetic):
+    s, splits = synthetic
+    record = train_trial(parse_name("WRN-10-1", num_classes=4), s.train, splits, device="cpu", measure=False,
+                         callback=lambda r, p: r.epoch < 1)
+    assert record["status"] == "pruned" and record["epochs"] == 1
+
+
+def test_lr_milestones_scale_with_epochs():
+    assert lr_milestones(200, [0.3, 0.6, 0.8]) == [60, 120, 160]
+    assert lr_milestones(160, [0.5, 0.75]) == [80, 120]
+    assert lr_milestones(10, [0.3, 0.6, 0.8]) == [3, 6, 8]
+
+
+def test_augmentation_is_a_reflect_padded_crop_or_its_mirror():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8)
+    aug = Augmenter((0.0,) * 3, (1.0,) * 3, augment=True, normalize="scale", device=torch.device("cpu"))
+    out = aug.train_batch(x, g)
+    padded = F.pad(x.float() / 255, (4, 4, 4, 4), mode="reflect")
+    flips = 0
+    for i in range(16):
+        windows = [padded[i, :, r:r + 8, c:c + 8] for r in range(9) for c in range(9)]
+        plain = any(torch.allclose(out[i], w) for w in windows)
+        mirrored = any(torch.allclose(out[i], w.flip(-1)) for w in windows)
+        assert plain or mirrored
+        flips += mirrored and not plain
+    assert 0 < flips < 16
+    assert torch.allclose(aug.eval_batch(x), x.float() / 255)
+
+
+def test_meanstd_normalization():
+    x = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)
+    aug = Augmenter((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), augment=False, normalize="meanstd", device=torch.device("cpu"))
+    assert torch.allclose(aug.eval_batch(x), torch.full((2, 3, 4, 4), 2.0))
+
+
+@pytest.mark.skipif(not CIFAR_ARCHIVE.exists(), reason=f"the real CIFAR-10 copy is absent ({CIFAR_ARCHIVE}); set WRNSEARCH_CIFAR_ARCHIVE")
+def test_real_cifar10_slice_learns(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("WRNSEARCH_CACHE", str(tmp_path_factory.getbasetemp() / "cifar-cache"))
+    s = parse_space("name: r\ndataset: {name: cifar10, val_size: 500, train_subset: 2000, test_subset: 500}\n"
+                    "space: {architecture: [WRN-10-2]}\ntrain: {epochs: 2, batch_size: 64, lr: 0.05}\n", source="r")
+    splits = load_splits(s.dataset, CIFAR_ARCHIVE.parent)
+    assert splits.record["train"] == 2000 and splits.num_classes == 10
+    record = train_trial(parse_name("WRN-10-2"), s.train, splits, device="cpu", measure=False)
+    assert record["status"] == "complete"
+    assert record["val_error"] < 80, record["curve"]  # chance is 90 %
+
+
+def test_cli_train_writes_record(tmp_path):
+    exe = shutil.which("wrnsearch") or pytest.skip("wrnsearch console script not installed")
+    out = tmp_path / "rec.json"
+    proc = subprocess.run([exe, "train", "WRN-10-1", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "64",
+                           "--set", "dataset.train_size=320", "--set", "dataset.val_size=64", "--output", str(out),
+                           "--checkpoint-dir", str(tmp_path / "ck")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "WRNSEARCH_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(out.read_text())
+    assert record["name"] == "WRN-10-1" and record["status"] == "complete" and record["epochs"] == 1
+    assert "WRN-10-1: status complete" in proc.stdout
+    assert list((tmp_path / "ck").glob("checkpoint-*.pt"))
+
+
+def test_cli_train_missing_data_is_one_line(tmp_path):
+    exe = shutil.which("wrnsearch") or pytest.skip("wrnsearch console script not installed")
+    proc = subprocess.run([exe, "train", "WRN-10-1", "--dataset", "cifar100", "--data-root", str(tmp_path), "--set", "dataset.download=false"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "cifar100 not found under" in proc.stderr and "Traceback" not in proc.stderr
