@@ -328,6 +328,223 @@ def _train_with_progress(name: str, s: Any, data_root: str | None, device: Any, 
     return record
 
 
+def _run_options(**kw: Any) -> Any:
+    from pathlib import Path
+
+    from wrnsearch.search import RunOptions
+
+    return RunOptions(**{k: (Path(v) if k in ("runs_dir", "run_dir") and v is not None else v) for k, v in kw.items()})
+
+
+@main.command()
+@click.argument("space_file", metavar="SPACE.yaml", type=click.Path(dir_okay=False))
+@click.option("--name", default=None, help="Study and run-directory name (default: the space's name).")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True, help="Where run directories live.")
+@click.option("--storage", default=None, help="Optuna storage URL (default: SQLite in the run directory).")
+@click.option("--address", default=None, help="Ray cluster to join (e.g. auto, ray://host:10001); default: start a local Ray.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where the data set lives.")
+@click.option("--quiet", "-q", is_flag=True, help="No live view: one JSON line per event on stdout.")
+@SET_OPTION
+def run(space_file: str, name: str | None, runs_dir: str, storage: str | None, address: str | None,
+        data_root: str | None, quiet: bool, overrides: tuple[str, ...]) -> None:
+    """Run a search: Optuna proposes, Ray Tune trains, the study keeps every result.
+
+    Running the same command again resumes: no finished trial is lost or repeated.
+    """
+    options = _run_options(name=name, runs_dir=runs_dir, storage=storage, address=address, data_root=data_root,
+                           overrides=overrides)
+    _drive(space_file, options, quiet)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--storage", default=None, help="Optuna storage URL, if the run used one.")
+@click.option("--address", default=None, help="Ray cluster to join; default: a local Ray.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where the data set lives.")
+@click.option("--quiet", "-q", is_flag=True, help="No live view: one JSON line per event on stdout.")
+@SET_OPTION
+def resume(run_dir: str, storage: str | None, address: str | None, data_root: str | None, quiet: bool,
+           overrides: tuple[str, ...]) -> None:
+    """Continue a stopped or crashed run from its directory (the space it saved, the study it holds)."""
+    options = _run_options(run_dir=run_dir, storage=storage, address=address, data_root=data_root, overrides=overrides)
+    _drive(None, options, quiet)
+
+
+def _drive(space_file: str | None, options: Any, quiet: bool) -> None:
+    from wrnsearch.progress import LiveView, json_lines
+    from wrnsearch.search import run_search
+
+    from wrnsearch.outputs import write_run_outputs
+
+    if quiet:
+        result = run_search(space_file, options, on_event=json_lines)
+    else:
+        with LiveView() as view:
+            result = run_search(space_file, options, on_event=view.on_event)
+    # every run ends by writing pareto.csv and report.html into its directory
+    lines = write_run_outputs(result.run_dir, result.storage, result.study_name)
+    if quiet:
+        json_lines("outputs", {"files": lines}, result.progress)
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True), required=False)
+@click.option("--storage", default=None, help="Optuna storage URL instead of a run directory.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind. Keep loopback unless you mean to expose the study (no authentication).")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8080, show_default=True, help="Port to listen on.")
+def dashboard(run_dir: str | None, storage: str | None, host: str, port: int) -> None:
+    """Serve optuna-dashboard on a run's study (read-only use is safe during a search)."""
+    from pathlib import Path
+
+    from wrnsearch.errors import RunError
+    from wrnsearch.search import STUDY_FILE, open_storage, storage_url
+
+    if storage is None:
+        if run_dir is None:
+            raise click.UsageError("give RUN_DIR or --storage")
+        if not (Path(run_dir) / STUDY_FILE).exists():
+            raise RunError(f"{run_dir} holds no {STUDY_FILE}; give the run directory of a search, or --storage URL")
+    url = storage or storage_url(Path(run_dir), None)
+    import optuna_dashboard
+
+    click.echo(f"optuna-dashboard on {url}: http://{host}:{port}/  (Ctrl-C to stop)", err=False)
+    sys.stdout.flush()
+    optuna_dashboard.run_server(open_storage(url), host=host, port=port)
+
+
+def _study_options(f: Any) -> Any:
+    f = click.option("--study", "study_name", default=None, help="Study name, when the storage holds several.")(f)
+    f = click.option("--storage", default=None, help="Optuna storage URL instead of a run directory.")(f)
+    return click.argument("run_dir", type=click.Path(file_okay=False), required=False)(f)
+
+
+def _open_study(run_dir: str | None, storage: str | None, study_name: str | None) -> Any:
+    from wrnsearch.pareto import load_study
+
+    if run_dir is None and storage is None:
+        raise click.UsageError("give RUN_DIR or --storage")
+    return load_study(run_dir=None if storage else run_dir, storage=storage, study_name=study_name)
+
+
+@main.command()
+@_study_options
+@click.option("--objectives", default=None, help="Comma-separated subset, e.g. error,params (default: the study's).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True, help="Output format.")
+def pareto(run_dir: str | None, storage: str | None, study_name: str | None, objectives: str | None, fmt: str) -> None:
+    """Print the Pareto front of a run: the trials no other trial beats on every objective."""
+    from wrnsearch.pareto import format_front, front_rows
+
+    click.echo(format_front(front_rows(_open_study(run_dir, storage, study_name), objectives), fmt), nl=False)
+
+
+@main.command()
+@_study_options
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="HTML file to write (default: RUN_DIR/report.html, or report.html).")
+def report(run_dir: str | None, storage: str | None, study_name: str | None, output: str | None) -> None:
+    """Write a self-contained HTML report (works offline): fronts, hypervolume, the front's table."""
+    from pathlib import Path
+
+    from wrnsearch.report import write_report
+
+    study = _open_study(run_dir, storage, study_name)
+    target = Path(output) if output else (Path(run_dir) / "report.html" if run_dir and not storage else Path("report.html"))
+    click.echo(f"report: {write_report(study, target)}")
+
+
+def _address_option(f: Any) -> Any:
+    return click.option("--address", envvar="RAY_API_SERVER_ADDRESS", default="http://127.0.0.1:8265", show_default=True,
+                        help="The Ray head's job server (through an SSH tunnel by default); env RAY_API_SERVER_ADDRESS.")(f)
+
+
+@main.command()
+@click.argument("space_file", metavar="SPACE.yaml", type=click.Path(dir_okay=False))
+@_address_option
+@click.option("--runs-dir", required=True, help="Absolute run-directory root on storage every node shares.")
+@click.option("--name", default=None, help="Study and run-directory name (default: the space's name).")
+@click.option("--storage", default=None, help="Optuna storage URL (a shared SQLite path or a database server).")
+@click.option("--data-root", default=None, help="Absolute data root as the nodes see it.")
+@click.option("--working-dir", type=click.Path(file_okay=False, exists=True), default=".", show_default=True,
+              help="Project checkout shipped with the job.")
+@click.option("--pip", "extra_pip", multiple=True, help="Extra pip package for the job's environment (repeatable).")
+@click.option("--no-pip", is_flag=True, help="Install nothing: the nodes already have wrnsearch's dependencies.")
+@click.option("--no-runtime-env", is_flag=True, help="Ship nothing: the nodes have wrnsearch installed.")
+@click.option("--follow", is_flag=True, help="Stream the job's logs until it ends.")
+@SET_OPTION
+def submit(space_file: str, address: str, runs_dir: str, name: str | None, storage: str | None, data_root: str | None,
+           working_dir: str, extra_pip: tuple[str, ...], no_pip: bool, no_runtime_env: bool, follow: bool,
+           overrides: tuple[str, ...]) -> None:
+    """Submit a search to a Ray cluster as a Ray job; print its id and how to follow it."""
+    from wrnsearch.cluster import job_logs, normalize_address, submit_search
+
+    job_id = submit_search(space_file, address, overrides=overrides, name=name, storage=storage, runs_dir=runs_dir,
+                           data_root=data_root, working_dir=working_dir, extra_pip=extra_pip or None,
+                           pip=not no_pip, runtime_env=not no_runtime_env)
+    addr = normalize_address(address)
+    click.echo(f"submitted {job_id}")
+    click.echo(f"follow it:  wrnsearch jobs logs {job_id} --address {addr} --follow")
+    click.echo(f"status:     wrnsearch jobs status {job_id} --address {addr}")
+    if follow:
+        for chunk in job_logs(job_id, address, follow=True):
+            click.echo(chunk, nl=False)
+
+
+@main.group()
+def jobs() -> None:
+    """Follow, inspect and stop search jobs on a Ray cluster."""
+
+
+@jobs.command("status")
+@click.argument("job_id")
+@_address_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+def jobs_status(job_id: str, address: str, fmt: str) -> None:
+    """Show a job's status (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED)."""
+    from wrnsearch.cluster import job_status
+
+    info = job_status(job_id, address)
+    if fmt == "json":
+        _print_json(info.to_dict())
+    else:
+        click.echo(f"{info.job_id}: {info.status}" + (f" ({info.message})" if info.message else ""))
+
+
+@jobs.command("logs")
+@click.argument("job_id")
+@_address_option
+@click.option("--follow", is_flag=True, help="Keep streaming until the job ends.")
+def jobs_logs(job_id: str, address: str, follow: bool) -> None:
+    """Print a job's driver log."""
+    from wrnsearch.cluster import job_logs
+
+    for chunk in job_logs(job_id, address, follow=follow):
+        click.echo(chunk, nl=False)
+
+
+@jobs.command("stop")
+@click.argument("job_id")
+@_address_option
+def jobs_stop(job_id: str, address: str) -> None:
+    """Stop a running job (the study keeps every finished trial; resume later)."""
+    from wrnsearch.cluster import stop_job
+
+    click.echo(f"{job_id}: {'stopping' if stop_job(job_id, address) else 'was not running'}")
+
+
+@jobs.command("list")
+@_address_option
+def jobs_list(address: str) -> None:
+    """List the cluster's jobs."""
+    from wrnsearch.cluster import list_jobs
+
+    for info in list_jobs(address):
+        click.echo(f"{info.job_id}  {info.status:<9}  {info.entrypoint}")
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks that compare two ways side by side in one run (figures for BENCHMARKS.md)."""

@@ -1,0 +1,492 @@
+"""Cluster submission: what a job carries, the node-local storage rule, and real Ray jobs.
+
+The real tests start their own single-node Ray heads as separate processes (in a session of
+their own, with a short temp dir and free ports) and stop exactly those: SIGTERM to the
+`ray start --block` process, which stops what it started; then SIGKILL to anything left of its
+process group, its descendants, or a process naming its temp dir. Never `ray stop`, which
+would stop every Ray on the machine.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from wrnsearch import cluster
+from wrnsearch.cluster import (
+    Submission,
+    build_submission,
+    check_storage_for_cluster,
+    current_node,
+    explain_cluster_error,
+    is_shared_path,
+    job_logs,
+    job_status,
+    list_jobs,
+    normalize_address,
+    project_requirements,
+    stop_job,
+    submit,
+    submit_search,
+    wait_for_job,
+)
+from wrnsearch.errors import RunError, SpaceError
+from wrnsearch.space import load_space
+
+REPO = Path(__file__).resolve().parent.parent
+QUICKSTART = REPO / "spaces" / "quickstart.yaml"
+RAY = Path(sys.executable).with_name("ray")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------------------------
+# build_submission: no cluster needed
+
+
+def _build(**kw):
+    kw.setdefault("runs_dir", "/shared/runs")
+    kw.setdefault("working_dir", REPO)
+    return build_submission(kw.pop("space_path", QUICKSTART), space=load_space(QUICKSTART), **kw)
+
+
+def test_entrypoint_runs_the_search_from_the_shipped_checkout():
+    sub = _build(overrides=["train.epochs=3", "dataset.root=/data/with space"], name="q1",
+                 data_root="/shared/data", storage="postgresql://u@db/wrn")
+    assert shlex.split(sub.entrypoint) == [
+        "python", "-m", "wrnsearch", "run", "spaces/quickstart.yaml", "--address", "auto", "--name", "q1",
+        "--runs-dir", "/shared/runs", "--storage", "postgresql://u@db/wrn", "--data-root", "/shared/data",
+        "--set", "train.epochs=3", "--set", "dataset.root=/data/with space",
+    ]
+    assert sub.metadata["wrnsearch_search"] == "q1"
+
+
+def test_entrypoint_parses_with_the_cli_run_command():
+    from wrnsearch.cli import main
+
+    if "run" not in main.commands:  # pragma: no cover - before `wrnsearch run` exists
+        pytest.skip("wrnsearch run is not in the CLI yet")
+    args = shlex.split(_build(overrides=["train.epochs=3"], data_root="/shared/data").entrypoint)[4:]
+    ctx = main.commands["run"].make_context("wrnsearch run", args)
+    assert ctx.params["address"] == "auto"
+    assert ctx.params["runs_dir"] == "/shared/runs"
+    assert ctx.params["overrides"] == ("train.epochs=3",)
+
+
+def test_runtime_env_ships_the_checkout_and_its_requirements_without_ray():
+    from ray.runtime_env import RuntimeEnv
+
+    sub = _build()
+    env = sub.runtime_env
+    assert env["working_dir"] == str(REPO)
+    for excluded in ("/.venv/", "/.git/", "/runs/", "*.tar.gz", "__pycache__/"):
+        assert excluded in env["excludes"]
+    packages = env["pip"]["packages"]
+    assert "torch>=2.1" in packages and "optuna>=5.0" in packages
+    assert not [p for p in packages if p.lower().startswith("ray")]
+    assert packages == project_requirements(REPO)
+    RuntimeEnv(**env)  # Ray's own validation of every field
+
+
+def test_pip_can_be_skipped_or_extended_and_the_runtime_env_dropped():
+    assert "pip" not in _build(pip=False).runtime_env
+    assert _build(pip=False, extra_pip=["psycopg2-binary"]).runtime_env["pip"]["packages"] == ["psycopg2-binary"]
+    bare = _build(runtime_env=False, space_path="spaces/quickstart.yaml")
+    assert bare.runtime_env is None
+    assert shlex.split(bare.entrypoint)[:3] == ["wrnsearch", "run", "spaces/quickstart.yaml"]
+    with pytest.raises(RunError, match="runtime environment"):
+        _build(runtime_env=False, extra_pip=["x"])
+
+
+def test_a_run_directory_inside_the_checkout_is_not_uploaded(tmp_path):
+    (tmp_path / "spaces").mkdir()
+    space = tmp_path / "spaces" / "q.yaml"
+    shutil.copy(QUICKSTART, space)
+    sub = build_submission(space, runs_dir=str(tmp_path / "results" / "cluster"), working_dir=tmp_path, pip=False)
+    assert "/results/cluster/" in sub.runtime_env["excludes"]
+    assert shlex.split(sub.entrypoint)[4] == "spaces/q.yaml"
+
+
+def test_paths_must_be_absolute_because_the_job_directory_is_temporary():
+    with pytest.raises(RunError, match="runs_dir is not given.*temporary copy"):
+        _build(runs_dir=None)
+    with pytest.raises(RunError, match="'runs' is not an absolute path"):
+        _build(runs_dir="runs")
+    with pytest.raises(RunError, match="data_root 'data' is not an absolute path"):
+        _build(data_root="data")
+    with pytest.raises(RunError, match="not an absolute SQLite path"):
+        _build(storage="sqlite:///study.db")
+    _build(storage="sqlite:////shared/study.db")
+
+
+def test_a_space_file_outside_the_checkout_is_refused(tmp_path):
+    outside = tmp_path / "q.yaml"
+    shutil.copy(QUICKSTART, outside)
+    with pytest.raises(RunError, match="outside the working directory"):
+        build_submission(outside, runs_dir="/shared/runs", working_dir=REPO)
+
+
+def test_a_broken_space_file_fails_before_contacting_the_cluster(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(QUICKSTART.read_text().replace("train:", "trian:", 1))
+    with pytest.raises(SpaceError):
+        # Port 9 (discard) on a documentation address: never contacted if validation runs first.
+        submit_search(bad, "http://192.0.2.1:9", runs_dir="/shared/runs", working_dir=tmp_path)
+
+
+def test_addresses():
+    assert normalize_address("head:8265") == "http://head:8265"
+    assert normalize_address("http://head:8265/") == "http://head:8265"
+    assert normalize_address("auto") == "auto"
+    assert normalize_address(None) is None
+    with pytest.raises(RunError):
+        normalize_address("  ")
+
+
+def test_an_unreachable_job_server_is_one_clear_line():
+    address = f"127.0.0.1:{_free_port()}"  # nothing listens: refused at once
+    started = time.monotonic()
+    with pytest.raises(RunError, match=r"cannot reach the Ray job server at 127\.0\.0\.1:\d+: .*ssh -N -L 8265") as e:
+        job_status("raysubmit_x", address)
+    assert "\n" not in str(e.value)
+    assert time.monotonic() - started < 10
+
+
+def test_errors_of_the_ray_clients_are_translated():
+    missing = RuntimeError("The Ray jobs CLI & SDK require the ray[default] installation: `pip install 'ray[default]'`")
+    assert "requires the ray[default] installation" in str(explain_cluster_error(missing, "http://h:8265"))
+    from ray.exceptions import AuthenticationError
+
+    rejected = explain_cluster_error(AuthenticationError("Authentication failed: Forbidden: Invalid authentication token"), "x")
+    assert "InvalidAuthToken" in str(rejected) and "RAY_AUTH_TOKEN" in str(rejected)
+    init_failed = explain_cluster_error(ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379"), "auto")
+    assert "RAY_AUTH_MODE=token" in str(init_failed)
+    assert explain_cluster_error(KeyError("unrelated"), "x") is None
+
+
+# --------------------------------------------------------------------------------------------
+# check_storage_for_cluster
+
+
+@pytest.fixture
+def no_declaration(monkeypatch):
+    monkeypatch.delenv(cluster.SHARED_FS_ENV, raising=False)
+
+
+def test_one_node_may_use_any_storage(no_declaration):
+    check_storage_for_cluster("sqlite:////tmp/runs/q/study.db", "/tmp/runs/q/tune", nodes=1)
+
+
+def test_node_local_sqlite_and_tune_folder_are_refused_on_several_nodes(no_declaration):
+    with pytest.raises(RunError) as e:
+        check_storage_for_cluster("sqlite:////tmp/runs/q/study.db", "/tmp/runs/q/tune", nodes=3)
+    message = str(e.value)
+    assert "\n" not in message
+    assert "the study storage sqlite:////tmp/runs/q/study.db is on node-local disk" in message
+    assert "the Ray Tune storage /tmp/runs/q/tune is on node-local disk" in message
+    assert "3 nodes" in message and "WRNSEARCH_SHARED_FS" in message and "postgresql://" in message
+    with pytest.raises(RunError, match="in-memory"):
+        check_storage_for_cluster("sqlite://", "s3://bucket/tune", nodes=2)
+    with pytest.raises(RunError, match="Ray Tune storage file:///tmp/t"):
+        check_storage_for_cluster("postgresql://db/wrn", "file:///tmp/t", nodes=2)
+
+
+def test_servers_and_object_stores_are_shared(no_declaration):
+    check_storage_for_cluster("postgresql+psycopg2://u@db:5432/wrn", "s3://bucket/runs/q/tune", nodes=8)
+    check_storage_for_cluster("mysql://db/wrn", "gs://bucket/tune", nodes=8)
+
+
+def test_declared_directories_are_shared(monkeypatch):
+    monkeypatch.setenv(cluster.SHARED_FS_ENV, "/scratch/team" + os.pathsep + "/tmp/shared")
+    check_storage_for_cluster("sqlite:////tmp/shared/q/study.db", "/scratch/team/q/tune", nodes=4)
+    with pytest.raises(RunError, match="/tmp/sharedness"):  # a prefix of a name is not its parent
+        check_storage_for_cluster("sqlite:////tmp/sharedness/study.db", "/scratch/team/q/tune", nodes=4)
+    monkeypatch.setenv(cluster.SHARED_FS_ENV, "1")
+    check_storage_for_cluster("sqlite:////tmp/anything.db", "/tmp/anything", nodes=4)
+    monkeypatch.setenv(cluster.SHARED_FS_ENV, "0")
+    assert not is_shared_path("/tmp/anything")
+    assert is_shared_path("/tmp/anything", shared=["/tmp"])
+    assert is_shared_path("/tmp/anything", shared=True)
+
+
+def test_network_filesystems_are_recognized(tmp_path, monkeypatch, no_declaration):
+    mounts = tmp_path / "mounts"
+    mounts.write_text(textwrap.dedent("""\
+        /dev/root / ext4 rw,relatime 0 0
+        tmpfs /tmp tmpfs rw 0 0
+        fs-1.efs.us-west-2.amazonaws.com:/ /mnt/efs nfs4 rw,vers=4.1 0 0
+        lustre@tcp:/fs /lustre lustre rw 0 0
+        10.0.0.5:/export /mnt/with\\040space nfs rw 0 0
+        """))
+    monkeypatch.setattr(cluster, "_MOUNTS_FILE", str(mounts))
+    check_storage_for_cluster("sqlite:////mnt/efs/runs/q/study.db", "/lustre/u/runs/q/tune", nodes=5)
+    assert is_shared_path("/mnt/with space/runs")
+    with pytest.raises(RunError, match=r"a tmpfs filesystem mounted at /tmp\)"):
+        check_storage_for_cluster("sqlite:////tmp/q/study.db", "/mnt/efs/q/tune", nodes=5)
+    with pytest.raises(RunError, match="an ext4 filesystem|a ext4 filesystem"):
+        check_storage_for_cluster("sqlite:////home/u/runs/study.db", "/mnt/efs/q/tune", nodes=5)
+
+
+def test_current_node_names_this_host():
+    node = current_node()
+    assert node.hostname == socket.gethostname()
+    assert node.ip
+    assert node.to_dict()["node"] == node.hostname
+    assert node.hostname in node.label
+
+
+# --------------------------------------------------------------------------------------------
+# Real Ray heads, started and stopped by the tests
+
+
+def _process_table() -> dict[int, tuple[int, int, str]]:
+    """pid -> (ppid, pgid, command line) of every process, from /proc."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        table[int(entry)] = (int(fields[1]), int(fields[2]), cmdline)
+    return table
+
+
+def _processes_of(pgid: int, temp_dir: str) -> set[int]:
+    """Our head's processes: its process group, their descendants, and whatever names its temp dir."""
+    table = _process_table()
+    names_dir = re.compile(re.escape(temp_dir) + r"(/|\s|$)")
+    ours = {pid for pid, (_, group, cmd) in table.items() if group == pgid or names_dir.search(cmd)}
+    grew = True
+    while grew:
+        children = {pid for pid, (ppid, _, _) in table.items() if ppid in ours} - ours
+        ours |= children
+        grew = bool(children)
+    ours.discard(os.getpid())
+    return ours
+
+
+class LocalHead:
+    """A one-node Ray head in its own session, on loopback, with its own temp dir and ports."""
+
+    def __init__(self, auth_token: str | None) -> None:
+        self.token = auth_token
+        self.temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # unix socket paths must stay short
+        self.dashboard_port = _free_port()
+        self.address = f"http://127.0.0.1:{self.dashboard_port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "RAY_API_SERVER", "RAY_AUTH"))}
+        env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token" if auth_token else "disabled")
+        if auth_token:
+            env["RAY_AUTH_TOKEN"] = auth_token
+        # Jobs run `python` from the head's PATH: make it this interpreter, as an activated venv would.
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        self.log = open(Path(self.temp_dir) / "ray-start.log", "w")
+        self.process = subprocess.Popen(
+            [str(RAY), "start", "--head", "--block", "--num-cpus", "1", "--node-ip-address", "127.0.0.1",
+             "--port", str(_free_port()), "--dashboard-host", "127.0.0.1",
+             "--dashboard-port", str(self.dashboard_port), "--ray-client-server-port", str(_free_port()),
+             "--dashboard-agent-listen-port", str(_free_port()), "--temp-dir", self.temp_dir,
+             "--include-dashboard", "true", "--disable-usage-stats"],
+            env=env, cwd=self.temp_dir, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def wait_ready(self, timeout_s: float = 120) -> None:
+        request = urllib.request.Request(f"{self.address}/api/version")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ray start exited {self.process.returncode}: {self._log_tail()}")
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Ray head did not answer within {timeout_s} s: {self._log_tail()}")
+            time.sleep(0.5)
+
+    def _log_tail(self) -> str:
+        self.log.flush()
+        return (Path(self.temp_dir) / "ray-start.log").read_text()[-2000:]
+
+    def stop(self) -> None:
+        pgid = self.process.pid
+        before = _processes_of(pgid, self.temp_dir)  # taken first: orphans lose their parent link
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # `ray start --block` stops what it started
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pass
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            left = (before | _processes_of(pgid, self.temp_dir)) & set(_process_table())
+            if not left:
+                break
+            time.sleep(0.25)
+        for pid in (before | _processes_of(pgid, self.temp_dir)) & set(_process_table()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.log.close()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    """A Ray head without authentication (RAY_AUTH_MODE=disabled on it and in the client)."""
+    if not RAY.exists():
+        pytest.skip(f"no ray executable beside {sys.executable}")
+    head = LocalHead(auth_token=None)
+    try:
+        head.wait_ready()
+        yield head
+    finally:
+        head.stop()
+
+
+@pytest.fixture
+def client_env(monkeypatch, tmp_path):
+    """This process as a client of the unauthenticated head."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    for name in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_job_ships_the_checkout_runs_and_logs(ray_head, client_env, tmp_path):
+    address = ray_head.address
+    sub = build_submission(QUICKSTART, runs_dir=str(tmp_path / "runs"), working_dir=REPO, pip=False,
+                           space=load_space(QUICKSTART))
+    listing = "import os; print('hello from', os.path.basename(os.getcwd()) or '/'); print(sorted(os.listdir('.')))"
+    job_id = submit(replace(sub, entrypoint=shlex.join(["python", "-c", listing])), address)
+
+    info = wait_for_job(job_id, address, timeout_s=60, poll_s=0.5)
+    logs = "".join(job_logs(job_id, address))
+    assert info.status == "SUCCEEDED", logs
+    assert info.driver_exit_code in (0, None)
+    assert info.metadata["wrnsearch_search"] == "quickstart"
+    assert "hello from" in logs
+    shipped = ast.literal_eval(logs.strip().splitlines()[-1])  # the listing of the job's directory
+    assert {"spaces", "wrnsearch", "pyproject.toml"} <= set(shipped)
+    assert not {".venv", ".git", "runs"} & set(shipped)
+    assert job_id in {j.job_id for j in list_jobs(address)}
+    assert job_status(job_id, address).terminal
+
+
+def test_follow_stop_and_time_out(ray_head, client_env):
+    address = ray_head.address
+    ticking = "import time\nfor i in range(3): print('tick', i, flush=True)\ntime.sleep(120)"
+    job_id = submit(Submission(entrypoint=shlex.join(["python", "-c", ticking]), runtime_env=None), address)
+
+    seen = ""
+    for chunk in job_logs(job_id, address, follow=True):
+        seen += chunk
+        if "tick 2" in seen:
+            break  # closing the iterator closes Ray's log follower
+    assert "tick 0" in seen and "tick 1" in seen
+
+    with pytest.raises(RunError, match=rf"job {job_id} is still RUNNING after 0.5 s"):
+        wait_for_job(job_id, address, timeout_s=0.5, poll_s=0.1)
+    assert stop_job(job_id, address) is True
+    assert wait_for_job(job_id, address, timeout_s=30, poll_s=0.5).status == "STOPPED"
+    assert stop_job(job_id, address) is False  # already stopped
+
+
+def test_submit_search_submits_wrnsearch_run(ray_head, client_env, tmp_path):
+    """The real entrypoint reaches the cluster as built; the search itself is stopped at once."""
+    address = ray_head.address
+    runs = tmp_path / "runs"
+    job_id = submit_search(QUICKSTART, address, overrides=["train.epochs=1"], runs_dir=str(runs),
+                           working_dir=REPO, pip=False)
+    try:
+        info = job_status(job_id, address)
+        assert info.entrypoint == ("python -m wrnsearch run spaces/quickstart.yaml --address auto "
+                                   f"--runs-dir {runs} --set train.epochs=1")
+        assert info.metadata["wrnsearch_search"] == "quickstart"
+    finally:
+        stop_job(job_id, address)
+        wait_for_job(job_id, address, timeout_s=60, poll_s=0.5)
+
+
+def test_an_unknown_job_is_one_clear_line(ray_head, client_env):
+    with pytest.raises(RunError, match="there is no job 'raysubmit_nope'"):
+        job_status("raysubmit_nope", ray_head.address)
+    with pytest.raises(RunError, match="there is no job 'raysubmit_nope'"):
+        list(job_logs("raysubmit_nope", ray_head.address, follow=True))
+
+
+_CLIENT = """
+import sys
+from wrnsearch.cluster import list_jobs
+from wrnsearch.errors import RunError
+try:
+    list_jobs(sys.argv[1])
+    print("OK")
+except RunError as e:
+    print("RunError:", e)
+"""
+
+
+def test_token_authentication(tmp_path):
+    """Ray 2.60 token auth: the right token passes, a wrong or missing one is one clear line.
+
+    Each client runs in a process of its own: Ray reads RAY_AUTH_MODE and the token once.
+    """
+    if not RAY.exists():
+        pytest.skip(f"no ray executable beside {sys.executable}")
+    token = secrets.token_hex(16)
+    head = LocalHead(auth_token=token)
+    try:
+        head.wait_ready()
+        base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        base.update(HOME=str(tmp_path), RAY_USAGE_STATS_ENABLED="0")  # no ~/.ray/auth_token
+
+        def client(**env: str) -> str:
+            result = subprocess.run([sys.executable, "-c", _CLIENT, head.address], env={**base, **env},
+                                    capture_output=True, text=True, timeout=120, cwd=REPO)
+            lines = [line for line in result.stdout.splitlines() if line.startswith(("OK", "RunError"))]
+            assert lines, result.stdout + result.stderr
+            return lines[-1]
+
+        assert client(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token) == "OK"
+        wrong = client(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="not-" + token)
+        assert wrong.startswith("RunError: the Ray cluster at http://127.0.0.1:") and "InvalidAuthToken" in wrong
+        missing = client(RAY_AUTH_MODE="disabled")
+        assert "requires a Ray auth token" in missing and "RAY_AUTH_MODE=token" in missing
+    finally:
+        running = _processes_of(head.process.pid, head.temp_dir)
+        head.stop()
+    # The head ran gcs, raylet, dashboard ...; stopping it left none of them, and no temp dir.
+    assert len(running) >= 3
+    assert not _processes_of(head.process.pid, head.temp_dir)
+    assert not Path(head.temp_dir).exists()

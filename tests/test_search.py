@@ -1,0 +1,221 @@
+"""The search end to end: real Ray, a real SQLite study, synthetic data, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+
+from wrnsearch.sampling import is_feasible
+from wrnsearch.search import RunOptions, counts_as_trained, run_search, summarize_study
+
+pytestmark = pytest.mark.slow
+
+SPACE = """\
+name: {name}
+dataset: {{name: synthetic, num_classes: 4, resolution: 16, train_size: {train_size}, test_size: 64, val_size: 64}}
+space:
+  depth: [10, 16]
+  widen_factor: [1, 2, 3]
+  block: ["B(3,3)", "B(3,1)"]
+budget: {{max_trials: {max_trials}, max_params: 600K}}
+train: {{epochs: {epochs}, batch_size: 64, lr: 0.05}}
+search: {{sampler: {sampler}, seed: 1, n_startup_trials: 4, max_concurrent: 2}}
+resources: {{cpus_per_trial: 1}}
+"""
+
+
+def write_space(tmp_path: Path, name="s", max_trials=6, epochs=2, train_size=256, sampler="tpe") -> Path:
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(SPACE.format(name=name, max_trials=max_trials, epochs=epochs, train_size=train_size, sampler=sampler))
+    return p
+
+
+def load(run_dir: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir / 'study.db'}")
+
+
+def test_real_search_fills_the_study(tmp_path):
+    space = write_space(tmp_path)
+    events = []
+    result = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2),
+                        on_event=lambda kind, data, progress: events.append((kind, data, progress.running)))
+    study = load(result.run_dir, "s")
+    trials = study.get_trials(deepcopy=False)
+    trained = [t for t in trials if counts_as_trained(t)]
+    assert len(trained) == 6
+    assert max(r for _, _, r in events) == 2  # two at a time
+    assert Counter(t.user_attrs["key"] for t in trained).most_common(1)[0][1] == 1  # nothing trained twice
+    assert study.metric_names == ["error", "params", "latency_ms"]
+    assert study.user_attrs["dataset"] == "synthetic" and study.user_attrs["space"]["name"] == "s"
+    for t in trained:
+        a = t.user_attrs
+        assert t.state == optuna.trial.TrialState.COMPLETE and a["status"] == "complete"
+        assert t.values == [a["val_error"], float(a["params"]), a["latency_ms"]]
+        assert a["params"] <= 600_000 and a["epochs"] == 2 and len(a["curve"]) == 2
+        for key in ("arch", "macs", "device", "test_error", "wall_time_s", "node", "images_per_s", "spec"):
+            assert key in a, key
+    for t in trials:
+        if not is_feasible(t):
+            assert t.user_attrs["infeasible_reason"].startswith("params")
+            assert t.user_attrs["params"] > 600_000
+        if "reused_from" in t.user_attrs:
+            source = study.trials[t.user_attrs["reused_from"]]
+            assert t.values == source.values and t.user_attrs["arch"] == source.user_attrs["arch"]
+    assert summarize_study(study)["running"] == 0
+    assert (result.run_dir / "space.yaml").exists()
+    assert result.stop_reason.startswith("budget.max_trials")
+    # checkpoints of every trained architecture are in the run directory
+    assert len(list((result.run_dir / "checkpoints").iterdir())) == 6
+
+
+def _wait_for(predicate, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _count_trained(db: Path, name: str) -> int:
+    if not db.exists():
+        return 0
+    try:
+        return sum(counts_as_trained(t) for t in load(db.parent, name).get_trials(deepcopy=False))
+    except Exception:  # noqa: BLE001 - the study may not exist yet
+        return 0
+
+
+def _wrnsearch() -> str:
+    return shutil.which("wrnsearch") or pytest.skip("wrnsearch console script not installed")
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_sigkill_mid_search_then_resume(tmp_path):
+    space = write_space(tmp_path, name="k", max_trials=6, epochs=3, train_size=512)
+    runs = tmp_path / "runs"
+    cmd = [_wrnsearch(), "run", str(space), "--runs-dir", str(runs), "--quiet"]
+    db = runs / "k" / "study.db"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for(lambda: _count_trained(db, "k") >= 2, 240, "two finished trials")
+        os.kill(proc.pid, signal.SIGKILL)  # the driver alone, as the OOM killer would
+        proc.wait(timeout=30)
+    finally:
+        _kill_group(proc)  # Ray processes the driver started
+    before = load(runs / "k", "k")
+    finished_before = {t.number for t in before.get_trials(deepcopy=False) if counts_as_trained(t)}
+    assert len(finished_before) >= 2
+
+    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=600, start_new_session=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    events = [json.loads(line) for line in resumed.stdout.splitlines() if line.startswith("{")]
+    assert events[0]["event"] == "run" and events[0]["resumed"] is True
+    study = load(runs / "k", "k")
+    trials = study.get_trials(deepcopy=False)
+    trained = [t for t in trials if counts_as_trained(t)]
+    assert len(trained) == 6  # exactly the requested number
+    assert finished_before <= {t.number for t in trained}  # none lost
+    assert Counter(t.user_attrs["key"] for t in trained).most_common(1)[0][1] == 1  # none twice
+    assert not [t for t in trials if t.state in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)]
+    for t in trials:
+        if t.user_attrs.get("status") == "interrupted" and t.params:  # left RUNNING by the killed driver
+            retry = [r for r in trials if r.user_attrs.get("retry_of") == t.number]
+            assert len(retry) == 1 and retry[0].params == t.params
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dashboard_reads_the_study_during_a_run(tmp_path):
+    space = write_space(tmp_path, name="d", max_trials=6, epochs=3, train_size=512)
+    runs = tmp_path / "runs"
+    run = subprocess.Popen([_wrnsearch(), "run", str(space), "--runs-dir", str(runs), "--quiet"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    port = _free_port()
+    dash = None
+    try:
+        _wait_for(lambda: (runs / "d" / "study.db").exists() and _count_trained(runs / "d" / "study.db", "d") >= 0
+                  and _has_study(runs / "d" / "study.db"), 120, "the study")
+        dash = subprocess.Popen([_wrnsearch(), "dashboard", str(runs / "d"), "--port", str(port)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        answers = []
+        deadline = time.time() + 300
+        while run.poll() is None and time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
+                    body = json.loads(r.read())
+                    answers.append(body)
+                if body["study_summaries"]:
+                    sid = body["study_summaries"][0]["study_id"]
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{sid}", timeout=10) as r:
+                        detail = json.loads(r.read())
+                        answers.append(detail)
+            except OSError:
+                pass  # not listening yet
+            time.sleep(0.5)
+        out, err = run.communicate(timeout=600)
+        assert run.returncode == 0, err[-2000:]
+        studies = [a for a in answers if "study_summaries" in a]
+        details = [a for a in answers if "trials" in a]
+        assert studies and studies[-1]["study_summaries"][0]["study_name"] == "d"
+        assert len(details) >= 2, "the dashboard never answered with the study during the run"
+        assert len({len(d["trials"]) for d in details}) >= 2, "the dashboard saw the study grow"
+        events = [json.loads(line) for line in out.strip().splitlines()]  # quiet mode: JSON lines only
+        assert [e["event"] for e in events[-2:]] == ["end", "outputs"]
+        assert any(line.startswith("report: ") for line in events[-1]["files"])
+        assert (runs / "d" / "report.html").exists() and (runs / "d" / "pareto.csv").exists()
+        assert dash.poll() is None  # the dashboard is still serving
+        assert "Traceback" not in err
+    finally:
+        _kill_group(run)
+        if dash is not None:
+            _kill_group(dash)
+            dash.wait(timeout=30)
+            assert "Traceback" not in dash.stderr.read()
+
+
+def _has_study(db: Path) -> bool:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return con.execute("select count(*) from studies").fetchone()[0] > 0
+    except sqlite3.Error:
+        return False
+
+
+def test_dashboard_command_needs_a_run(tmp_path):
+    proc = subprocess.run([_wrnsearch(), "dashboard", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "holds no study.db" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_run_refuses_a_second_driver(tmp_path):
+    space = write_space(tmp_path, name="l")
+    from wrnsearch.errors import RunError
+    from wrnsearch.search import RunLock, prepare_run_dir
+
+    _, run_dir = prepare_run_dir(space, RunOptions(runs_dir=tmp_path / "runs"))
+    with RunLock(run_dir):
+        with pytest.raises(RunError, match="in use by another wrnsearch run"):
+            run_search(space, RunOptions(runs_dir=tmp_path / "runs"))

@@ -1,0 +1,80 @@
+"""The terminal view of a running search: a live panel, or JSON lines in quiet mode."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import deque
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from wrnsearch.search import RunProgress
+from wrnsearch.units import format_seconds
+
+
+def json_lines(kind: str, data: dict[str, Any], progress: RunProgress) -> None:
+    """Quiet mode: one JSON object per event on stdout, with the running counts."""
+    sys.stdout.write(json.dumps({"time": round(time.time(), 3), "event": kind, **data, "progress": progress.to_dict()},
+                                default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class LiveView:
+    """A rich Live panel: counts per outcome, elapsed against the budget, front size, best error."""
+
+    def __init__(self) -> None:
+        self.console = Console(stderr=True)
+        self.events: deque[str] = deque(maxlen=8)
+        self.progress: RunProgress | None = None
+        self.header = ""
+        self.live = Live(self._render(), console=self.console, refresh_per_second=2, get_renderable=self._render)
+
+    def __enter__(self) -> "LiveView":
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.__exit__(*exc)
+
+    def on_event(self, kind: str, data: dict[str, Any], progress: RunProgress) -> None:
+        self.progress = progress
+        if kind == "run":
+            self.header = f"run {data['run_dir']}  study {data['storage']}"
+            if data.get("resumed"):
+                self.events.append(f"resumed: {data['trained_before']} trained trial(s) found, "
+                                   f"{len(data['reconciled'])} interrupted trial(s) queued again")
+        elif kind == "start":
+            self.events.append(f"#{data['number']} {data['arch']} started ({data['params']:,} params)")
+        elif kind == "done":
+            self.events.append(f"#{data['number']} {data['arch']} done: val error {data['val_error']:.2f}%, "
+                               f"latency {data['latency_ms']:.1f} ms")
+        elif kind in ("pruned", "truncated", "failed", "infeasible"):
+            self.events.append(f"#{data['number']} {data['arch']} {kind}: {data.get('reason') or ''}")
+        elif kind == "reused":
+            self.events.append(f"#{data['number']} {data['arch']} already trained (trial {data['reused_from']}): result reused")
+        elif kind == "end":
+            self.events.append(f"finished: {data['reason']}")
+        self.live.refresh()
+
+    def _render(self) -> Panel:
+        p = self.progress
+        table = Table.grid(padding=(0, 2))
+        if p is None:
+            return Panel("starting…", title="wrnsearch")
+        budget = f" / {format_seconds(p.time_budget_s)}" if p.time_budget_s else ""
+        table.add_row("trials", f"done {p.done}  running {p.running}  pruned {p.pruned}  failed {p.failed}  "
+                                f"infeasible {p.infeasible}  reused {p.reused}   (trained {p.trained} of {p.max_trials})")
+        table.add_row("elapsed", f"{_clock(p.elapsed_s)}{budget}")
+        best = f"{p.best_error:.2f}%" if p.best_error is not None else "–"
+        table.add_row("front", f"{p.front_size} trial(s), best validation error {best}")
+        return Panel(Group(table, *self.events), title="wrnsearch run", subtitle=self.header)
