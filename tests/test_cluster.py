@@ -295,7 +295,7 @@ def _processes_of(pgid: int, temp_dir: str) -> set[int]:
 class LocalHead:
     """A one-node Ray head in its own session, on loopback, with its own temp dir and ports."""
 
-    def __init__(self, auth_token: str | None) -> None:
+    def __init__(self, auth_token: str | None, num_cpus: int = 1, resources: str | None = None) -> None:
         self.token = auth_token
         self.temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # unix socket paths must stay short
         self.dashboard_port = _free_port()
@@ -306,10 +306,13 @@ class LocalHead:
             env["RAY_AUTH_TOKEN"] = auth_token
         # Jobs run `python` from the head's PATH: make it this interpreter, as an activated venv would.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        self.env = env
+        self.gcs_port = _free_port()
         self.log = open(Path(self.temp_dir) / "ray-start.log", "w")
+        extra = ["--resources", resources] if resources else []
         self.process = subprocess.Popen(
-            [str(RAY), "start", "--head", "--block", "--num-cpus", "1", "--node-ip-address", "127.0.0.1",
-             "--port", str(_free_port()), "--dashboard-host", "127.0.0.1",
+            [str(RAY), "start", "--head", "--block", "--num-cpus", str(num_cpus), "--node-ip-address", "127.0.0.1",
+             *extra, "--port", str(self.gcs_port), "--dashboard-host", "127.0.0.1",
              "--dashboard-port", str(self.dashboard_port), "--ray-client-server-port", str(_free_port()),
              "--dashboard-agent-listen-port", str(_free_port()), "--temp-dir", self.temp_dir,
              "--include-dashboard", "true", "--disable-usage-stats"],

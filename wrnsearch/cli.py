@@ -598,5 +598,23 @@ def bench_train_command(arch: str, dataset: str, data_root: str | None, images: 
     click.echo(f"ratio (best of each): {r['ratio']:.2f}x")
 
 
+@bench.command("overhead")
+@click.option("--trials", type=click.IntRange(min=2), default=30, show_default=True, help="Trivial trials per run.")
+@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True, help="Alternating rounds; the best of each side counts.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+def bench_overhead_command(trials: int, rounds: int, fmt: str) -> None:
+    """Per-trial overhead of wrnsearch run against bare Ray Tune + OptunaSearch, trivial trials."""
+    from wrnsearch.bench import bench_overhead
+
+    r = bench_overhead(trials=trials, rounds=rounds)
+    if fmt == "json":
+        _print_json(r)
+        return
+    click.echo(f"machine: {r['machine']}, ray {r['ray']}; {r['trials']} trivial trials x {r['rounds']} rounds, one at a time")
+    click.echo("bare Tune + OptunaSearch: " + ", ".join(f"{v:.3f}" for v in r["bare_s_per_trial"]) + " s/trial")
+    click.echo("wrnsearch run:            " + ", ".join(f"{v:.3f}" for v in r["ours_s_per_trial"]) + " s/trial")
+    click.echo(f"ratio (best of each): {r['ratio']:.2f}x")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

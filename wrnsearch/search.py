@@ -535,6 +535,9 @@ class RunResult:
 
 def _init_ray(options: RunOptions, space: Space) -> bool:
     """Start a local Ray or join ``options.address``; True when we started it (and must stop it)."""
+    # torch before ray: a driver that loads libtorch after joining a cluster can fail with
+    # "Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so" (seen with Ray 2.60, torch 2.14)
+    import torch  # noqa: F401
     import ray
 
     if ray.is_initialized():
