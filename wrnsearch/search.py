@@ -39,7 +39,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from wrnsearch import __version__
 from wrnsearch.errors import RunError, WRNSearchError
-from wrnsearch.sampling import INFEASIBLE_ATTR, is_feasible, make_sampler, propose, tell_infeasible
+from wrnsearch.sampling import (
+    INFEASIBLE_ATTR,
+    is_feasible,
+    make_sampler,
+    propose,
+    tell_infeasible,
+    write_trial_attrs,
+)
 from wrnsearch.space import Space, count_specs, load_space, space_size
 from wrnsearch.spec import WRNSpec
 
@@ -89,6 +96,7 @@ class RunProgress:
     best_error: float | None = None
     finished_before: int = 0  # trained trials found in the study at start (resume)
     last_event: str = ""
+    results: list[tuple[list[float], float]] = field(default_factory=list)  # (objective values, val error) of the front's candidates
 
     @property
     def trained(self) -> int:
@@ -374,13 +382,11 @@ class StudySearcher:
                     if len(self.tried_keys) >= self.space_total and not self._has_waiting():
                         return self._finish(f"the space is exhausted: all {int(self.space_total)} architectures tried")
                     trial = self.study.ask()
-                    proposal = propose(trial, self.space)
+                    proposal = propose(trial, self.space, lambda spec: {"key": trial_key(self.space, spec), "spec": spec.to_dict()})
                     key = trial_key(self.space, proposal.spec)
-                    trial.set_user_attr("key", key)
-                    trial.set_user_attr("spec", proposal.spec.to_dict())
                     self.tried_keys.add(key)
                     if not proposal.feasible:
-                        trial.set_user_attr("status", "infeasible")
+                        write_trial_attrs(trial, {"status": "infeasible"})
                         tell_infeasible(self.study, trial, self.space, proposal)
                         self.progress.infeasible += 1
                         self._event("infeasible", number=trial.number, arch=proposal.spec.name,
@@ -404,10 +410,8 @@ class StudySearcher:
                 return bool(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
             def _copy_result(self, trial: optuna.Trial, source: FrozenTrial) -> None:
-                for k, v in source.user_attrs.items():
-                    if k not in ("key", "retry_of"):
-                        trial.set_user_attr(k, v)
-                trial.set_user_attr("reused_from", source.number)
+                attrs = {k: v for k, v in source.user_attrs.items() if k not in ("key", "retry_of")}
+                write_trial_attrs(trial, {**attrs, "reused_from": source.number})
                 self.progress.reused += 1
                 if source.state == TrialState.COMPLETE:
                     self.study.tell(trial, list(source.values))
@@ -436,8 +440,8 @@ class StudySearcher:
                         if frozen.state in (TrialState.COMPLETE, TrialState.PRUNED):
                             self._copy_result(follower, frozen)
                         else:  # the leader failed: the follower is no result either
-                            follower.set_user_attr("fail_reason", f"same architecture as trial {frozen.number}, which failed")
-                            follower.set_user_attr("reused_from", frozen.number)
+                            write_trial_attrs(follower, {"fail_reason": f"same architecture as trial {frozen.number}, which failed",
+                                                         "reused_from": frozen.number})
                             self.study.tell(follower, state=TrialState.FAIL)
 
             def _record(self, trial: optuna.Trial, proposal: Any, result: dict[str, Any] | None, error: bool) -> FrozenTrial:
@@ -454,29 +458,28 @@ class StudySearcher:
                     record = {"epochs": epoch, "val_error": (result or {}).get("val_error")}
                 else:
                     reason = record.get("reason")
-                attrs = {
-                    "arch": proposal.spec.name, "spec": proposal.spec.to_dict(), "status": status,
-                    **{k: record[k] for k in RECORD_ATTRS if k in record and k not in ("arch", "spec", "status")},
-                }
+                attrs = {"status": status, **{k: record[k] for k in RECORD_ATTRS if k in record and k not in ("arch", "spec", "status")}}
                 if "dataset" in record:
                     attrs["dataset_split"] = record["dataset"]
-                for k, v in attrs.items():
-                    trial.set_user_attr(k, v)
+                if status in ("pruned", "truncated"):
+                    attrs["prune_reason"] = reason or status
+                elif status != "complete":
+                    attrs["fail_reason"] = reason or status or "failed"
+                write_trial_attrs(trial, attrs)
                 number = trial.number
                 if status == "complete":
                     values = self._objective_values(record)
                     self.study.tell(trial, values)
                     self.progress.done += 1
+                    self.progress.results.append((values, float(record["val_error"])))
                     self._update_front()
                     self._event("done", number=number, arch=proposal.spec.name, val_error=record.get("val_error"),
                                 test_error=record.get("test_error"), latency_ms=record.get("latency_ms"))
                 elif status in ("pruned", "truncated"):
-                    trial.set_user_attr("prune_reason", reason or status)
                     self.study.tell(trial, state=TrialState.PRUNED)
                     self.progress.pruned += 1
                     self._event(status, number=number, arch=proposal.spec.name, epochs=record.get("epochs"), reason=reason)
                 else:
-                    trial.set_user_attr("fail_reason", reason or status or "failed")
                     self.study.tell(trial, state=TrialState.FAIL)
                     self.progress.failed += 1
                     self._event("failed", number=number, arch=proposal.spec.name, status=status, reason=reason)
@@ -488,14 +491,13 @@ class StudySearcher:
                 return [float(table[o]) for o in self.space.objectives]
 
             def _update_front(self) -> None:
-                _refresh_front(self.study, self.progress)
+                _refresh_front(self.progress)
 
             def finish_stragglers(self, reason: str) -> None:
                 """Trials Tune never completed (time budget, Ctrl-C): pruned with the reason."""
                 with self.lock:
                     for trial_id, (trial, proposal) in list(self.live.items()):
-                        trial.set_user_attr("status", "pruned")
-                        trial.set_user_attr("prune_reason", reason)
+                        write_trial_attrs(trial, {"status": "pruned", "prune_reason": reason})
                         self.study.tell(trial, state=TrialState.PRUNED)
                         self.progress.running -= 1
                         self.progress.pruned += 1
@@ -602,7 +604,10 @@ def run_search(space_path: str | Path | None, options: RunOptions = RunOptions()
             elif t.state == TrialState.FAIL and not is_interrupted(t):
                 progress.failed += 1
         remaining = space.budget.max_trials - trained_before
-        _refresh_front(study, progress)
+        from wrnsearch.pareto import eligible_trials
+
+        progress.results = [(list(t.values), t.user_attrs["val_error"]) for t in eligible_trials(study) if "val_error" in t.user_attrs]
+        _refresh_front(progress)
         tried = {t.user_attrs.get("key") for t in trials if t.state != TrialState.WAITING and not is_interrupted(t)} - {None}
         waiting = any(t.state == TrialState.WAITING for t in trials)
         if on_event:
@@ -620,14 +625,16 @@ def run_search(space_path: str | Path | None, options: RunOptions = RunOptions()
         return RunResult(run_dir, url, space.name, progress, stop_reason, reconciled)
 
 
-def _refresh_front(study: optuna.Study, progress: RunProgress) -> None:
-    try:
-        best = [t for t in study.best_trials if t.user_attrs.get("status") == "complete" and "reused_from" not in t.user_attrs]
-    except (ValueError, RuntimeError):
+def _refresh_front(progress: RunProgress) -> None:
+    """Front size and best error of the finished results, from memory (no study read)."""
+    from wrnsearch.pareto import non_dominated_mask
+
+    points = [values for values, _ in progress.results]
+    if not points:
         return
-    progress.front_size = len(best)
-    errors = [t.user_attrs["val_error"] for t in best if "val_error" in t.user_attrs]
-    progress.best_error = min(errors) if errors else None
+    mask = non_dominated_mask(points)
+    progress.front_size = int(mask.sum())
+    progress.best_error = min(error for _, error in progress.results)
 
 
 def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions, progress: RunProgress,
