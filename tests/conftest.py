@@ -30,3 +30,8 @@ def random_spec_kwargs(rng: random.Random, *, max_n: int = 3) -> dict:
 @pytest.fixture
 def rng() -> random.Random:
     return random.Random(1234)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--reliability-report", metavar="PATH", default=None,
+                     help="Write the reliability suite's figures (faults injected and survived, bad inputs) to PATH.")

@@ -134,6 +134,10 @@ def test_grid_visits_every_architecture_once(tmp_path):
 def test_grid_on_continuous_space_is_refused():
     from wrnsearch.errors import SpaceError
 
-    space = parse_space("name: c\nspace: {depth: 16, widen_factor: 2, dropout: {low: 0.0, high: 0.5}}\nsearch: {sampler: grid}\n", source="c.yaml")
+    text = "name: c\nspace: {depth: 16, widen_factor: 2, dropout: {low: 0.0, high: 0.5}}\nsearch: {sampler: grid}\n"
+    with pytest.raises(SpaceError, match="c.yaml:3:10: search.sampler: grid needs a finite space, but space.dropout is a continuous range"):
+        parse_space(text, source="c.yaml")  # caught when the file loads
+    space = parse_space(text.replace("grid", "tpe"), source="c.yaml").model_copy(
+        update={"search": parse_space(text.replace("grid", "tpe"), source="c.yaml").search.model_copy(update={"sampler": "grid"})})
     with pytest.raises(SpaceError, match="needs a finite space, but space.dropout is a continuous range"):
-        make_sampler(space)
+        make_sampler(space)  # and by the sampler factory itself

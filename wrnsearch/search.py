@@ -178,10 +178,14 @@ class RunLock:
 
 
 def prepare_run_dir(space_path: str | Path | None, options: RunOptions) -> tuple[Space, Path]:
-    """Load and validate the space, then create (or check) the run directory.
+    """Load and validate the space, then create (or check) the run directory."""
+    space, run_dir = resolve_run(space_path, options)
+    write_run_dir(space, run_dir)
+    return space, run_dir
 
-    Nothing is created before the space validates, so bad input leaves nothing behind.
-    """
+
+def resolve_run(space_path: str | Path | None, options: RunOptions) -> tuple[Space, Path]:
+    """The validated space and its run directory, writing nothing (bad input leaves nothing behind)."""
     if options.run_dir is not None and space_path is None:
         saved = options.run_dir / SPACE_FILE
         if not saved.exists():
@@ -191,11 +195,14 @@ def prepare_run_dir(space_path: str | Path | None, options: RunOptions) -> tuple
     else:
         space = load_space(space_path, options.overrides)
         if options.name:
+            import re
+
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", options.name):
+                raise RunError(f"--name {options.name!r}: use letters, digits, '.', '_' and '-' (it names a directory)")
             space = space.model_copy(update={"name": options.name})
         run_dir = options.run_dir or Path(options.runs_dir) / space.name
     run_dir = Path(run_dir)
     saved = run_dir / SPACE_FILE
-    resolved = yaml.safe_dump(space.to_yaml_dict(), sort_keys=False)
     if saved.exists():
         old = yaml.safe_load(saved.read_text())
         new = space.to_yaml_dict()
@@ -205,6 +212,13 @@ def prepare_run_dir(space_path: str | Path | None, options: RunOptions) -> tuple
                     f"{run_dir} was run with a different {section} section; results would not be comparable: "
                     f"start a new run with --name, or resume as it was with: wrnsearch resume {run_dir}"
                 )
+    return space, run_dir
+
+
+def write_run_dir(space: Space, run_dir: Path) -> None:
+    """Create the run directory and save the resolved space in it (atomically)."""
+    saved = run_dir / SPACE_FILE
+    resolved = yaml.safe_dump(space.to_yaml_dict(), sort_keys=False)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         tmp = saved.with_suffix(".yaml.tmp")
@@ -212,7 +226,6 @@ def prepare_run_dir(space_path: str | Path | None, options: RunOptions) -> tuple
         os.replace(tmp, saved)
     except OSError as e:
         raise RunError(f"cannot write the run directory {run_dir}: {e.strerror}") from None
-    return space, run_dir
 
 
 def open_study(space: Space, url: str, *, create: bool = True) -> optuna.Study:
@@ -280,6 +293,17 @@ def _trial_device(gpus: float) -> str:
     return "cuda" if gpus > 0 and torch.cuda.is_available() else "cpu"
 
 
+def _cap_memory(extra_bytes: int) -> None:
+    """Let this worker grow by ``extra_bytes`` of address space at most (CPU trials only: CUDA
+    reserves large address ranges). Beyond it allocations fail and the trial is out_of_memory."""
+    import resource
+
+    with open("/proc/self/statm") as f:
+        vsize = int(f.read().split()[0]) * resource.getpagesize()
+    limit = vsize + int(extra_bytes)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+
+
 def wrn_trainable(config: dict[str, Any], ctx: dict[str, Any]) -> None:
     """A Ray Tune function trainable: train one spec, report every epoch, then the whole record."""
     from ray import tune
@@ -302,8 +326,11 @@ def wrn_trainable(config: dict[str, Any], ctx: dict[str, Any]) -> None:
             tune.report({"epoch": report.epoch, "val_error": report.val_error, "train_loss": report.train_loss,
                          "elapsed_s": report.elapsed_s, "images_per_s": report.images_per_s})
 
+        device = _trial_device(ctx["gpus"])
+        if ctx.get("memory_per_trial") and device == "cpu":
+            _cap_memory(ctx["memory_per_trial"])
         record = train_trial(
-            spec, recipe, splits, device=_trial_device(ctx["gpus"]), time_limit_s=ctx["trial_time_s"],
+            spec, recipe, splits, device=device, time_limit_s=ctx["trial_time_s"],
             checkpoint_dir=Path(ctx["checkpoints"]) / config["key"], callback=on_epoch, threads=ctx["cpus"],
         )
     except WRNSearchError as e:  # deterministic: retrying cannot help, so report instead of raising
@@ -580,10 +607,11 @@ def _preflight_data(space: Space, data_root: str | None) -> None:
 def run_search(space_path: str | Path | None, options: RunOptions = RunOptions(), *,
                on_event: EventCallback | None = None, trainable: Callable[..., None] | None = None) -> RunResult:
     """Run (or resume) a search. See the module docstring. ``trainable`` replaces the trainer (benchmarks)."""
-    space, run_dir = prepare_run_dir(space_path, options)
+    space, run_dir = resolve_run(space_path, options)
     url = storage_url(run_dir, options.storage)
     if options.preflight_data and options.address is None and trainable is None:
         _preflight_data(space, options.data_root)
+    write_run_dir(space, run_dir)
     with RunLock(run_dir):
         study = open_study(space, url)
         reconciled = reconcile_running(study)
@@ -619,10 +647,37 @@ def run_search(space_path: str | Path | None, options: RunOptions = RunOptions()
         elif len(tried) >= space_size(space) and not waiting:
             stop_reason = f"the space is exhausted: all {int(space_size(space))} architectures tried"
         else:
-            stop_reason = _tune(space, study, run_dir, options, progress, on_event, remaining, trainable)
+            try:
+                stop_reason = _tune(space, study, run_dir, options, progress, on_event, remaining, trainable)
+            except Exception as e:
+                cause = _storage_failure(e)
+                if cause is None:
+                    raise
+                raise RunError(
+                    f"the study could not be written ({cause}); every trial finished before is kept in {url}: "
+                    f"free disk space or fix permissions, then resume with: wrnsearch resume {run_dir}"
+                ) from e
         if on_event:
             on_event("end", {"reason": stop_reason}, progress)
         return RunResult(run_dir, url, space.name, progress, stop_reason, reconciled)
+
+
+def _storage_failure(e: BaseException) -> str | None:
+    """A full disk, a read-only file system or a database error anywhere in ``e``'s chain."""
+    import errno
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, (sqlalchemy.exc.OperationalError, sqlite3.OperationalError, sqlalchemy.exc.DatabaseError)):
+            return " ".join(str(getattr(e, "orig", e)).split())[:200]
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+            return f"{e.strerror}: {e.filename or ''}".strip(": ")
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _refresh_front(progress: RunProgress) -> None:
@@ -657,7 +712,7 @@ def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions,
             "dataset": space.dataset.model_dump(mode="json"), "train": space.train.model_dump(mode="json"),
             "data_root": str(Path(options.data_root).resolve()) if options.data_root else None,
             "checkpoints": str((run_dir / "checkpoints").resolve()), "trial_time_s": space.budget.trial_time,
-            "gpus": gpus, "cpus": int(max(1, cpus)),
+            "gpus": gpus, "cpus": int(max(1, cpus)), "memory_per_trial": space.resources.memory_per_trial,
         }
         fn = trainable or wrn_trainable
         resources = {"cpu": cpus, "gpu": gpus}

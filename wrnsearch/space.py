@@ -116,6 +116,8 @@ def _number(value: Any, integer: bool, what: str) -> float | int:
             value = float(value)
         except ValueError:
             raise ValueError(f"{what} {value!r} is not a number") from None
+    if isinstance(value, int):
+        return value
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"{what} {value!r} is not a finite number")
     if integer:
@@ -410,6 +412,9 @@ class ResourcesConfig(_Section):
     cpus_per_trial: float = Field(default=1, gt=0)
     gpus_per_trial: float | Literal["auto"] = "auto"  # auto: 1 when CUDA is present, else 0
     reuse_actors: bool = True
+    # CPU trials: memory a trial may add to its worker before allocations fail (the trial is then
+    # recorded as out_of_memory instead of the host's OOM killer taking a process at random)
+    memory_per_trial: Bytes | None = None
 
     @field_validator("gpus_per_trial")
     @classmethod
@@ -737,6 +742,12 @@ def _check_feasible(space: Space, problems: _Problems) -> None:
                 for b in blocks:
                     if not depths_for(dims, len(b)):
                         problems.add(["space", key], f"block {format_block(b)} (l={len(b)}) fits none of the allowed depths")
+    if space.search.sampler in ("grid", "bruteforce"):
+        for key in ("widen_factor", "dropout"):
+            dim = getattr(dims, key)
+            if dim is not None and not dim.finite:
+                problems.add(["search", "sampler"], f"{space.search.sampler} needs a finite space, but space.{key} is a "
+                             "continuous range: give it a step or a list, or use another sampler")
     if problems.lines:
         return
     budget = space.budget

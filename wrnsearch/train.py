@@ -331,16 +331,27 @@ def train_trial(
             record["val_error"] = evaluate(model, val_x, val_y, aug, recipe.eval_batch_size, device, amp)
             record["test_error"] = evaluate(model, splits.test_x.to(device), splits.test_y.to(device), aug,
                                             recipe.eval_batch_size, device, amp)
-    except torch.cuda.OutOfMemoryError as e:
-        status, reason = "out_of_memory", " ".join(str(e).split())[:300]
+    except (torch.cuda.OutOfMemoryError, MemoryError, RuntimeError) as e:
+        if not _is_out_of_memory(e):
+            raise
+        status, reason = "out_of_memory", " ".join(str(e).split())[:300] or type(e).__name__
         model = None
-        torch.cuda.empty_cache()
+        if cuda:
+            torch.cuda.empty_cache()
     record["status"] = status
     if reason:
         record["reason"] = reason
     record["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device) if cuda else _peak_rss_bytes()
     record["wall_time_s"] = time.monotonic() - start
     return record
+
+
+def _is_out_of_memory(e: BaseException) -> bool:
+    """CUDA out of memory, or an allocation the CPU allocator (or a memory limit) refused."""
+    if isinstance(e, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(e)
+    return "can't allocate memory" in text or "out of memory" in text.lower() or "not enough memory" in text
 
 
 def _recipe_dict(recipe: Any) -> dict[str, Any]:

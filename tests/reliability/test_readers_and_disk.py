@@ -1,0 +1,140 @@
+"""Readers during a search (dashboard, report, pareto), and a read-only or full run directory."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import kill_group, load, synthetic_space, trials_of, wait_for, wrnsearch_exe
+
+from wrnsearch.search import counts_as_trained
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dashboard_report_and_pareto_poll_during_a_search(tmp_path, ledger):
+    space = synthetic_space(tmp_path, "readers", max_trials=5, epochs=3, train_size=512)
+    runs = tmp_path / "runs"
+    run_dir = runs / "readers"
+    exe = wrnsearch_exe()
+    run = subprocess.Popen([exe, "run", str(space), "--runs-dir", str(runs), "--quiet"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    port = _free_port()
+    dash = None
+    polls = {"dashboard": 0, "report": 0, "pareto": 0}
+    errors = []
+    try:
+        wait_for(lambda: (run_dir / "study.db").exists() and trials_of(run_dir, "readers"), 120, "the study", run)
+        dash = subprocess.Popen([exe, "dashboard", str(run_dir), "--port", str(port)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        while run.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
+                    sid = json.loads(r.read())["study_summaries"][0]["study_id"]
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{sid}", timeout=10) as r:
+                    json.loads(r.read())
+                polls["dashboard"] += 1
+            except OSError:
+                pass  # not listening yet
+            for cmd, args in (("report", ["-o", str(tmp_path / "r.html")]), ("pareto", ["--format", "json"])):
+                proc = subprocess.run([exe, cmd, str(run_dir), *args], capture_output=True, text=True, timeout=120)
+                if proc.returncode != 0 or "Traceback" in proc.stderr:
+                    errors.append((cmd, proc.returncode, proc.stderr[-500:]))
+                polls[cmd] += 1
+        out, err = run.communicate(timeout=600)
+    finally:
+        kill_group(run)
+        if dash is not None:
+            kill_group(dash)
+    dash_err = dash.stderr.read() if dash is not None else ""
+    trained = [t for t in trials_of(run_dir, "readers") if counts_as_trained(t)]
+    ok = run.returncode == 0 and not errors and "Traceback" not in dash_err and len(trained) == 5 and min(polls.values()) >= 2
+    ledger.fault("concurrent readers during a search", f"dashboard {polls['dashboard']}, report {polls['report']}, "
+                 f"pareto {polls['pareto']} polls", survived=ok, finished_before=0, lost=0)
+    assert run.returncode == 0, err[-2000:]
+    assert not errors, errors
+    assert "Traceback" not in dash_err and "Traceback" not in err
+    assert min(polls.values()) >= 2, polls
+    assert len(trained) == 5
+
+
+def _mount_tmpfs(target: Path, size: str) -> bool:
+    target.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)], capture_output=True).returncode == 0
+
+
+def _umount(target: Path) -> None:
+    subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    target = Path("/tmp") / f"wrnfs-{uuid.uuid4().hex[:8]}"
+    if not _mount_tmpfs(target, "64m"):
+        pytest.skip("cannot mount a tmpfs here (needs root): the read-only and full-disk faults need one")
+    try:
+        yield target
+    finally:
+        _umount(target)
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def _finished_run(small_fs: Path, tmp_path: Path) -> tuple[list[str], Path, Path]:
+    space = synthetic_space(tmp_path, "disk", max_trials=2, epochs=1, train_size=256)
+    cmd = [wrnsearch_exe(), "run", str(space), "--runs-dir", str(small_fs), "--quiet"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    return cmd, space, small_fs / "disk"
+
+
+def _snapshot(run_dir: Path) -> list[tuple]:
+    return [(t.number, t.state.name, tuple(t.values or ()), t.user_attrs.get("key")) for t in load(run_dir, "disk").trials]
+
+
+def test_read_only_run_directory(small_fs, tmp_path, ledger):
+    cmd, _, run_dir = _finished_run(small_fs, tmp_path)
+    before = _snapshot(run_dir)
+    assert subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], capture_output=True).returncode == 0
+    proc = subprocess.run([*cmd[:-1], "--set", "budget.max_trials=4"], capture_output=True, text=True, timeout=300)
+    lines = proc.stderr.strip().splitlines()
+    after = _snapshot(run_dir)
+    ok = proc.returncode == 2 and len(lines) == 1 and "Read-only file system" in lines[0] and after == before
+    ledger.fault("read-only run directory", "resume on a read-only mount: one-line error, study intact", survived=ok,
+                 finished_before=sum(1 for b in before if b[1] == "COMPLETE"), lost=0 if after == before else len(before))
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "Read-only file system" in lines[0] and "Traceback" not in proc.stderr
+    assert after == before
+
+
+def test_full_disk(small_fs, tmp_path, ledger):
+    cmd, _, run_dir = _finished_run(small_fs, tmp_path)
+    before = _snapshot(run_dir)
+    filler = small_fs / "filler"
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M", "count=100"], capture_output=True)
+    proc = subprocess.run([*cmd[:-1], "--set", "budget.max_trials=4"], capture_output=True, text=True, timeout=300)
+    lines = proc.stderr.strip().splitlines()
+    filler.unlink()
+    after = _snapshot(run_dir)
+    ok = proc.returncode == 2 and len(lines) == 1 and "No space left on device" in lines[0] and after == before
+    ledger.fault("full disk", "resume with the run directory's disk full: one-line error, study intact", survived=ok,
+                 finished_before=sum(1 for b in before if b[1] == "COMPLETE"), lost=0 if after == before else len(before))
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "No space left on device" in lines[0] and "Traceback" not in proc.stderr
+    assert after == before
+    # and once there is room again, the same command resumes
+    again = subprocess.run([*cmd[:-1], "--set", "budget.max_trials=4", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert sum(counts_as_trained(t) for t in load(run_dir, "disk").trials) == 4

@@ -1,0 +1,43 @@
+"""Trials that diverge, run out of memory or out of time: recorded with their reason, the search goes on."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import synthetic_space, trials_of
+from optuna.trial import TrialState
+
+from wrnsearch.pareto import load_study
+from wrnsearch.report import write_report
+from wrnsearch.search import RunOptions, counts_as_trained, run_search
+
+FAULTS = {
+    # kind: (space overrides, expected Optuna state, expected status, fragment of the reason)
+    "diverged": (dict(lr=1.0e6), TrialState.FAIL, "diverged", "loss became"),
+    "out_of_memory": (dict(extra="resources: {cpus_per_trial: 1, gpus_per_trial: 0, memory_per_trial: 40MiB}\n"),
+                      TrialState.FAIL, "out_of_memory", "allocate"),
+    "time budget": (dict(epochs=200, trial_time="2s", train_size=1024), TrialState.PRUNED, "truncated", "trial time limit"),
+}
+
+
+@pytest.mark.parametrize("kind", list(FAULTS))
+def test_faulty_trials_are_recorded_and_the_search_goes_on(tmp_path, ledger, kind):
+    overrides, state, status, fragment = FAULTS[kind]
+    extra = overrides.pop("extra", "")
+    text_space = synthetic_space(tmp_path, "faults", max_trials=3, max_concurrent=1, sampler="random", **overrides)
+    if extra:  # replace the resources line
+        text = text_space.read_text().splitlines()
+        text_space.write_text("\n".join(line for line in text if not line.startswith("resources:")) + "\n" + extra)
+    result = run_search(text_space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2))
+    trials = [t for t in trials_of(result.run_dir, "faults") if counts_as_trained(t)]
+    faulty = [t for t in trials if t.state == state and t.user_attrs.get("status") == status]
+    reason_key = "prune_reason" if state == TrialState.PRUNED else "fail_reason"
+    report = write_report(load_study(result.run_dir), tmp_path / "report.html")
+    html = report.read_text()
+    ok = len(trials) == 3 and len(faulty) == 3 and all(fragment in t.user_attrs[reason_key] for t in faulty)
+    ledger.fault(f"trial {kind}", f"3 trials: recorded as {state.name.lower()} ({status}) with the reason; report rendered",
+                 survived=ok and "<html" in html.lower(), finished_before=0, lost=0)
+    assert len(trials) == 3, "the search stopped early"
+    assert len(faulty) == 3, [(t.number, t.state, t.user_attrs.get("status"), t.user_attrs.get(reason_key)) for t in trials]
+    for t in faulty:
+        assert fragment in t.user_attrs[reason_key], t.user_attrs[reason_key]
+    assert "<html" in html.lower() and "faults" in html
