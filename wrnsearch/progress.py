@@ -38,15 +38,19 @@ class LiveView:
         self.progress: RunProgress | None = None
         self.header = ""
         self.live = Live(self._render(), console=self.console, refresh_per_second=2, get_renderable=self._render)
+        self.started = False
 
     def __enter__(self) -> "LiveView":
-        self.live.__enter__()
-        return self
+        return self  # the panel appears with the run's first event: bad input prints only its error
 
     def __exit__(self, *exc: Any) -> None:
-        self.live.__exit__(*exc)
+        if self.started:
+            self.live.__exit__(*exc)
 
     def on_event(self, kind: str, data: dict[str, Any], progress: RunProgress) -> None:
+        if not self.started:
+            self.live.__enter__()
+            self.started = True
         self.progress = progress
         if kind == "run":
             self.header = f"run {data['run_dir']}  study {data['storage']}"

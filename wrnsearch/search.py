@@ -304,6 +304,21 @@ def _cap_memory(extra_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
 
 
+def _hit_memory_cap() -> bool:
+    """True when this worker runs under a memory cap and came within 10 % of it."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return False
+    try:
+        with open("/proc/self/status") as f:
+            peak_kib = next(int(line.split()[1]) for line in f if line.startswith("VmPeak:"))
+    except (OSError, StopIteration, ValueError):
+        return False
+    return peak_kib * 1024 >= 0.9 * soft
+
+
 def wrn_trainable(config: dict[str, Any], ctx: dict[str, Any]) -> None:
     """A Ray Tune function trainable: train one spec, report every epoch, then the whole record."""
     from ray import tune
@@ -336,8 +351,13 @@ def wrn_trainable(config: dict[str, Any], ctx: dict[str, Any]) -> None:
     except WRNSearchError as e:  # deterministic: retrying cannot help, so report instead of raising
         record = {"name": spec.name, "status": "failed", "reason": str(e)}
     except Exception as e:  # noqa: BLE001 - a bug in a trial must not retry forever; it is recorded
-        log.exception("trial %s failed", spec.name)
-        record = {"name": spec.name, "status": "failed", "reason": f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"}
+        text = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+        if _hit_memory_cap():  # allocation failures surface as odd errors from deep inside torch
+            record = {"name": spec.name, "status": "out_of_memory",
+                      "reason": f"out of memory under resources.memory_per_trial ({text})"}
+        else:
+            log.exception("trial %s failed", spec.name)
+            record = {"name": spec.name, "status": "failed", "reason": text}
     from wrnsearch.cluster import current_node
 
     record.update(current_node().to_dict())  # node (host name), node_ip, node_id

@@ -334,7 +334,7 @@ def train_trial(
     except (torch.cuda.OutOfMemoryError, MemoryError, RuntimeError) as e:
         if not _is_out_of_memory(e):
             raise
-        status, reason = "out_of_memory", " ".join(str(e).split())[:300] or type(e).__name__
+        status, reason = "out_of_memory", f"out of memory ({type(e).__name__}: {' '.join(str(e).split())[:300]})"
         model = None
         if cuda:
             torch.cuda.empty_cache()

@@ -101,7 +101,19 @@ def _finished_run(small_fs: Path, tmp_path: Path) -> tuple[list[str], Path, Path
 
 
 def _snapshot(run_dir: Path) -> list[tuple]:
-    return [(t.number, t.state.name, tuple(t.values or ()), t.user_attrs.get("key")) for t in load(run_dir, "disk").trials]
+    """Every trial's number, state, values and key, read with a connection closed at once
+    (an open one would keep the file system busy and stop it from being remounted read-only)."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{run_dir / 'study.db'}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "select t.number, t.state, (select group_concat(v.value, ',') from trial_values v where v.trial_id = t.trial_id),"
+            " (select a.value_json from trial_user_attributes a where a.trial_id = t.trial_id and a.key = 'key')"
+            " from trials t order by t.number").fetchall()
+    finally:
+        con.close()
+    return [tuple(r) for r in rows]
 
 
 def test_read_only_run_directory(small_fs, tmp_path, ledger):

@@ -13,8 +13,9 @@ from wrnsearch.search import RunOptions, counts_as_trained, run_search
 FAULTS = {
     # kind: (space overrides, expected Optuna state, expected status, fragment of the reason)
     "diverged": (dict(lr=1.0e6), TrialState.FAIL, "diverged", "loss became"),
-    "out_of_memory": (dict(extra="resources: {cpus_per_trial: 1, gpus_per_trial: 0, memory_per_trial: 40MiB}\n"),
-                      TrialState.FAIL, "out_of_memory", "allocate"),
+    # 3 MiB on top of what the worker holds: enough to start, never enough to train
+    "out_of_memory": (dict(extra="resources: {cpus_per_trial: 1, gpus_per_trial: 0, memory_per_trial: 3MiB}\n"),
+                      TrialState.FAIL, "out_of_memory", "memory"),
     "time budget": (dict(epochs=200, trial_time="2s", train_size=1024), TrialState.PRUNED, "truncated", "trial time limit"),
 }
 
