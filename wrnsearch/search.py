@@ -338,8 +338,11 @@ def wrn_trainable(config: dict[str, Any], ctx: dict[str, Any]) -> None:
         splits = _SPLITS_CACHE[cache_key]
 
         def on_epoch(report: Any, _path: Any) -> None:
-            tune.report({"epoch": report.epoch, "val_error": report.val_error, "train_loss": report.train_loss,
-                         "elapsed_s": report.elapsed_s, "images_per_s": report.images_per_s})
+            # The last epoch is reported with the whole record below: a scheduler that stops a
+            # trial on its last epoch report (ASHA at max_t) must not cut the record off.
+            if report.epoch < report.epochs:
+                tune.report({"epoch": report.epoch, "val_error": report.val_error, "train_loss": report.train_loss,
+                             "elapsed_s": report.elapsed_s, "images_per_s": report.images_per_s})
 
         device = _trial_device(ctx["gpus"])
         if ctx.get("memory_per_trial") and device == "cpu":
