@@ -27,18 +27,6 @@ RAYJOB_YAML = LAUNCH / "rayjob.yaml"
 SBATCH = LAUNCH / "slurm.sbatch"
 README = LAUNCH / "README.md"
 
-# TODO(lead): the commands below are those issue 7 plans; `run`, `submit` and `jobs` are not in
-# wrnsearch.cli yet. A command the CLI has is parsed by click itself (its real options); one it
-# lacks is checked against this list. Once all exist, this list can go.
-PLANNED_COMMANDS: dict[tuple[str, ...], set[str]] = {
-    ("run",): {"--name", "--runs-dir", "--storage", "--address", "--data-root", "--set"},
-    ("submit",): {"--address", "--name", "--runs-dir", "--storage", "--data-root", "--set", "--working-dir",
-                  "--pip", "--no-pip", "--no-runtime-env", "--follow"},
-    ("jobs", "status"): {"--address", "--format"},
-    ("jobs", "logs"): {"--address", "--follow"},
-    ("jobs", "stop"): {"--address"},
-    ("jobs", "list"): {"--address"},
-}
 SHELL_OPERATORS = {"|", "||", "&", "&&", ";", ">", ">>", "2>&1", ")"}
 
 
@@ -142,16 +130,9 @@ def _check_command(command: str) -> None:
             return  # a mention in prose, such as `wrnsearch run`
         node.make_context(" ".join(["wrnsearch", *path]), list(args), resilient_parsing=False)
         return
-    rest = tuple(path + args)
-    for key, options in PLANNED_COMMANDS.items():
-        if rest[: len(key)] == key:
-            for arg in rest[len(key):]:
-                if arg.startswith("--"):
-                    assert arg.split("=", 1)[0] in options, f"{command!r}: {arg} is no option of wrnsearch {' '.join(key)}"
-            return
-        if rest and key[: len(rest)] == rest:
-            return  # a bare mention in prose, such as `wrnsearch jobs`
-    raise AssertionError(f"{command!r}: {' '.join(rest[: len(path) + 1]) or 'nothing'!r} is no wrnsearch subcommand")
+    if not args:
+        return  # a bare mention of a command group in prose, such as `wrnsearch jobs`
+    raise AssertionError(f"{command!r}: {' '.join([*path, args[0]])!r} is no wrnsearch subcommand")
 
 
 def test_launch_files_and_readme_write_commands():

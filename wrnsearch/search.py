@@ -47,7 +47,7 @@ from wrnsearch.sampling import (
     tell_infeasible,
     write_trial_attrs,
 )
-from wrnsearch.space import Space, count_specs, load_space, space_size
+from wrnsearch.space import Space, load_space, space_size
 from wrnsearch.spec import WRNSpec
 
 log = logging.getLogger(__name__)
@@ -800,4 +800,4 @@ def summarize_study(study: optuna.Study) -> dict[str, int]:
     return counts
 
 
-__all__ = ["RunOptions", "RunProgress", "RunResult", "count_specs", "open_study", "run_search", "summarize_study", "trial_key"]
+__all__ = ["RunOptions", "RunProgress", "RunResult", "open_study", "run_search", "summarize_study", "trial_key"]
