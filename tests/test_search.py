@@ -240,3 +240,46 @@ def test_asha_prunes_and_pruned_trials_stay_out_of_the_front(tmp_path):
     info = front_info(study)
     assert not {t.number for t in pruned} & set(info.trial_numbers)
     assert sum(counts_as_trained(t) for t in trials) == 6
+
+
+def test_resume_command_continues_a_finished_run(tmp_path):
+    space = write_space(tmp_path, name="r", max_trials=2, epochs=1)
+    runs = tmp_path / "runs"
+    first = subprocess.run([_wrnsearch(), "run", str(space), "--runs-dir", str(runs), "--quiet"], capture_output=True,
+                           text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    more = subprocess.run([_wrnsearch(), "resume", str(runs / "r"), "--set", "budget.max_trials=3", "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert more.returncode == 0, more.stderr[-2000:]
+    events = [json.loads(line) for line in more.stdout.splitlines()]
+    assert events[0]["event"] == "run" and events[0]["trained_before"] == 2
+    trials = load(runs / "r", "r").get_trials(deepcopy=False)
+    assert sum(counts_as_trained(t) for t in trials) == 3
+    changed = subprocess.run([_wrnsearch(), "resume", str(runs / "r"), "--set", "train.epochs=5"], capture_output=True,
+                             text=True, timeout=120)
+    assert changed.returncode == 2 and "was run with a different train section" in changed.stderr
+
+
+def test_ctrl_c_interrupts_cleanly_and_resume_finishes(tmp_path):
+    space = write_space(tmp_path, name="c", max_trials=4, epochs=3, train_size=512)
+    runs = tmp_path / "runs"
+    cmd = [_wrnsearch(), "run", str(space), "--runs-dir", str(runs)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _wait_for(lambda: _count_trained(runs / "c" / "study.db", "c") >= 1, 240, "a finished trial")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        _kill_group(proc)
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == "wrnsearch: interrupted; finished trials are kept, run the same command again to resume"
+    trials = load(runs / "c", "c").get_trials(deepcopy=False)
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    interrupted = [t for t in trials if t.user_attrs.get("status") == "interrupted" and t.params]
+    queued = [t for t in trials if t.state == optuna.trial.TrialState.WAITING]
+    assert len(queued) == len(interrupted)  # in-flight trials wait to be run again, not lost as pruned
+    again = subprocess.run([*cmd, "--quiet"], capture_output=True, text=True, timeout=600, start_new_session=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    trained = [t for t in load(runs / "c", "c").get_trials(deepcopy=False) if counts_as_trained(t)]
+    assert len(trained) == 4
+    assert Counter(t.user_attrs["key"] for t in trained).most_common(1)[0][1] == 1

@@ -29,8 +29,8 @@ class WRNGroup(click.Group):
         extra.pop("standalone_mode", None)
         try:
             rv = super().main(args=argv, prog_name=prog_name or "wrnsearch", standalone_mode=False, **extra)
-        except click.exceptions.Abort:
-            click.echo("wrnsearch: aborted", err=True)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            click.echo("wrnsearch: interrupted; finished trials are kept, run the same command again to resume", err=True)
             sys.exit(130)
         except click.UsageError as e:
             path = e.ctx.command_path if e.ctx else "wrnsearch"

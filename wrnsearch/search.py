@@ -557,6 +557,12 @@ class StudySearcher:
                             self.study.tell(follower, state=TrialState.FAIL)
                     self.followers.clear()
 
+            def drop_followers(self) -> None:
+                """Forget proposals waiting on a trial in flight (they stay RUNNING, then reconciled)."""
+                with self.lock:
+                    self.followers.clear()
+                    self.live.clear()
+
             def __reduce__(self) -> tuple[Any, tuple[()]]:
                 # Tune pickles its searcher for its own restore, which we never use: the study is
                 # the state (and holds a database engine, locks and callbacks that cannot be pickled).
@@ -763,15 +769,20 @@ def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions,
             tuner.fit()
         except KeyboardInterrupt:
             interrupted = True
-        reason = "interrupted (Ctrl-C)" if interrupted else "stopped: the search's time budget was reached"
-        searcher.finish_stragglers(reason)
-        if interrupted:
+        time_up = bool(space.budget.time and progress.elapsed_s >= space.budget.time)
+        # Tune handles Ctrl-C itself and returns with trials in flight: when the search's time
+        # is not up, that was the user. Those trials did not fail; like a killed driver's, they
+        # are marked interrupted and queued again, to continue from their checkpoints on resume.
+        if interrupted or (searcher.live and not time_up and searcher.stop_reason is None):
+            searcher.drop_followers()
+            reconcile_running(study)
             raise KeyboardInterrupt
+        searcher.finish_stragglers("stopped before it finished: budget.time reached")
         if searcher.stop_reason:
             return searcher.stop_reason
         if progress.finished_before + searcher.launched >= space.budget.max_trials:
             return f"budget.max_trials reached ({space.budget.max_trials})"
-        if space.budget.time and progress.elapsed_s >= space.budget.time:
+        if time_up:
             return "budget.time reached"
         return "all trials done"
     finally:
