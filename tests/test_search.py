@@ -44,7 +44,11 @@ def write_space(tmp_path: Path, name="s", max_trials=6, epochs=2, train_size=256
 
 
 def load(run_dir: Path, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir / 'study.db'}")
+    """Read-only, as a reader during a search must: optuna.load_study would create Optuna's
+    tables if they were missing, racing the driver that is creating them."""
+    from wrnsearch.pareto import load_study
+
+    return load_study(storage=f"sqlite:///{run_dir / 'study.db'}", study_name=name)
 
 
 def test_real_search_fills_the_study(tmp_path):
@@ -117,7 +121,8 @@ def test_sigkill_mid_search_then_resume(tmp_path):
     db = runs / "k" / "study.db"
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait_for(lambda: _count_trained(db, "k") >= 2, 240, "two finished trials")
+        _wait_for(lambda: _count_trained(db, "k") >= 2 or proc.poll() is not None, 240, "two finished trials")
+        assert proc.poll() is None, "the driver ended before it was killed"
         os.kill(proc.pid, signal.SIGKILL)  # the driver alone, as the OOM killer would
         proc.wait(timeout=30)
     finally:

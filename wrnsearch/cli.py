@@ -413,7 +413,7 @@ def dashboard(run_dir: str | None, storage: str | None, host: str, port: int) ->
 
     click.echo(f"optuna-dashboard on {url}: http://{host}:{port}/  (Ctrl-C to stop)", err=False)
     sys.stdout.flush()
-    optuna_dashboard.run_server(open_storage(url), host=host, port=port)
+    optuna_dashboard.run_server(open_storage(url, create_tables=False), host=host, port=port)
 
 
 def _study_options(f: Any) -> Any:

@@ -134,8 +134,11 @@ def storage_url(run_dir: Path, storage: str | None) -> str:
     return storage or f"sqlite:///{(run_dir / STUDY_FILE).resolve()}"
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """An RDB storage; SQLite in WAL mode with a generous lock timeout (readers never block us)."""
+def open_storage(url: str, *, create_tables: bool = True) -> optuna.storages.BaseStorage:
+    """An RDB storage; SQLite in WAL mode with a generous lock timeout (readers never block us).
+
+    Readers pass ``create_tables=False``: only the driver creates Optuna's tables.
+    """
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///"):])
         try:
@@ -146,7 +149,8 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
                 con.execute("PRAGMA journal_mode=WAL")
         except (OSError, Exception) as e:  # sqlite3.OperationalError on read-only or full disks
             raise RunError(f"cannot open the study database {path}: {e}") from None
-        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}},
+                                          skip_table_creation=not create_tables)
     try:
         return optuna.storages.RDBStorage(url)
     except Exception as e:  # noqa: BLE001 - any driver error becomes one line
@@ -228,8 +232,27 @@ def write_run_dir(space: Space, run_dir: Path) -> None:
         raise RunError(f"cannot write the run directory {run_dir}: {e.strerror}") from None
 
 
-def open_study(space: Space, url: str, *, create: bool = True) -> optuna.Study:
-    """Create or load the study named after the space; check its objectives match."""
+def open_study(space: Space, url: str, *, create: bool = True, attempts: int = 5) -> optuna.Study:
+    """Create or load the study named after the space; check its objectives match.
+
+    A reader that opens the database at the moment the driver creates it (optuna-dashboard
+    creates Optuna's tables when they are missing) can make the creation fail once with a
+    lock or "table already exists" error: such errors are retried.
+    """
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return _open_study_once(space, url, create)
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError) as e:
+            if attempt == attempts - 1:
+                raise RunError(f"cannot open the study in {url}: {' '.join(str(e.orig if hasattr(e, 'orig') else e).split())[:200]}") from None
+            log.warning("opening the study failed (%s); retrying", type(e).__name__)
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _open_study_once(space: Space, url: str, create: bool) -> optuna.Study:
     storage = open_storage(url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
