@@ -192,6 +192,26 @@ def _trivial_wrn_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
     tune.report({"final": True, "epoch": 1, "val_error": 50.0, "record": _json.dumps(record)})
 
 
+def scripted_wrn_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """A stand-in trainer for tests of the search machinery (schedulers): every epoch of the
+    recipe is reported with a validation error that is a fixed function of the spec (wider and
+    deeper is better), then the record, as the real trainable does."""
+    import json as _json
+
+    from ray import tune
+
+    spec = WRNSpec.from_dict(config["spec"])
+    epochs = int(ctx["train"]["epochs"])
+    error = max(1.0, 80.0 - 10.0 * float(spec.widen_factor) - (spec.depth - 10) / 3)
+    curve = [{"epoch": e, "val_error": error} for e in range(1, epochs + 1)]
+    for e in range(1, epochs):
+        tune.report({"epoch": e, "val_error": error})
+    cost = model_cost(spec)
+    record = {"name": spec.name, "status": "complete", "val_error": error, "test_error": error, "params": cost.params,
+              "macs": cost.macs, "latency_ms": 1.0, "epochs": epochs, "curve": curve, "device": "cpu"}
+    tune.report({"final": True, "epoch": epochs, "val_error": error, "record": _json.dumps(record)})
+
+
 def _bare_tune_optuna(trials: int, seed: int) -> float:
     """A bare Ray Tune + OptunaSearch run of trivial trials with reused actors; seconds per trial."""
     from ray import tune
