@@ -295,9 +295,11 @@ def _processes_of(pgid: int, temp_dir: str) -> set[int]:
 class LocalHead:
     """A one-node Ray head in its own session, on loopback, with its own temp dir and ports."""
 
-    def __init__(self, auth_token: str | None, num_cpus: int = 1, resources: str | None = None) -> None:
+    def __init__(self, auth_token: str | None, num_cpus: int = 1, resources: str | None = None,
+                 temp_dir: str | None = None) -> None:
         self.token = auth_token
-        self.temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # unix socket paths must stay short
+        self.temp_dir = temp_dir or tempfile.mkdtemp(prefix="rt", dir="/tmp")  # unix socket paths must stay short
+        os.makedirs(self.temp_dir, exist_ok=True)
         self.dashboard_port = _free_port()
         self.address = f"http://127.0.0.1:{self.dashboard_port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "RAY_API_SERVER", "RAY_AUTH"))}
@@ -493,3 +495,30 @@ def test_token_authentication(tmp_path):
     assert len(running) >= 3
     assert not _processes_of(head.process.pid, head.temp_dir)
     assert not Path(head.temp_dir).exists()
+
+
+def test_a_local_run_starts_its_own_ray_beside_a_ray_start_cluster(tmp_path):
+    """`ray start` leaves its address in <tmp>/ray/ray_current_cluster, which a bare ray.init()
+    joins (and then refuses num_cpus): a run without --address must start a Ray of its own."""
+    if not RAY.exists():
+        pytest.skip(f"no ray executable beside {sys.executable}")
+    base = tempfile.mkdtemp(prefix="rs", dir="/tmp")  # stands in for /tmp, the default
+    head = LocalHead(auth_token=None, temp_dir=os.path.join(base, "ray"))
+    try:
+        head.wait_ready()
+        deadline = time.monotonic() + 60  # written once the head is up
+        while not (Path(base) / "ray" / "ray_current_cluster").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (Path(base) / "ray" / "ray_current_cluster").exists()
+        space = tmp_path / "beside.yaml"
+        space.write_text("name: beside\ndataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 128, "
+                         "test_size: 32, val_size: 32}\nspace: {architecture: [WRN-10-1]}\nbudget: {max_trials: 1}\n"
+                         "train: {epochs: 1, batch_size: 32}\n")
+        proc = subprocess.run([str(Path(sys.executable).with_name("wrnsearch")), "run", str(space), "--runs-dir",
+                               str(tmp_path / "runs"), "--quiet"], env={**head.env, "RAY_TMPDIR": base},
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert '"event": "done"' in proc.stdout and "num_cpus" not in proc.stderr
+    finally:
+        head.stop()
+        shutil.rmtree(base, ignore_errors=True)

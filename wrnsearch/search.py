@@ -125,7 +125,7 @@ EventCallback = Callable[[str, dict[str, Any], RunProgress], None]
 def trial_key(space: Space, spec: WRNSpec) -> str:
     """Identity of "this architecture with this recipe on this data": equal keys are trained once."""
     dataset = space.dataset.model_dump(mode="json", exclude={"root", "download"})
-    recipe = space.train.model_dump(mode="json", exclude={"workers", "eval_batch_size"})
+    recipe = space.train.model_dump(mode="json", exclude={"eval_batch_size"})
     blob = json.dumps({"spec": spec.to_dict(), "recipe": recipe, "dataset": dataset}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -625,13 +625,16 @@ def _init_ray(options: RunOptions, space: Space) -> bool:
         return False
     from wrnsearch.cluster import cluster_errors
 
-    if options.address:
-        with cluster_errors(options.address):
-            ray.init(address=options.address, log_to_driver=False, configure_logging=True, logging_level=logging.WARNING)
+    address = options.address or os.environ.get("RAY_ADDRESS")  # RAY_ADDRESS joins a cluster, as in Ray
+    if address:
+        with cluster_errors(address):
+            ray.init(address=address, log_to_driver=False, configure_logging=True, logging_level=logging.WARNING)
         return True
     try:
-        ray.init(num_cpus=options.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                 configure_logging=True, logging_level=logging.WARNING)
+        # "local": a Ray of our own even when `ray start` left a cluster on this machine (address
+        # None would join that cluster, and then refuse num_cpus)
+        ray.init(address="local", num_cpus=options.num_cpus or os.cpu_count(), include_dashboard=False,
+                 log_to_driver=False, configure_logging=True, logging_level=logging.WARNING)
     except Exception as e:  # noqa: BLE001 - start-up errors come in many types
         raise RunError(f"cannot start a local Ray: {' '.join(str(e).split())[:300]}") from None
     return True
