@@ -139,7 +139,8 @@ def _plain_loop_images_per_s(spec: WRNSpec, splits: Any, recipe: Any, device: An
 
 def bench_train(arch: str = "WRN-16-2", *, dataset: str = "synthetic", data_root: str | None = None,
                 images: int = 2048, epochs: int = 1, rounds: int = 2, batch_size: int = 128,
-                device: str | None = None, compile: bool = False) -> dict[str, Any]:
+                device: str | None = None, compile: bool = False, amp: str = "auto",
+                channels_last: str = "auto") -> dict[str, Any]:
     """Training throughput of our trainer against the plain loop, alternating in one process.
 
     Each round runs the plain loop, then the trainer, for ``epochs`` over ``images`` training
@@ -156,7 +157,8 @@ def bench_train(arch: str = "WRN-16-2", *, dataset: str = "synthetic", data_root
     ds = f"{{name: {dataset}, val_size: 256, train_subset: {images}, test_subset: 256}}" if dataset != "synthetic" else \
         f"{{name: synthetic, train_size: {images + 256}, test_size: 256, val_size: 256}}"
     s = parse_space(f"name: bench\ndataset: {ds}\nspace: {{architecture: [{arch}]}}\n"
-                    f"train: {{batch_size: {batch_size}, compile: {str(compile).lower()}}}\n", source="bench train")
+                    f"train: {{batch_size: {batch_size}, compile: {str(compile).lower()}, amp: {amp}, "
+                    f"channels_last: {channels_last}}}\n", source="bench train")
     splits = load_splits(s.dataset, data_root)
     spec = parse_name(arch, num_classes=s.dataset.num_classes, in_channels=s.dataset.channels)
     plain, ours = [], []
@@ -171,7 +173,7 @@ def bench_train(arch: str = "WRN-16-2", *, dataset: str = "synthetic", data_root
     return {
         "benchmark": "train", "arch": arch, "dataset": splits.record["source"], "images": len(splits.train_y),
         "batch_size": batch_size, "epochs": epochs, "rounds": rounds, "device": record["device"],
-        "amp": record["amp"], "channels_last": record["channels_last"], "compile": compile and dev.type == "cuda",
+        "amp": record["amp"], "channels_last": record["channels_last"], "compile": record["compile"],
         "plain_images_per_s": plain, "ours_images_per_s": ours,
         "plain_best": best_plain, "ours_best": best_ours, "ratio": best_ours / best_plain,
         "machine": machine_description(), "torch": torch.__version__,

@@ -153,10 +153,10 @@ def space() -> None:
     """Check, show, count and sample a search-space file."""
 
 
-def _load(path: str, overrides: tuple[str, ...]) -> Any:
+def _load(path: str, overrides: tuple[str, ...], *, search: bool = True) -> Any:
     from wrnsearch.space import load_space
 
-    return load_space(path, overrides)
+    return load_space(path, overrides, search=search)
 
 
 @space.command("validate")
@@ -233,7 +233,8 @@ def space_sample(file: str, n: int, seed: int, fmt: str, overrides: tuple[str, .
 @click.option("--space", "space_file", type=click.Path(dir_okay=False), default=None, help="Take the dataset and train sections from this space file.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: the recipe's, 200 for CIFAR).")
 @click.option("--train-subset", type=float, default=None, help="Train on this many images (or this fraction if < 1).")
-@click.option("--val-size", type=float, default=None, help="Validation images held out of training (or a fraction).")
+@click.option("--val-size", type=float, default=None,
+              help="Validation images held out of training (or a fraction); 0 trains on all of them, as the paper did.")
 @click.option("--test-subset", type=float, default=None, help="Evaluate on this many test images.")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None, help="Minibatch size (default 128).")
 @click.option("--lr", type=float, default=None, help="Initial learning rate (default: the recipe's).")
@@ -264,9 +265,10 @@ def train(name: str, dataset: str | None, data_root: str | None, space_file: str
         if value is not None:
             sets.append(f"{key}={value}")
     if space_file:
-        s = _load(space_file, tuple(sets))
+        s = _load(space_file, tuple(sets), search=False)
     else:
-        s = parse_space(f"name: train\nspace: {{architecture: [{name}]}}\n", source="wrnsearch train", overrides=sets)
+        s = parse_space(f"name: train\nspace: {{architecture: [{name}]}}\n", source="wrnsearch train", overrides=sets,
+                        search=False)
     limit = None
     if time_limit is not None:
         try:
@@ -312,14 +314,18 @@ def _train_with_progress(name: str, s: Any, data_root: str | None, device: Any, 
             progress.update(task, completed=step, total=steps, epoch=epoch)
 
         def on_epoch(report: Any, _path: Any) -> None:
-            note = f"loss {report.train_loss:.3f}  val error {report.val_error:.2f}%  {report.images_per_s:,.0f} img/s"
+            val = "no validation split" if report.val_error is None else f"val error {report.val_error:.2f}%"
+            note = f"loss {report.train_loss:.3f}  {val}  {report.images_per_s:,.0f} img/s"
             progress.update(task, note=note)
             progress.console.print(f"epoch {report.epoch}/{report.epochs}: {note}  ({report.elapsed_s:.1f} s)")
 
         record = train_trial(spec, s.train, splits, device=device, time_limit_s=limit, checkpoint_dir=checkpoint_dir,
                              callback=on_epoch, on_step=on_step)
-    summary = (f"{record['name']}: status {record['status']}, val error {record.get('val_error', float('nan')):.2f}%, "
-               f"test error {record.get('test_error', float('nan')):.2f}%, {record['params']:,} params, "
+    def pct(key: str) -> str:
+        return "n/a" if record.get(key) is None else f"{record[key]:.2f}%"
+
+    summary = (f"{record['name']}: status {record['status']}, val error {pct('val_error')}, "
+               f"test error {pct('test_error')}, {record['params']:,} params, "
                f"latency {record.get('latency_ms', float('nan')):.1f} ms/step of {s.train.latency_batch} on {record['device']}, "
                f"{record['wall_time_s']:.1f} s")
     click.echo(summary)
@@ -578,15 +584,19 @@ def bench_cost_command(n: int, build_n: int, seed: int, fmt: str) -> None:
 @click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True, help="Alternating rounds; the best of each side counts.")
 @click.option("--batch-size", type=click.IntRange(min=2), default=128, show_default=True, help="Minibatch size.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda.")
-@click.option("--compile", "use_compile", is_flag=True, help="torch.compile the trainer's model (CUDA).")
+@click.option("--compile", "use_compile", is_flag=True, help="torch.compile the trainer's model (any device).")
+@click.option("--amp", type=click.Choice(["auto", "true", "false"]), default="auto", show_default=True,
+              help="bf16 autocast in the trainer: auto is on with CUDA only.")
+@click.option("--channels-last", type=click.Choice(["auto", "true", "false"]), default="auto", show_default=True,
+              help="channels_last memory in the trainer: auto is on with CUDA only.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
 def bench_train_command(arch: str, dataset: str, data_root: str | None, images: int, epochs: int, rounds: int,
-                        batch_size: int, device: str, use_compile: bool, fmt: str) -> None:
+                        batch_size: int, device: str, use_compile: bool, amp: str, channels_last: str, fmt: str) -> None:
     """Training throughput of the trainer against a plain eager fp32 loop, same data, one process."""
     from wrnsearch.bench import bench_train
 
     r = bench_train(arch, dataset=dataset, data_root=data_root, images=images, epochs=epochs, rounds=rounds,
-                    batch_size=batch_size, device=device, compile=use_compile)
+                    batch_size=batch_size, device=device, compile=use_compile, amp=amp, channels_last=channels_last)
     if fmt == "json":
         _print_json(r)
         return

@@ -283,7 +283,7 @@ def make_splits(raw: RawData, *, val_size: float, train_subset: float | None = N
     """Hold out a class-balanced, seeded validation split; optionally subsample train and test."""
     n = len(raw.train_y)
     n_val = _amount(val_size, n)
-    if not 1 <= n_val < n:
+    if not 0 <= n_val < n:
         raise DataError(f"dataset.val_size {val_size} leaves no training images out of {n}")
     g = np.random.default_rng(seed)
     val_idx = balanced_indices(raw.train_y, n_val, g)

@@ -234,7 +234,9 @@ class DatasetConfig(_Section):
     name: Literal["cifar10", "cifar100", "svhn", "imagefolder", "synthetic"] = "cifar10"
     root: str | None = None  # default: $WRNSEARCH_DATA or ~/.cache/wrnsearch
     download: bool = True  # torchvision download when the root lacks the files
-    val_size: PositiveAmount = 5000  # images held out of training (count, or fraction if < 1)
+    # images held out of training (count, or fraction if < 1); 0 trains on the whole training set,
+    # for `wrnsearch train` only (as the paper did): a search optimizes validation error
+    val_size: Annotated[float, Field(ge=0)] = 5000
     train_subset: PositiveAmount | None = None  # train on this many (or this fraction) only
     test_subset: PositiveAmount | None = None  # evaluate the test set on this many only
     split_seed: int = 0
@@ -374,14 +376,15 @@ class TrainConfig(_Section):
     lr_gamma: float | None = Field(default=None, gt=0, le=1)
     augment: bool | None = None  # reflect-pad 4, random crop, horizontal flip
     normalize: Literal["meanstd", "scale"] | None = None  # per-channel mean/std, or /255
-    amp: bool = True  # bf16 autocast on CUDA
-    channels_last: bool = True  # on CUDA
-    compile: bool = False  # torch.compile on CUDA
+    # The fast path. auto: on with CUDA, off on the CPU; true: on any device (bf16 autocast and
+    # torch.compile also run on CPUs, where they pay off on chips with bf16 units); false: off.
+    amp: bool | Literal["auto"] = "auto"  # bf16 autocast
+    channels_last: bool | Literal["auto"] = "auto"
+    compile: bool = False  # torch.compile (static shapes); costs a compile at the trial's start
     eval_batch_size: int = Field(default=512, ge=1)
     seed: int = 0
     latency_batch: int = Field(default=32, ge=1)
     latency_steps: int = Field(default=20, ge=20)
-    workers: int | Literal["auto"] = "auto"  # DataLoader workers on the CPU path
 
     @field_validator("lr_milestones")
     @classmethod
@@ -580,8 +583,11 @@ def _apply_override(data: dict[str, Any], path: tuple[str, ...], value: Any, tex
     node[path[-1]] = value
 
 
-def load_space(path: str | Path, overrides: Sequence[str] = ()) -> Space:
+def load_space(path: str | Path, overrides: Sequence[str] = (), *, search: bool = True) -> Space:
     """Read, override and validate a space file.
+
+    ``search=False`` checks it for training one architecture only (``wrnsearch train``), which
+    may hold out no validation images.
 
     Raises:
         SpaceError: with one line per problem, each naming file, line, column and key.
@@ -594,10 +600,10 @@ def load_space(path: str | Path, overrides: Sequence[str] = ()) -> Space:
         raise SpaceError(f"{source}: no such file; the shipped spaces are in spaces/") from None
     except OSError as e:
         raise SpaceError(f"{source}: cannot read: {e.strerror}") from None
-    return parse_space(raw, source=source, overrides=overrides)
+    return parse_space(raw, source=source, overrides=overrides, search=search)
 
 
-def parse_space(raw: bytes | str, *, source: str = "<space>", overrides: Sequence[str] = ()) -> Space:
+def parse_space(raw: bytes | str, *, source: str = "<space>", overrides: Sequence[str] = (), search: bool = True) -> Space:
     """Validate a space given as text; see :func:`load_space`."""
     if isinstance(raw, bytes):
         if b"\x00" in raw:
@@ -647,6 +653,9 @@ def parse_space(raw: bytes | str, *, source: str = "<space>", overrides: Sequenc
         raise  # pragma: no cover
     space._source = source
     _check_feasible(space, problems)
+    if search and space.dataset.val_size == 0:
+        problems.add(["dataset", "val_size"], "0 holds out no validation images, but a search optimizes validation "
+                     "error: hold out some (e.g. 5000); 0 is for `wrnsearch train` on the whole training set")
     problems.raise_if_any()
     return space
 

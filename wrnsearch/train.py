@@ -3,7 +3,9 @@
 The whole data set sits as uint8 tensors on the trial's device; each minibatch is gathered,
 augmented (reflect-pad 4, random crop, horizontal flip) and normalized there in one batched
 operation. On CUDA the step runs under bf16 autocast with channels_last memory, cudnn.benchmark
-and, optionally, torch.compile; on the CPU the same maths runs in fp32 on the trial's threads.
+and, optionally, torch.compile; on the CPU the same maths runs in fp32 on the trial's threads,
+unless the recipe asks for the fast path there too (``amp: true``, ``channels_last: true``,
+``compile: true`` apply on any device; ``auto`` means on CUDA only).
 
 Every epoch reports (train loss, validation error, elapsed time, images/s) to a callback, which
 may ask to stop (an early-stopping scheduler), and writes a checkpoint atomically; a restarted
@@ -50,7 +52,7 @@ class EpochReport:
     epoch: int  # 1-based, epochs completed
     epochs: int  # the budget
     train_loss: float
-    val_error: float  # percent
+    val_error: float | None  # percent; None when the trial holds out no validation images
     elapsed_s: float  # since the trial started (including earlier runs when resumed)
     images_per_s: float  # training throughput of this epoch
     lr: float
@@ -176,6 +178,17 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, augmenter
     return 100.0 * wrong.item() / max(1, len(y))
 
 
+def _setting(value: Any, cuda: bool) -> bool:
+    return cuda if value in ("auto", None) else bool(value)
+
+
+def fast_path(recipe: Any, device: torch.device) -> tuple[bool, bool, bool]:
+    """(amp, channels_last, compile) for this recipe on this device: ``auto`` is on with CUDA only."""
+    cuda = device.type == "cuda"
+    return (_setting(recipe.amp, cuda), _setting(recipe.channels_last, cuda),
+            bool(getattr(recipe, "compile", False)))
+
+
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -208,8 +221,7 @@ def train_trial(
     if threads:
         torch.set_num_threads(max(1, int(threads)))
     epochs = int(epochs or recipe.epochs)
-    amp = bool(recipe.amp and cuda)
-    channels_last = bool(recipe.channels_last and cuda)
+    amp, channels_last, use_compile = fast_path(recipe, device)
     if cuda:
         torch.backends.cudnn.benchmark = True
         torch.cuda.reset_peak_memory_stats(device)
@@ -222,7 +234,7 @@ def train_trial(
         "dataset": splits.record, "params": cost.params, "macs": cost.macs, "activation_bytes": cost.activation_bytes,
         "device": device_name(device), "node": socket.gethostname(), "torch": torch.__version__,
         "wrnsearch": __version__, "seed": recipe.seed, "epochs_budget": epochs, "amp": amp,
-        "channels_last": channels_last, "started_at": start_wall,
+        "channels_last": channels_last, "compile": use_compile, "started_at": start_wall,
     }
     status, reason = "complete", None
     model = None
@@ -256,7 +268,9 @@ def train_trial(
             prior_images = int(state["images_seen"])
             record["resumed_from_epoch"] = first_epoch
             log.info("%s: resuming after epoch %d", spec.name, first_epoch)
-        step_model = torch.compile(model) if (recipe.compile and cuda) else model
+        # Static shapes: the last, smaller batch of an epoch gets its own graph instead of turning
+        # the first one into a slower dynamic-shape graph.
+        step_model = torch.compile(model, dynamic=False) if use_compile else model
 
         aug = Augmenter(splits.mean, splits.std, augment=recipe.augment, normalize=recipe.normalize,
                         device=device, channels_last=channels_last)
@@ -306,7 +320,7 @@ def train_trial(
                 break
             lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trained at
             scheduler.step()
-            val_error = evaluate(model, val_x, val_y, aug, recipe.eval_batch_size, device, amp)
+            val_error = evaluate(model, val_x, val_y, aug, recipe.eval_batch_size, device, amp) if len(val_y) else None
             report = EpochReport(
                 epoch=epoch + 1, epochs=epochs, train_loss=(loss_sum / max(1, seen)).item(), val_error=val_error,
                 elapsed_s=prior_elapsed + time.monotonic() - start, images_per_s=seen / max(epoch_time, 1e-9),
@@ -328,7 +342,8 @@ def train_trial(
         record["epochs"] = len(curve)
         record["images_per_s"] = images_seen / train_time if train_time > 0 else None
         if status in ("complete", "truncated", "pruned"):
-            record["val_error"] = evaluate(model, val_x, val_y, aug, recipe.eval_batch_size, device, amp)
+            record["val_error"] = (evaluate(model, val_x, val_y, aug, recipe.eval_batch_size, device, amp)
+                                   if len(val_y) else None)
             record["test_error"] = evaluate(model, splits.test_x.to(device), splits.test_y.to(device), aug,
                                             recipe.eval_batch_size, device, amp)
     except (torch.cuda.OutOfMemoryError, MemoryError, RuntimeError) as e:
