@@ -290,3 +290,33 @@ def test_sbatch_starts_and_stops_only_its_own_ray():
     assert not re.search(r"^\s*(srun .*)?ray stop", text, flags=re.M), "ray stop stops every Ray of a node"
     assert "RAY_AUTH_MODE=token" in text
     assert re.search(r"wrnsearch run \"\$SPACE\" --address auto --runs-dir", text)
+
+
+# --------------------------------------------------------------------------------------------
+# The GPU check script (launch/device-check.sh) runs on a lent machine no test reaches: check
+# here that it is valid shell and that every wrnsearch subcommand and option it uses exists.
+
+DEVICE_CHECK = LAUNCH / "device-check.sh"
+
+
+def test_device_check_script_is_valid_shell_and_uses_real_options():
+    for script in (DEVICE_CHECK, LAUNCH / "device-prepare.sh"):
+        proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    calls = [line.split('"${W[@]}"', 1)[1] for line in _join_continuations(DEVICE_CHECK.read_text())
+             if '"${W[@]}"' in line and not line.lstrip().startswith("W=")]
+    assert len(calls) >= 3
+    used = set()
+    for call in calls:
+        words = shlex.split(call.split(">")[0].split("||")[0])
+        node: click.Command = cli_main
+        path = []
+        while isinstance(node, click.Group):
+            assert words and words[0] in node.commands, call
+            path.append(words.pop(0))
+            node = node.commands[path[-1]]
+        known = {opt for p in node.params for opt in getattr(p, "opts", [])}
+        options = [w for w in words if w.startswith("--") and "$" not in w]
+        assert options and set(options) <= known, (call, set(options) - known)
+        used.add(" ".join(path))
+    assert used == {"train", "bench train"}
