@@ -114,40 +114,6 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def test_sigkill_mid_search_then_resume(tmp_path):
-    space = write_space(tmp_path, name="k", max_trials=6, epochs=3, train_size=512)
-    runs = tmp_path / "runs"
-    cmd = [_wrnsearch(), "run", str(space), "--runs-dir", str(runs), "--quiet"]
-    db = runs / "k" / "study.db"
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        _wait_for(lambda: _count_trained(db, "k") >= 2 or proc.poll() is not None, 240, "two finished trials")
-        assert proc.poll() is None, "the driver ended before it was killed"
-        os.kill(proc.pid, signal.SIGKILL)  # the driver alone, as the OOM killer would
-        proc.wait(timeout=30)
-    finally:
-        _kill_group(proc)  # Ray processes the driver started
-    before = load(runs / "k", "k")
-    finished_before = {t.number for t in before.get_trials(deepcopy=False) if counts_as_trained(t)}
-    assert len(finished_before) >= 2
-
-    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=600, start_new_session=True)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    events = [json.loads(line) for line in resumed.stdout.splitlines() if line.startswith("{")]
-    assert events[0]["event"] == "run" and events[0]["resumed"] is True
-    study = load(runs / "k", "k")
-    trials = study.get_trials(deepcopy=False)
-    trained = [t for t in trials if counts_as_trained(t)]
-    assert len(trained) == 6  # exactly the requested number
-    assert finished_before <= {t.number for t in trained}  # none lost
-    assert Counter(t.user_attrs["key"] for t in trained).most_common(1)[0][1] == 1  # none twice
-    assert not [t for t in trials if t.state in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)]
-    for t in trials:
-        if t.user_attrs.get("status") == "interrupted" and t.params:  # left RUNNING by the killed driver
-            retry = [r for r in trials if r.user_attrs.get("retry_of") == t.number]
-            assert len(retry) == 1 and retry[0].params == t.params
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

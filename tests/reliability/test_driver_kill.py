@@ -60,3 +60,7 @@ def test_driver_sigkill_then_resume(tmp_path, ledger, seed, label, finished):
     assert lost == 0
     assert Counter(t.user_attrs["key"] for t in trained).most_common(1)[0][1] == 1, "an architecture was trained twice"
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    for t in trials:  # a trial the killed driver left running is retried once, with the same parameters
+        if t.user_attrs.get("status") == "interrupted" and t.params:
+            retry = [r for r in trials if r.user_attrs.get("retry_of") == t.number]
+            assert len(retry) == 1 and retry[0].params == t.params
