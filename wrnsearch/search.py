@@ -415,7 +415,7 @@ class StudySearcher:
                 self.on_event = on_event
                 self.max_trials = max_trials  # trained trials still allowed in this run
                 self.launched = 0
-                self.live: dict[str, tuple[optuna.Trial, Any]] = {}  # tune trial id -> (optuna trial, proposal)
+                self.live: dict[str, tuple[optuna.Trial, Any, str]] = {}  # tune trial id -> (optuna trial, proposal, key)
                 self.leaders: dict[str, str] = {}  # key -> tune trial id training it
                 self.followers: dict[str, list[optuna.Trial]] = {}  # key -> optuna trials waiting on it
                 self.results: dict[str, FrozenTrial] = {}  # key -> finished trial whose result can be reused
@@ -455,8 +455,14 @@ class StudySearcher:
                     if len(self.tried_keys) >= self.space_total and not self._has_waiting():
                         return self._finish(f"the space is exhausted: all {int(self.space_total)} architectures tried")
                     trial = self.study.ask()
-                    proposal = propose(trial, self.space, lambda spec: {"key": trial_key(self.space, spec), "spec": spec.to_dict()})
-                    key = trial_key(self.space, proposal.spec)
+                    keys: list[str] = []  # the key, computed once, written with the proposal's attributes
+
+                    def key_attrs(spec: WRNSpec) -> dict[str, Any]:
+                        keys.append(trial_key(self.space, spec))
+                        return {"key": keys[0], "spec": spec.to_dict()}
+
+                    proposal = propose(trial, self.space, key_attrs)
+                    key = keys[0]
                     self.tried_keys.add(key)
                     if not proposal.feasible:
                         write_trial_attrs(trial, {"status": "infeasible"})
@@ -471,7 +477,7 @@ class StudySearcher:
                     if key in self.leaders:
                         self.followers.setdefault(key, []).append(trial)
                         continue
-                    self.live[trial_id] = (trial, proposal)
+                    self.live[trial_id] = (trial, proposal, key)
                     self.leaders[key] = trial_id
                     self.launched += 1
                     self.progress.running += 1
@@ -494,7 +500,7 @@ class StudySearcher:
 
             def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
                 if trial_id in self.live and not result.get("final"):
-                    trial, proposal = self.live[trial_id]
+                    trial, proposal, _ = self.live[trial_id]
                     self._event("epoch", number=trial.number, arch=proposal.spec.name, epoch=result.get("epoch"),
                                 val_error=result.get("val_error"))
 
@@ -502,8 +508,7 @@ class StudySearcher:
                 with self.lock:
                     if trial_id not in self.live:
                         return
-                    trial, proposal = self.live.pop(trial_id)
-                    key = trial_key(self.space, proposal.spec)
+                    trial, proposal, key = self.live.pop(trial_id)
                     self.leaders.pop(key, None)
                     self.progress.running -= 1
                     frozen = self._record(trial, proposal, result, error)
@@ -545,7 +550,7 @@ class StudySearcher:
                     self.study.tell(trial, values)
                     self.progress.done += 1
                     self.progress.results.append((values, float(record["val_error"])))
-                    self._update_front()
+                    _refresh_front(self.progress)
                     self._event("done", number=number, arch=proposal.spec.name, val_error=record.get("val_error"),
                                 test_error=record.get("test_error"), latency_ms=record.get("latency_ms"))
                 elif status in ("pruned", "truncated"):
@@ -563,13 +568,10 @@ class StudySearcher:
                          "latency_ms": record.get("latency_ms", math.inf)}
                 return [float(table[o]) for o in self.space.objectives]
 
-            def _update_front(self) -> None:
-                _refresh_front(self.progress)
-
             def finish_stragglers(self, reason: str) -> None:
                 """Trials Tune never completed (time budget, Ctrl-C): pruned with the reason."""
                 with self.lock:
-                    for trial_id, (trial, proposal) in list(self.live.items()):
+                    for trial_id, (trial, _, _) in list(self.live.items()):
                         write_trial_attrs(trial, {"status": "pruned", "prune_reason": reason})
                         self.study.tell(trial, state=TrialState.PRUNED)
                         self.progress.running -= 1
