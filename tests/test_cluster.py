@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.procs import process_table
 from wrnsearch import cluster
 from wrnsearch.cluster import (
     Submission,
@@ -260,27 +261,9 @@ def test_current_node_names_this_host():
 # Real Ray heads, started and stopped by the tests
 
 
-def _process_table() -> dict[int, tuple[int, int, str]]:
-    """pid -> (ppid, pgid, command line) of every process, from /proc."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        table[int(entry)] = (int(fields[1]), int(fields[2]), cmdline)
-    return table
-
-
 def _processes_of(pgid: int, temp_dir: str) -> set[int]:
     """Our head's processes: its process group, their descendants, and whatever names its temp dir."""
-    table = _process_table()
+    table = process_table()
     names_dir = re.compile(re.escape(temp_dir) + r"(/|\s|$)")
     ours = {pid for pid, (_, group, cmd) in table.items() if group == pgid or names_dir.search(cmd)}
     grew = True
@@ -344,27 +327,31 @@ class LocalHead:
         return (Path(self.temp_dir) / "ray-start.log").read_text()[-2000:]
 
     def stop(self) -> None:
-        pgid = self.process.pid
-        before = _processes_of(pgid, self.temp_dir)  # taken first: orphans lose their parent link
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # `ray start --block` stops what it started
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            left = (before | _processes_of(pgid, self.temp_dir)) & set(_process_table())
-            if not left:
-                break
-            time.sleep(0.25)
-        for pid in (before | _processes_of(pgid, self.temp_dir)) & set(_process_table()):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.log.close()
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        stop_ray_node(self.process, self.temp_dir, self.log)
+
+
+def stop_ray_node(process: subprocess.Popen, temp_dir: str, log) -> None:
+    """Stop a `ray start --block` node and every process it left, then remove its temp dir."""
+    pgid = process.pid
+    before = _processes_of(pgid, temp_dir)  # taken first: orphans lose their parent link
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)  # `ray start --block` stops what it started
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if not (before | _processes_of(pgid, temp_dir)) & set(process_table()):
+            break
+        time.sleep(0.25)
+    for pid in (before | _processes_of(pgid, temp_dir)) & set(process_table()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    log.close()
+    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -15,7 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from test_cluster import RAY, LocalHead, _free_port, _process_table, _processes_of  # noqa: F401 - shared helpers
+from test_cluster import RAY, LocalHead, stop_ray_node
 from wrnsearch.cluster import job_logs, wait_for_job
 from wrnsearch.search import counts_as_trained
 
@@ -52,19 +50,7 @@ class WorkerNode:
         )
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
-        for pid in _processes_of(self.process.pid, self.temp_dir) & set(_process_table()):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.log.close()
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        stop_ray_node(self.process, self.temp_dir, self.log)
 
 
 def _alive_nodes(head: LocalHead) -> int:

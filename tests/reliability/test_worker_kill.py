@@ -11,23 +11,13 @@ import threading
 from conftest import kill_group, synthetic_space, trials_of, wrnsearch_exe
 from optuna.trial import TrialState
 
+from tests.procs import process_table
 from wrnsearch.search import counts_as_trained
 
 
 def _trainable_workers(driver_pid: int) -> list[int]:
     """Ray worker processes running a trial (ray::ImplicitFunc...) descended from the driver."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, ValueError):
-            continue
-        table[int(entry)] = (ppid, cmd)
+    table = {pid: (ppid, cmd) for pid, (ppid, _, cmd) in process_table().items()}
 
     def descends(pid: int) -> bool:
         for _ in range(50):
