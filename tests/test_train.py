@@ -200,10 +200,12 @@ def test_cli_train_missing_data_is_one_line(tmp_path):
 
 
 def test_fast_path_settings_resolve_per_device():
-    from wrnsearch.train import fast_path
+    from wrnsearch.train import cpu_has_bf16_units, fast_path
 
     auto = _space().train
-    assert fast_path(auto, torch.device("cpu")) == (False, False, False)
+    amx = "amx_bf16" in open("/proc/cpuinfo").read()  # what Linux says of this CPU, beside torch's probe
+    assert cpu_has_bf16_units() == amx
+    assert fast_path(auto, torch.device("cpu")) == (amx, amx, False)
     assert fast_path(auto, torch.device("cuda")) == (True, True, False)
     forced = parse_space("name: t\ndataset: {name: synthetic}\nspace: {architecture: [WRN-10-1]}\n"
                          "train: {amp: true, channels_last: true, compile: true}\n", source="t").train

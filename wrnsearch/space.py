@@ -376,8 +376,8 @@ class TrainConfig(_Section):
     lr_gamma: float | None = Field(default=None, gt=0, le=1)
     augment: bool | None = None  # reflect-pad 4, random crop, horizontal flip
     normalize: Literal["meanstd", "scale"] | None = None  # per-channel mean/std, or /255
-    # The fast path. auto: on with CUDA, off on the CPU; true: on any device (bf16 autocast and
-    # torch.compile also run on CPUs, where they pay off on chips with bf16 units); false: off.
+    # The fast path. auto: on with CUDA and on CPUs with AMX bf16 units (Xeon Sapphire Rapids and
+    # later), off on other CPUs, where bf16 is emulated; true: on any device; false: off.
     amp: bool | Literal["auto"] = "auto"  # bf16 autocast
     channels_last: bool | Literal["auto"] = "auto"
     compile: bool = False  # torch.compile (static shapes); costs a compile at the trial's start

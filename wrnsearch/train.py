@@ -3,9 +3,9 @@
 The whole data set sits as uint8 tensors on the trial's device; each minibatch is gathered,
 augmented (reflect-pad 4, random crop, horizontal flip) and normalized there in one batched
 operation. On CUDA the step runs under bf16 autocast with channels_last memory, cudnn.benchmark
-and, optionally, torch.compile; on the CPU the same maths runs in fp32 on the trial's threads,
-unless the recipe asks for the fast path there too (``amp: true``, ``channels_last: true``,
-``compile: true`` apply on any device; ``auto`` means on CUDA only).
+and, optionally, torch.compile. On a CPU with AMX bf16 units the same fast path runs on the
+trial's threads; on other CPUs the same maths runs in fp32 (``amp``/``channels_last``: ``auto``
+decides so, ``true``/``false`` force it; ``compile: true`` applies on any device).
 
 Every epoch reports (train loss, validation error, elapsed time, images/s) to a callback, which
 may ask to stop (an early-stopping scheduler), and writes a checkpoint atomically; a restarted
@@ -178,14 +178,29 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, augmenter
     return 100.0 * wrong.item() / max(1, len(y))
 
 
-def _setting(value: Any, cuda: bool) -> bool:
-    return cuda if value in ("auto", None) else bool(value)
+def cpu_has_bf16_units() -> bool:
+    """AMX bf16 tiles (Xeon Sapphire Rapids and later): where bf16 on the CPU runs fast.
+
+    There, bf16 autocast with channels_last trained WRN-16-2 2.5x faster than fp32 (BENCHMARKS.md);
+    without them bf16 is emulated and slower than fp32.
+    """
+    try:
+        return bool(torch.cpu._is_amx_tile_supported() and torch.cpu._is_avx512_bf16_supported())
+    except (AttributeError, RuntimeError):  # another torch: no claim
+        return False
+
+
+def _setting(value: Any, fast_device: bool) -> bool:
+    return fast_device if value in ("auto", None) else bool(value)
 
 
 def fast_path(recipe: Any, device: torch.device) -> tuple[bool, bool, bool]:
-    """(amp, channels_last, compile) for this recipe on this device: ``auto`` is on with CUDA only."""
-    cuda = device.type == "cuda"
-    return (_setting(recipe.amp, cuda), _setting(recipe.channels_last, cuda),
+    """(amp, channels_last, compile) for this recipe on this device.
+
+    ``auto`` is on with CUDA, and on a CPU with AMX bf16 units; ``true``/``false`` force it.
+    """
+    fast_device = device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_units())
+    return (_setting(recipe.amp, fast_device), _setting(recipe.channels_last, fast_device),
             bool(getattr(recipe, "compile", False)))
 
 
