@@ -74,6 +74,13 @@ def test_model_measure_json():
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     assert info["latency_ms"] > 0 and info["images_per_s"] > 0 and info["steps"] >= 20
+    from wrnsearch.train import cpu_has_bf16_units
+
+    assert info["amp"] == info["channels_last"] == cpu_has_bf16_units()  # auto: as a trial on this CPU
+    forced = CliRunner().invoke(main, ["model", "WRN-10-1", "--measure", "--batch", "4", "--resolution", "16",
+                                       "--amp", "false", "--channels-last", "true", "--format", "json"])
+    assert forced.exit_code == 0, forced.output
+    assert (json.loads(forced.output)["amp"], json.loads(forced.output)["channels_last"]) == (False, True)
 
 
 @pytest.mark.parametrize(

@@ -75,8 +75,12 @@ def _print_json(obj: Any) -> None:
 @click.option("--measure", is_flag=True, help="Also time forward+backward+update of one minibatch.")
 @click.option("--device", default="cpu", show_default=True, help="Device for --measure: cpu, cuda, cuda:1 ...")
 @click.option("--steps", type=click.IntRange(min=20), default=20, show_default=True, help="Timed steps for --measure (median).")
+@click.option("--amp", type=click.Choice(["auto", "true", "false"]), default="auto", show_default=True,
+              help="bf16 autocast for --measure, as trials run: auto is on with CUDA and on CPUs with AMX bf16 units.")
+@click.option("--channels-last", type=click.Choice(["auto", "true", "false"]), default="auto", show_default=True,
+              help="channels_last memory for --measure, as trials run (auto: as --amp).")
 def model(name: str, num_classes: int, in_channels: int, resolution: int, batch: int, fmt: str,
-          measure: bool, device: str, steps: int) -> None:
+          measure: bool, device: str, steps: int, amp: str, channels_last: str) -> None:
     """Show a WRN's blocks, output shapes, parameters, MACs and activation memory.
 
     NAME is a canonical name such as WRN-28-10, WRN-22-2-B(3,1,3) or WRN-16-8-d0.3.
@@ -96,7 +100,7 @@ def model(name: str, num_classes: int, in_channels: int, resolution: int, batch:
         "activation_bytes": cost.activation_bytes,
     }
     if measure:
-        info.update(_measure(spec, device, batch, resolution, steps))
+        info.update(_measure(spec, device, batch, resolution, steps, amp, channels_last))
     if fmt == "json":
         _print_json(info)
         return
@@ -119,15 +123,22 @@ def model(name: str, num_classes: int, in_channels: int, resolution: int, batch:
     console.print(f"MACs / image      {cost.macs:,} ({format_count(cost.macs)})")
     console.print(f"activations @ {batch:<4d}{format_bytes(cost.activation_bytes)} (fp32, saved for backward)")
     if measure:
-        console.print(f"latency           {info['latency_ms']:.2f} ms / step of {batch} on {info['device']}")
+        precision = "bf16 autocast" if info["amp"] else "fp32"
+        layout = "channels_last" if info["channels_last"] else "NCHW"
+        console.print(f"latency           {info['latency_ms']:.2f} ms / step of {batch} on {info['device']} "
+                      f"({precision}, {layout})")
         console.print(f"throughput        {info['images_per_s']:.1f} images/s")
 
 
-def _measure(spec: Any, device: str, batch: int, resolution: int, steps: int) -> dict[str, Any]:
+def _measure(spec: Any, device: str, batch: int, resolution: int, steps: int, amp: str = "auto",
+             channels_last: str = "auto") -> dict[str, Any]:
+    """The trial's latency measure, with the trial's fast-path settings on this device."""
     import torch
 
     from wrnsearch.measure import measure_training_step
     from wrnsearch.model import build_model
+    from wrnsearch.space import TrainConfig
+    from wrnsearch.train import fast_path
 
     try:
         dev = torch.device(device)
@@ -135,11 +146,13 @@ def _measure(spec: Any, device: str, batch: int, resolution: int, steps: int) ->
         raise click.BadParameter(f"{device!r} is not a device ({e})", param_hint="--device") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise click.BadParameter("CUDA is not available on this machine; use --device cpu", param_hint="--device")
+    use_amp, use_channels_last, _ = fast_path(TrainConfig(amp=amp, channels_last=channels_last), dev)
     timing = measure_training_step(
         build_model(spec), device=dev, batch=batch, resolution=resolution,
         in_channels=spec.in_channels, num_classes=spec.num_classes, steps=steps,
+        amp=use_amp, channels_last=use_channels_last,
     )
-    return timing.to_dict()
+    return {**timing.to_dict(), "amp": use_amp, "channels_last": use_channels_last}
 
 
 SET_OPTION = click.option(
