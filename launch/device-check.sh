@@ -97,6 +97,7 @@ PYEOF
 paper)
   limit=${PAPER_LIMIT:-540s}
   log "paper check: WRN-16-4, $PAPER_EPOCHS epochs, paper recipe, all training images, compile, time limit $limit"
+  [ "${RESUME:-0}" = 1 ] || rm -rf .device-ck  # RESUME=1 with .device-ck carried continues a truncated run
   mkdir -p .device-ck
   "${W[@]}" train WRN-16-4 "${DATA[@]}" --epochs "$PAPER_EPOCHS" --val-size 0 "${SUBSET[@]}" --device "$DEV" \
     --set train.compile="${COMPILE[-1]}" --time-limit "$limit" --checkpoint-dir .device-ck -o "$OUT/paper-WRN-16-4.json" \

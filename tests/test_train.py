@@ -83,6 +83,26 @@ def test_corrupt_newest_checkpoint_falls_back(synthetic, tmp_path):
     assert load_checkpoint(tmp_path, parse_name("WRN-10-2", num_classes=4)) is None  # another architecture's
 
 
+def test_checkpoints_of_other_settings_are_refused_not_resumed(synthetic, tmp_path):
+    """A checkpoint directory reused with another recipe or split is an error naming what changed;
+    settings that only change measurement (eval batch, compile) resume."""
+    from wrnsearch.errors import RunError
+
+    s, splits = synthetic
+    spec = parse_name("WRN-10-1", num_classes=4)
+    train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, epochs=2, measure=False)
+    other_lr = s.train.model_copy(update={"lr": 0.1})
+    with pytest.raises(RunError, match=r"recipe\.lr 0\.05 -> 0\.1") as e:
+        train_trial(spec, other_lr, splits, device="cpu", checkpoint_dir=tmp_path, epochs=2, measure=False)
+    assert "another checkpoint directory" in str(e.value) and "\n" not in str(e.value)
+    other_split = make_splits(synthetic_dataset(4, 16, 3, 448, 64), val_size=32)
+    with pytest.raises(RunError, match=r"dataset\.val 64 -> 32"):
+        train_trial(spec, s.train, other_split, device="cpu", checkpoint_dir=tmp_path, epochs=2, measure=False)
+    resumed = train_trial(spec, s.train.model_copy(update={"eval_batch_size": 7}), splits, device="cpu",
+                          checkpoint_dir=tmp_path, epochs=2, measure=False)
+    assert resumed["resumed_from_epoch"] == 2
+
+
 def test_time_limit_truncates_cleanly(tmp_path):
     s = _space(dataset="{name: synthetic, num_classes: 4, resolution: 16, train_size: 4000, test_size: 64, val_size: 64}")
     splits = load_splits(s.dataset)

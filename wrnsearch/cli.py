@@ -254,7 +254,7 @@ def space_sample(file: str, n: int, seed: int, fmt: str, overrides: tuple[str, .
 @click.option("--seed", type=int, default=None, help="Seed of initialization, shuffling and augmentation.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--time-limit", default=None, help="Stop cleanly after this wall time (30m, 2h); the result is marked truncated.")
-@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None, help="Checkpoint every epoch here; a rerun resumes from it.")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None, help="Checkpoint every epoch here; a rerun with the same settings resumes from it.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the result record (JSON) here.")
 @SET_OPTION
 def train(name: str, dataset: str | None, data_root: str | None, space_file: str | None, epochs: int | None,

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from wrnsearch import __version__
 from wrnsearch.cost import model_cost
 from wrnsearch.data import Splits
+from wrnsearch.errors import RunError
 from wrnsearch.measure import autocast_context, device_name, measure_training_step, synchronize
 from wrnsearch.model import build_model
 from wrnsearch.spec import WRNSpec
@@ -144,6 +145,29 @@ def load_checkpoint(directory: Path | None, spec: WRNSpec) -> dict[str, Any] | N
         except Exception as e:  # noqa: BLE001 - any unreadable file is skipped, never trusted
             log.warning("skipping checkpoint %s: %s", path, " ".join(str(e).split())[:200])
     return None
+
+
+# Settings that only change how a run is measured or executed, not what it trains: a checkpoint
+# written under other values of these may be resumed.
+_NOT_IDENTITY = {"eval_batch_size", "compile", "latency_batch", "latency_steps"}
+
+
+def run_identity(recipe: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint must have been trained with to be resumed: the recipe and the split.
+
+    The data set's path is left out (it differs between machines holding the same copy); the
+    validation indices' hash stands for the split.
+    """
+    return {"recipe": {k: v for k, v in recipe.items() if k not in _NOT_IDENTITY},
+            "dataset": {k: v for k, v in dataset.items() if k != "source"}}
+
+
+def _identity_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    out = []
+    for section in ("recipe", "dataset"):
+        a, b = saved.get(section, {}), current.get(section, {})
+        out += [f"{section}.{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return out
 
 
 def _rng_state(generator: torch.Generator, device: torch.device) -> dict[str, Any]:
@@ -272,7 +296,13 @@ def train_trial(
         first_epoch = 0
         prior_elapsed = prior_train_time = 0.0
         prior_images = 0
+        identity = run_identity(record["recipe"], splits.record)
         state = load_checkpoint(checkpoint_dir, spec)
+        if state is not None and state.get("run") is not None and state["run"] != identity:
+            changed = _identity_differences(state["run"], identity)
+            raise RunError(f"{checkpoint_dir}: holds {spec.name} trained with other settings "
+                           f"({'; '.join(changed[:4])}{'; ...' if len(changed) > 4 else ''}): resume with the same "
+                           "settings, or give another checkpoint directory")
         if state is not None:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -345,7 +375,7 @@ def train_trial(
             path = None
             if checkpoint_dir is not None:
                 path = save_checkpoint(checkpoint_dir, {
-                    "spec": spec.to_dict(), "epoch": epoch + 1, "model": model.state_dict(),
+                    "spec": spec.to_dict(), "run": identity, "epoch": epoch + 1, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "rng": _rng_state(generator, device), "curve": curve, "elapsed_s": report.elapsed_s,
                     "train_time_s": train_time, "images_seen": images_seen,

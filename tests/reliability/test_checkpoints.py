@@ -58,11 +58,12 @@ CORRUPTIONS = {"truncated": _truncate, "bit-flipped": _bitflip, "pickle payload"
 def test_corrupt_newest_checkpoint_falls_back_to_the_previous(setup, tmp_path, ledger, kind):
     s, splits, spec = setup
     ck = tmp_path / "ck"
-    train_trial(spec, s.train, splits, device="cpu", epochs=2, checkpoint_dir=ck, measure=False)
+    # the 3-epoch trial stopped after epoch 2, as an interrupted one would be
+    train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=ck, measure=False, callback=lambda r, _: r.epoch < 2)
     newest = sorted(ck.glob("checkpoint-*.pt"))[-1]
     assert newest.name == "checkpoint-00002.pt"
     CORRUPTIONS[kind](newest, tmp_path)
-    record = train_trial(spec, s.train, splits, device="cpu", epochs=3, checkpoint_dir=ck, measure=False)
+    record = train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=ck, measure=False)
     survived = record["status"] == "complete" and record.get("resumed_from_epoch") == 1 and not (tmp_path / "pwned").exists()
     ledger.fault("corrupt checkpoint", f"{kind} newest checkpoint: fell back to the previous one", survived=survived,
                  finished_before=1, lost=0 if survived else 1)
