@@ -181,3 +181,26 @@ def test_bad_units(bad):
 def test_format_seconds_round_trips():
     for s in (45, 90, 1800, 7200, 86400, 5400):
         assert parse_seconds(format_seconds(s)) == s
+
+
+def test_a_run_directory_written_by_an_earlier_version_still_resumes(tmp_path, caplog):
+    """Its space.yaml holds train.workers, which no longer exists: dropped with a warning, not refused."""
+    import yaml
+
+    from wrnsearch.search import RunOptions, resolve_run
+
+    run_dir = tmp_path / "old"
+    run_dir.mkdir()
+    text = "name: old\ndataset: {name: synthetic}\nspace: {architecture: [WRN-10-1]}\ntrain: {epochs: 2, amp: true}\n"
+    old = parse_space(text).to_yaml_dict()  # resolved, as a run directory holds it ...
+    old["train"]["workers"] = "auto"  # ... with the key that version wrote
+    (run_dir / "space.yaml").write_text(yaml.safe_dump(old, sort_keys=False))
+    spaces = tmp_path / "old.yaml"
+    spaces.write_text(text)
+    with caplog.at_level("WARNING"):
+        space, resolved = resolve_run(None, RunOptions(run_dir=run_dir))  # wrnsearch resume RUN_DIR
+        again, _ = resolve_run(spaces, RunOptions(runs_dir=tmp_path))  # wrnsearch run old.yaml, same run dir
+    assert again.to_yaml_dict() == space.to_yaml_dict()
+    assert resolved == run_dir and space.train.epochs == 2 and space.train.amp is True
+    assert "train.workers is retired and ignored" in caplog.text
+    assert "workers" not in space.to_yaml_dict()["train"]

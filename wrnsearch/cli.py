@@ -599,9 +599,9 @@ def bench_cost_command(n: int, build_n: int, seed: int, fmt: str) -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda.")
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the trainer's model (any device).")
 @click.option("--amp", type=click.Choice(["auto", "true", "false"]), default="auto", show_default=True,
-              help="bf16 autocast in the trainer: auto is on with CUDA only.")
+              help="bf16 autocast in the trainer: auto is on with CUDA and on CPUs with AMX bf16 units.")
 @click.option("--channels-last", type=click.Choice(["auto", "true", "false"]), default="auto", show_default=True,
-              help="channels_last memory in the trainer: auto is on with CUDA only.")
+              help="channels_last memory in the trainer (auto: as --amp).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
 def bench_train_command(arch: str, dataset: str, data_root: str | None, images: int, epochs: int, rounds: int,
                         batch_size: int, device: str, use_compile: bool, amp: str, channels_last: str, fmt: str) -> None:

@@ -47,7 +47,7 @@ from wrnsearch.sampling import (
     tell_infeasible,
     write_trial_attrs,
 )
-from wrnsearch.space import Space, load_space, space_size
+from wrnsearch.space import Space, drop_retired_keys, load_space, space_size
 from wrnsearch.spec import WRNSpec
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ def resolve_run(space_path: str | Path | None, options: RunOptions) -> tuple[Spa
     run_dir = Path(run_dir)
     saved = run_dir / SPACE_FILE
     if saved.exists():
-        old = yaml.safe_load(saved.read_text())
+        old = drop_retired_keys(yaml.safe_load(saved.read_text()))  # as an earlier version wrote it
         new = space.to_yaml_dict()
         for section in ("dataset", "objectives", "train"):
             if old.get(section) != new.get(section):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from wrnsearch.cost import Cost, model_cost
 from wrnsearch.errors import SpaceError, SpecError
 from wrnsearch.spec import WRNSpec, format_block, format_number, parse_block, parse_name
 from wrnsearch.units import format_seconds, parse_bytes, parse_count, parse_seconds
+
+log = logging.getLogger(__name__)
 
 OBJECTIVES = ("error", "params", "latency_ms", "macs")
 SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce")
@@ -583,6 +586,22 @@ def _apply_override(data: dict[str, Any], path: tuple[str, ...], value: Any, tex
     node[path[-1]] = value
 
 
+# Keys earlier versions wrote into run directories' space.yaml that no longer do anything: they
+# are dropped with a warning, so that `wrnsearch resume` of such a run still works.
+RETIRED_KEYS = {("train", "workers"): "the trainer uses no DataLoader workers"}
+
+
+def drop_retired_keys(data: dict[str, Any], source: str | None = None) -> dict[str, Any]:
+    """Remove :data:`RETIRED_KEYS` from a space's data in place (warning when ``source`` is given)."""
+    for (section, key), why in RETIRED_KEYS.items():
+        block = data.get(section)
+        if isinstance(block, dict) and key in block:
+            del block[key]
+            if source is not None:
+                log.warning("%s: %s.%s is retired and ignored (%s)", source, section, key, why)
+    return data
+
+
 def load_space(path: str | Path, overrides: Sequence[str] = (), *, search: bool = True) -> Space:
     """Read, override and validate a space file.
 
@@ -643,6 +662,7 @@ def parse_space(raw: bytes | str, *, source: str = "<space>", overrides: Sequenc
         override_text[opath] = item
 
     problems = _Problems(source, root, override_text)
+    drop_retired_keys(data, source)
     try:
         space = Space.model_validate(data)
     except ValidationError as e:
