@@ -11,6 +11,7 @@ import pytest
 from conftest import kill_group, synthetic_space, trials_of, wait_for, wrnsearch_exe
 from optuna.trial import TrialState
 
+from wrnsearch.sampling import INFEASIBLE_ATTR
 from wrnsearch.search import counts_as_trained
 
 # (seed, when to kill): right after the first trial started, after 1 finished, after 3 finished
@@ -31,8 +32,9 @@ def test_driver_sigkill_then_resume(tmp_path, ledger, seed, label, finished):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         if finished == 0:
-            wait_for(lambda: any(t.state == TrialState.RUNNING and t.params for t in trials_of(run_dir, name)), 180,
-                     "a running trial", proc)
+            # a proposal on its way to training (an over-budget one is running only while it is told)
+            wait_for(lambda: any(t.state == TrialState.RUNNING and "key" in t.user_attrs and INFEASIBLE_ATTR not in
+                                 t.user_attrs for t in trials_of(run_dir, name)), 180, "a running trial", proc)
         else:
             wait_for(lambda: len(_trained(run_dir, name)) >= finished, 300, f"{finished} finished trial(s)", proc)
         os.kill(proc.pid, signal.SIGKILL)
@@ -60,7 +62,10 @@ def test_driver_sigkill_then_resume(tmp_path, ledger, seed, label, finished):
     assert lost == 0
     assert Counter(t.user_attrs["key"] for t in trained).most_common(1)[0][1] == 1, "an architecture was trained twice"
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-    for t in trials:  # a trial the killed driver left running is retried once, with the same parameters
-        if t.user_attrs.get("status") == "interrupted" and t.params:
+    # a trial the killed driver left running is retried once, with the same parameters, unless it
+    # was never going to train: over budget, or a copy of a finished result (killed mid-bookkeeping)
+    for t in trials:
+        if (t.user_attrs.get("status") == "interrupted" and t.params and INFEASIBLE_ATTR not in t.user_attrs
+                and "reused_from" not in t.user_attrs):
             retry = [r for r in trials if r.user_attrs.get("retry_of") == t.number]
-            assert len(retry) == 1 and retry[0].params == t.params
+            assert len(retry) == 1 and retry[0].params == t.params, (t.number, t.user_attrs, len(retry))
