@@ -582,8 +582,9 @@ class StudySearcher:
                             self.study.tell(follower, state=TrialState.FAIL)
                     self.followers.clear()
 
-            def drop_followers(self) -> None:
-                """Forget proposals waiting on a trial in flight (they stay RUNNING, then reconciled)."""
+            def forget_in_flight(self) -> None:
+                """Forget the trials in flight and the proposals waiting on them (they stay RUNNING
+                in the study, for reconcile_running to mark interrupted and queue again)."""
                 with self.lock:
                     self.followers.clear()
                     self.live.clear()
@@ -802,7 +803,7 @@ def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions,
         # is not up, that was the user. Those trials did not fail; like a killed driver's, they
         # are marked interrupted and queued again, to continue from their checkpoints on resume.
         if interrupted or (searcher.live and not time_up and searcher.stop_reason is None):
-            searcher.drop_followers()
+            searcher.forget_in_flight()
             reconcile_running(study)
             raise KeyboardInterrupt
         searcher.finish_stragglers("stopped before it finished: budget.time reached")

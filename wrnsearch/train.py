@@ -214,8 +214,8 @@ def cpu_has_bf16_units() -> bool:
         return False
 
 
-def _setting(value: Any, fast_device: bool) -> bool:
-    return fast_device if value in ("auto", None) else bool(value)
+def _setting(value: bool | str, fast_device: bool) -> bool:
+    return fast_device if value == "auto" else bool(value)
 
 
 def fast_path(recipe: Any, device: torch.device) -> tuple[bool, bool, bool]:
@@ -225,7 +225,7 @@ def fast_path(recipe: Any, device: torch.device) -> tuple[bool, bool, bool]:
     """
     fast_device = device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_units())
     return (_setting(recipe.amp, fast_device), _setting(recipe.channels_last, fast_device),
-            bool(getattr(recipe, "compile", False)))
+            bool(recipe.compile))
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
