@@ -35,3 +35,18 @@ def rng() -> random.Random:
 def pytest_addoption(parser):
     parser.addoption("--reliability-report", metavar="PATH", default=None,
                      help="Write the reliability suite's figures (faults injected and survived, bad inputs) to PATH.")
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One local Ray for every test that runs a search in this process and is not about Ray's own
+    lifecycle: a search finds it initialized, uses it and leaves it running (as in a notebook).
+    Starting a Ray costs seconds on two cores; its workers are reused across those tests."""
+    import ray
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=True,
+                 logging_level="WARNING")
+    yield
+    ray.shutdown()

@@ -30,14 +30,10 @@ from pathlib import Path
 import pytest
 
 from tests.procs import process_table
-from wrnsearch import cluster
 from wrnsearch.cluster import (
     Submission,
+    SubmitOptions,
     build_submission,
-    check_storage_for_cluster,
-    current_node,
-    explain_cluster_error,
-    is_shared_path,
     job_logs,
     job_status,
     list_jobs,
@@ -49,7 +45,10 @@ from wrnsearch.cluster import (
     wait_for_job,
 )
 from wrnsearch.errors import RunError, SpaceError
+from wrnsearch.search.connect import current_node, explain_cluster_error
 from wrnsearch.space import load_space
+from wrnsearch.study import shared_fs
+from wrnsearch.study.shared_fs import check_storage_for_cluster, is_shared_path
 
 REPO = Path(__file__).resolve().parent.parent
 QUICKSTART = REPO / "spaces" / "quickstart.yaml"
@@ -66,10 +65,17 @@ def _free_port() -> int:
 # build_submission: no cluster needed
 
 
+def _options(**kw) -> SubmitOptions:
+    for key in ("overrides", "extra_pip"):
+        if key in kw:
+            kw[key] = tuple(kw[key])
+    return SubmitOptions(**kw)
+
+
 def _build(**kw):
     kw.setdefault("runs_dir", "/shared/runs")
     kw.setdefault("working_dir", REPO)
-    return build_submission(kw.pop("space_path", QUICKSTART), space=load_space(QUICKSTART), **kw)
+    return build_submission(kw.pop("space_path", QUICKSTART), _options(**kw), space=load_space(QUICKSTART))
 
 
 def test_entrypoint_runs_the_search_from_the_shipped_checkout():
@@ -124,7 +130,7 @@ def test_a_run_directory_inside_the_checkout_is_not_uploaded(tmp_path):
     (tmp_path / "spaces").mkdir()
     space = tmp_path / "spaces" / "q.yaml"
     shutil.copy(QUICKSTART, space)
-    sub = build_submission(space, runs_dir=str(tmp_path / "results" / "cluster"), working_dir=tmp_path, pip=False)
+    sub = build_submission(space, _options(runs_dir=str(tmp_path / "results" / "cluster"), working_dir=tmp_path, pip=False))
     assert "/results/cluster/" in sub.runtime_env["excludes"]
     assert shlex.split(sub.entrypoint)[4] == "spaces/q.yaml"
 
@@ -145,7 +151,7 @@ def test_a_space_file_outside_the_checkout_is_refused(tmp_path):
     outside = tmp_path / "q.yaml"
     shutil.copy(QUICKSTART, outside)
     with pytest.raises(RunError, match="outside the working directory"):
-        build_submission(outside, runs_dir="/shared/runs", working_dir=REPO)
+        build_submission(outside, _options(runs_dir="/shared/runs", working_dir=REPO))
 
 
 def test_a_broken_space_file_fails_before_contacting_the_cluster(tmp_path):
@@ -153,7 +159,7 @@ def test_a_broken_space_file_fails_before_contacting_the_cluster(tmp_path):
     bad.write_text(QUICKSTART.read_text().replace("train:", "trian:", 1))
     with pytest.raises(SpaceError):
         # Port 9 (discard) on a documentation address: never contacted if validation runs first.
-        submit_search(bad, "http://192.0.2.1:9", runs_dir="/shared/runs", working_dir=tmp_path)
+        submit_search(bad, "http://192.0.2.1:9", _options(runs_dir="/shared/runs", working_dir=tmp_path))
 
 
 def test_addresses():
@@ -192,7 +198,7 @@ def test_errors_of_the_ray_clients_are_translated():
 
 @pytest.fixture
 def no_declaration(monkeypatch):
-    monkeypatch.delenv(cluster.SHARED_FS_ENV, raising=False)
+    monkeypatch.delenv(shared_fs.SHARED_FS_ENV, raising=False)
 
 
 def test_one_node_may_use_any_storage(no_declaration):
@@ -219,13 +225,13 @@ def test_servers_and_object_stores_are_shared(no_declaration):
 
 
 def test_declared_directories_are_shared(monkeypatch):
-    monkeypatch.setenv(cluster.SHARED_FS_ENV, "/scratch/team" + os.pathsep + "/tmp/shared")
+    monkeypatch.setenv(shared_fs.SHARED_FS_ENV, "/scratch/team" + os.pathsep + "/tmp/shared")
     check_storage_for_cluster("sqlite:////tmp/shared/q/study.db", "/scratch/team/q/tune", nodes=4)
     with pytest.raises(RunError, match="/tmp/sharedness"):  # a prefix of a name is not its parent
         check_storage_for_cluster("sqlite:////tmp/sharedness/study.db", "/scratch/team/q/tune", nodes=4)
-    monkeypatch.setenv(cluster.SHARED_FS_ENV, "1")
+    monkeypatch.setenv(shared_fs.SHARED_FS_ENV, "1")
     check_storage_for_cluster("sqlite:////tmp/anything.db", "/tmp/anything", nodes=4)
-    monkeypatch.setenv(cluster.SHARED_FS_ENV, "0")
+    monkeypatch.setenv(shared_fs.SHARED_FS_ENV, "0")
     assert not is_shared_path("/tmp/anything")
     assert is_shared_path("/tmp/anything", shared=["/tmp"])
     assert is_shared_path("/tmp/anything", shared=True)
@@ -240,7 +246,7 @@ def test_network_filesystems_are_recognized(tmp_path, monkeypatch, no_declaratio
         lustre@tcp:/fs /lustre lustre rw 0 0
         10.0.0.5:/export /mnt/with\\040space nfs rw 0 0
         """))
-    monkeypatch.setattr(cluster, "_MOUNTS_FILE", str(mounts))
+    monkeypatch.setattr(shared_fs, "_MOUNTS_FILE", str(mounts))
     check_storage_for_cluster("sqlite:////mnt/efs/runs/q/study.db", "/lustre/u/runs/q/tune", nodes=5)
     assert is_shared_path("/mnt/with space/runs")
     with pytest.raises(RunError, match=r"a tmpfs filesystem mounted at /tmp\)"):
@@ -377,7 +383,7 @@ def client_env(monkeypatch, tmp_path):
 
 def test_a_job_ships_the_checkout_runs_and_logs(ray_head, client_env, tmp_path):
     address = ray_head.address
-    sub = build_submission(QUICKSTART, runs_dir=str(tmp_path / "runs"), working_dir=REPO, pip=False,
+    sub = build_submission(QUICKSTART, _options(runs_dir=str(tmp_path / "runs"), working_dir=REPO, pip=False),
                            space=load_space(QUICKSTART))
     listing = "import os; print('hello from', os.path.basename(os.getcwd()) or '/'); print(sorted(os.listdir('.')))"
     job_id = submit(replace(sub, entrypoint=shlex.join(["python", "-c", listing])), address)
@@ -418,8 +424,8 @@ def test_submit_search_submits_wrnsearch_run(ray_head, client_env, tmp_path):
     """The real entrypoint reaches the cluster as built; the search itself is stopped at once."""
     address = ray_head.address
     runs = tmp_path / "runs"
-    job_id = submit_search(QUICKSTART, address, overrides=["train.epochs=1"], runs_dir=str(runs),
-                           working_dir=REPO, pip=False)
+    job_id = submit_search(QUICKSTART, address, _options(overrides=["train.epochs=1"], runs_dir=str(runs),
+                                                          working_dir=REPO, pip=False))
     try:
         info = job_status(job_id, address)
         assert info.entrypoint == ("python -m wrnsearch run spaces/quickstart.yaml --address auto "

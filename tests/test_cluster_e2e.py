@@ -15,7 +15,7 @@ import pytest
 
 from test_cluster import RAY, LocalHead, stop_ray_node
 from wrnsearch.cluster import job_logs, wait_for_job
-from wrnsearch.search import counts_as_trained
+from wrnsearch.study import counts_as_trained
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent

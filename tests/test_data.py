@@ -14,7 +14,6 @@ from wrnsearch.data import (
     balanced_indices,
     make_splits,
     read_dataset,
-    read_image_folder,
     resolve_data_root,
     synthetic_dataset,
 )

@@ -34,13 +34,14 @@ from wrnsearch.pareto import (
     front_rows,
     hypervolume,
     hypervolume_history,
-    load_study,
     non_dominated_mask,
     non_dominated_ranks,
     normalization_bounds,
     normalize,
 )
-from wrnsearch.sampling import CONSTRAINT_KEYS, INFEASIBLE_ATTR
+from wrnsearch.record import Attr
+from wrnsearch.study import load_study
+from wrnsearch.study.sampling import CONSTRAINT_KEYS
 from wrnsearch.space import OBJECTIVES
 from wrnsearch.spec import WRNSpec
 
@@ -144,7 +145,7 @@ def make_study(
             cost = model_cost(spec)
             attrs = {"arch": spec.name, "spec": spec.to_dict(), "params": cost.params, "macs": cost.macs,
                      "activation_bytes": cost.activation_bytes, "status": "infeasible",
-                     INFEASIBLE_ATTR: f"params {cost.params} > max_params {max_params:.0f}"}
+                     Attr.INFEASIBLE_REASON: f"params {cost.params} > max_params {max_params:.0f}"}
             values = [float(cost.params) if o == "params" else float(cost.macs) if o == "macs" else math.inf for o in objectives]
             trial = create_trial(values=values, params={"architecture": "x"}, distributions=dist, user_attrs=attrs,
                                  constraints=_constraints(cost.params, max_params))
@@ -332,7 +333,7 @@ def test_only_complete_feasible_full_budget_trials_are_eligible(tmp_path):
     edge = dict(good.user_attrs)
     base = dict(values=list(good.values), params=good.params, distributions=good.distributions, constraints=good.constraints)
     study.add_trial(create_trial(**base, user_attrs=edge | {"status": "truncated"}))
-    study.add_trial(create_trial(**base, user_attrs=edge | {INFEASIBLE_ATTR: "params over budget"}))
+    study.add_trial(create_trial(**base, user_attrs=edge | {Attr.INFEASIBLE_REASON: "params over budget"}))
     study.add_trial(create_trial(**(base | {"constraints": {"max_params": 0.5}}), user_attrs=edge))
     study.add_trial(create_trial(**(base | {"values": [1.0, 1.0, math.inf]}), user_attrs=edge))
     study.add_trial(create_trial(**base, user_attrs=edge | {"reused_from": good.number}))
@@ -482,9 +483,12 @@ def test_load_study_errors_say_what_is_missing(tmp_path):
 
 
 def test_no_plotting_or_torch_in_pareto():
-    source = (Path(__file__).resolve().parent.parent / "wrnsearch" / "pareto.py").read_text()
-    imports = [line.split()[1] for line in source.splitlines() if line.startswith(("import ", "from "))]
-    assert not [m for m in imports if m.split(".")[0] in ("plotly", "torch", "ray", "matplotlib")]
+    package = Path(__file__).resolve().parent.parent / "wrnsearch" / "pareto"
+    sources = sorted(package.glob("*.py"))
+    assert len(sources) >= 4
+    for path in sources:
+        imports = [line.split()[1] for line in path.read_text().splitlines() if line.startswith(("import ", "from "))]
+        assert not [m for m in imports if m.split(".")[0] in ("plotly", "torch", "ray", "matplotlib")], path.name
 
 
 def test_every_brute_force_helper_can_fail():

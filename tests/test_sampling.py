@@ -7,14 +7,14 @@ import textwrap
 import optuna
 import pytest
 
-from wrnsearch.sampling import (
+from wrnsearch.record import Attr
+from wrnsearch.study import is_feasible
+from wrnsearch.study.sampling import (
     CONSTRAINT_KEYS,
-    INFEASIBLE_ATTR,
-    is_feasible,
+    infeasible_values,
     make_sampler,
     propose,
     search_distributions,
-    tell_infeasible,
 )
 from wrnsearch.space import budget_violations, iter_specs, parse_space, space_cost
 from wrnsearch.spec import WRNSpec
@@ -55,12 +55,12 @@ def test_sampler_yields_valid_specs_and_records_infeasible(tmp_path, sampler):
     n = 24
     for _ in range(n):
         trial = study.ask()
-        proposal = propose(trial, space)
+        proposal = propose(study, trial, space)
         assert proposal.spec in all_specs  # a valid spec of this space
         if proposal.feasible:
             study.tell(trial, _objective_values(proposal.spec, proposal.cost))
         else:
-            tell_infeasible(study, trial, space, proposal)
+            study.tell(trial, infeasible_values(space, proposal.cost))
 
     # read back from the database, as a resumed search or the dashboard would
     stored = optuna.load_study(study_name="s", storage=storage)
@@ -72,7 +72,7 @@ def test_sampler_yields_valid_specs_and_records_infeasible(tmp_path, sampler):
         assert t.user_attrs["params"] <= 3_000_000 and t.user_attrs["macs"] <= 600_000_000
         assert set(t.constraints) == set(CONSTRAINT_KEYS) and all(v <= 0 for v in t.constraints.values())
     for t in infeasible:
-        assert t.user_attrs[INFEASIBLE_ATTR].startswith(("params", "macs"))
+        assert t.user_attrs[Attr.INFEASIBLE_REASON].startswith(("params", "macs"))
         assert any(v > 0 for v in t.constraints.values())
         assert t.values[0] == float("inf")  # never trained: no error to report
     assert feasible, "no feasible spec in 24 draws"
@@ -95,12 +95,12 @@ def test_constraint_aware_sampler_learns_the_budget(tmp_path):
         flags = []
         for _ in range(60):
             trial = study.ask()
-            p = propose(trial, space)
+            p = propose(study, trial, space)
             flags.append(p.feasible)
             if p.feasible:
                 study.tell(trial, _objective_values(p.spec, p.cost))
             else:
-                tell_infeasible(study, trial, space, p)
+                study.tell(trial, infeasible_values(space, p.cost))
         rates[sampler] = sum(flags[30:]) / 30
     assert rates["tpe"] > rates["random"], rates
 
@@ -125,7 +125,7 @@ def test_grid_visits_every_architecture_once(tmp_path):
     seen = []
     for _ in range(12):
         trial = study.ask()
-        p = propose(trial, space)
+        p = propose(study, trial, space)
         seen.append(p.spec)
         study.tell(trial, _objective_values(p.spec, p.cost))
     assert sorted(s.name for s in seen) == sorted(s.name for s in iter_specs(space))

@@ -9,7 +9,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.request
 from collections import Counter
@@ -18,8 +17,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from wrnsearch.sampling import is_feasible
-from wrnsearch.search import RunOptions, counts_as_trained, run_search, summarize_study
+from wrnsearch.search import RunOptions, run_search
+from wrnsearch.study import count_outcomes, counts_as_trained, is_feasible
 
 pytestmark = pytest.mark.slow
 
@@ -46,12 +45,12 @@ def write_space(tmp_path: Path, name="s", max_trials=6, epochs=2, train_size=256
 def load(run_dir: Path, name: str) -> optuna.Study:
     """Read-only, as a reader during a search must: optuna.load_study would create Optuna's
     tables if they were missing, racing the driver that is creating them."""
-    from wrnsearch.pareto import load_study
+    from wrnsearch.study import load_study
 
     return load_study(storage=f"sqlite:///{run_dir / 'study.db'}", study_name=name)
 
 
-def test_real_search_fills_the_study(tmp_path):
+def test_real_search_fills_the_study(tmp_path, local_ray):
     space = write_space(tmp_path)
     events = []
     result = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2),
@@ -78,7 +77,7 @@ def test_real_search_fills_the_study(tmp_path):
         if "reused_from" in t.user_attrs:
             source = study.trials[t.user_attrs["reused_from"]]
             assert t.values == source.values and t.user_attrs["arch"] == source.user_attrs["arch"]
-    assert summarize_study(study)["running"] == 0
+    assert count_outcomes(trials)["running"] == 0
     assert (result.run_dir / "space.yaml").exists()
     assert result.stop_reason.startswith("budget.max_trials")
     # checkpoints of every trained architecture are in the run directory
@@ -184,18 +183,18 @@ def test_dashboard_command_needs_a_run(tmp_path):
 def test_run_refuses_a_second_driver(tmp_path):
     space = write_space(tmp_path, name="l")
     from wrnsearch.errors import RunError
-    from wrnsearch.search import RunLock, prepare_run_dir
+    from wrnsearch.study.rundir import RunLock, prepare_run_dir
 
-    _, run_dir = prepare_run_dir(space, RunOptions(runs_dir=tmp_path / "runs"))
+    _, run_dir = prepare_run_dir(space, runs_dir=tmp_path / "runs")
     with RunLock(run_dir):
         with pytest.raises(RunError, match="in use by another wrnsearch run"):
             run_search(space, RunOptions(runs_dir=tmp_path / "runs"))
 
 
-def test_asha_prunes_and_pruned_trials_stay_out_of_the_front(tmp_path):
+def test_asha_prunes_and_pruned_trials_stay_out_of_the_front(tmp_path, local_ray):
     # the trainer is replaced by one whose validation error is a fixed function of the spec, so
     # that ASHA's decisions do not hang on what a tiny network happens to learn in one epoch
-    from wrnsearch.bench import scripted_wrn_trial
+    from trainables import scripted_wrn_trial
 
     space = tmp_path / "a.yaml"
     space.write_text(SPACE.format(name="a", max_trials=8, epochs=4, train_size=256, sampler="random")

@@ -136,7 +136,7 @@ def test_overrides_are_validated_like_the_file(tmp_path):
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_spaces_load_and_sample(path):
-    from wrnsearch.sampling import sample_specs
+    from wrnsearch.study.sampling import sample_specs
 
     text = path.read_text()
     assert text.startswith("#"), "each shipped space starts with a header comment"
@@ -187,7 +187,7 @@ def test_a_run_directory_written_by_an_earlier_version_still_resumes(tmp_path, c
     """Its space.yaml holds train.workers, which no longer exists: dropped with a warning, not refused."""
     import yaml
 
-    from wrnsearch.search import RunOptions, resolve_run
+    from wrnsearch.study.rundir import resolve_run
 
     run_dir = tmp_path / "old"
     run_dir.mkdir()
@@ -198,8 +198,8 @@ def test_a_run_directory_written_by_an_earlier_version_still_resumes(tmp_path, c
     spaces = tmp_path / "old.yaml"
     spaces.write_text(text)
     with caplog.at_level("WARNING"):
-        space, resolved = resolve_run(None, RunOptions(run_dir=run_dir))  # wrnsearch resume RUN_DIR
-        again, _ = resolve_run(spaces, RunOptions(runs_dir=tmp_path))  # wrnsearch run old.yaml, same run dir
+        space, resolved = resolve_run(None, run_dir=run_dir)  # wrnsearch resume RUN_DIR
+        again, _ = resolve_run(spaces, runs_dir=tmp_path)  # wrnsearch run old.yaml, same run dir
     assert again.to_yaml_dict() == space.to_yaml_dict()
     assert resolved == run_dir and space.train.epochs == 2 and space.train.amp is True
     assert "train.workers is retired and ignored" in caplog.text

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from tests.conftest import CIFAR_ARCHIVE
 from wrnsearch.data import load_splits, make_splits, synthetic_dataset
+from wrnsearch.record import TrialRecord
 from wrnsearch.space import parse_space
 from wrnsearch.spec import parse_name
 from wrnsearch.train import Augmenter, load_checkpoint, lr_milestones, train_trial
@@ -33,19 +34,19 @@ def test_synthetic_trial_learns_and_records_everything(synthetic, tmp_path):
     reports = []
     spec = parse_name("WRN-10-1", num_classes=4)
     record = train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, callback=lambda r, p: reports.append((r, p)))
-    assert record["status"] == "complete" and record["epochs"] == 3
+    assert record.status == "complete" and record.epochs == 3
     assert [r.epoch for r, _ in reports] == [1, 2, 3]
     assert all(p is not None and p.exists() for _, p in reports[-2:])
-    assert record["val_error"] < 50 and record["test_error"] < 50  # 4 classes: chance is 75 %
-    assert record["curve"][-1]["val_error"] == record["val_error"]
-    assert record["params"] == sum(p.numel() for p in __import__("wrnsearch").build_model(spec).parameters())
-    assert record["latency"]["steps"] >= 20 and record["latency"]["batch"] == 32 and record["latency_ms"] > 0
-    assert record["images_per_s"] > 0 and record["device"].startswith("cpu")
+    assert record.val_error < 50 and record.test_error < 50  # 4 classes: chance is 75 %
+    assert record.curve[-1]["val_error"] == record.val_error
+    assert record.params == sum(p.numel() for p in __import__("wrnsearch").build_model(spec).parameters())
+    assert record.latency["steps"] >= 20 and record.latency["batch"] == 32 and record.latency_ms > 0
+    assert record.images_per_s > 0 and record.device.startswith("cpu")
     for key in ("name", "spec", "recipe", "dataset", "macs", "torch", "seed", "wall_time_s", "peak_memory_bytes", "node"):
-        assert key in record, key
-    assert record["dataset"]["val"] == 64
-    json.dumps(record)  # the record is JSON as it stands
-    assert [c["lr"] for c in record["curve"]] == pytest.approx([0.05, 0.01, 0.002])  # x0.2 at 30/60/80 % of 3 epochs
+        assert key in record.to_dict(), key
+    assert record.dataset["val"] == 64
+    assert TrialRecord.from_json(record.to_json()) == record  # the record is JSON and reads back as it was
+    assert [c["lr"] for c in record.curve] == pytest.approx([0.05, 0.01, 0.002])  # x0.2 at 30/60/80 % of 3 epochs
 
 
 def test_resume_continues_exactly_where_it_stopped(synthetic, tmp_path):
@@ -63,13 +64,13 @@ def test_resume_continues_exactly_where_it_stopped(synthetic, tmp_path):
     with pytest.raises(Crash):
         train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, callback=crash_after_two, measure=False)
     resumed = train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, measure=False)
-    assert resumed["resumed_from_epoch"] == 2
-    assert [c["epoch"] for c in resumed["curve"]] == [1, 2, 3]
+    assert resumed.resumed_from_epoch == 2
+    assert [c["epoch"] for c in resumed.curve] == [1, 2, 3]
     # the same RNG, optimizer and scheduler state: the resumed run is the uninterrupted one
-    for a, b in zip(full["curve"], resumed["curve"]):
+    for a, b in zip(full.curve, resumed.curve):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
         assert a["val_error"] == pytest.approx(b["val_error"], abs=1.6)  # one image of 64 at most
-    assert resumed["status"] == "complete"
+    assert resumed.status == "complete"
 
 
 def test_corrupt_newest_checkpoint_falls_back(synthetic, tmp_path):
@@ -100,31 +101,31 @@ def test_checkpoints_of_other_settings_are_refused_not_resumed(synthetic, tmp_pa
         train_trial(spec, s.train, other_split, device="cpu", checkpoint_dir=tmp_path, epochs=2, measure=False)
     resumed = train_trial(spec, s.train.model_copy(update={"eval_batch_size": 7}), splits, device="cpu",
                           checkpoint_dir=tmp_path, epochs=2, measure=False)
-    assert resumed["resumed_from_epoch"] == 2
+    assert resumed.resumed_from_epoch == 2
 
 
 def test_time_limit_truncates_cleanly(tmp_path):
     s = _space(dataset="{name: synthetic, num_classes: 4, resolution: 16, train_size: 4000, test_size: 64, val_size: 64}")
     splits = load_splits(s.dataset)
     record = train_trial(parse_name("WRN-10-1", num_classes=4), s.train, splits, device="cpu", time_limit_s=0.5, measure=False)
-    assert record["status"] == "truncated"
-    assert record["epochs"] < 3 and "time limit" in record["reason"]
-    assert 0 <= record["val_error"] <= 100  # evaluated on the weights it had
+    assert record.status == "truncated"
+    assert record.epochs < 3 and "time limit" in record.reason
+    assert 0 <= record.val_error <= 100  # evaluated on the weights it had
 
 
 def test_nan_loss_is_diverged(synthetic):
     s, splits = synthetic
     hot = _space(lr="1.0e+6").train
     record = train_trial(parse_name("WRN-10-1", num_classes=4), hot, splits, device="cpu", measure=False)
-    assert record["status"] == "diverged" and "loss became" in record["reason"]
-    assert "val_error" not in record
+    assert record.status == "diverged" and "loss became" in record.reason
+    assert record.val_error is None
 
 
 def test_scheduler_stop_is_pruned(synthetic):
     s, splits = synthetic
     record = train_trial(parse_name("WRN-10-1", num_classes=4), s.train, splits, device="cpu", measure=False,
                          callback=lambda r, p: r.epoch < 1)
-    assert record["status"] == "pruned" and record["epochs"] == 1
+    assert record.status == "pruned" and record.epochs == 1
 
 
 def test_lr_milestones_scale_with_epochs():
@@ -164,8 +165,8 @@ def test_real_cifar10_slice_learns(tmp_path_factory, monkeypatch):
     splits = load_splits(s.dataset, CIFAR_ARCHIVE.parent)
     assert splits.record["train"] == 2000 and splits.num_classes == 10
     record = train_trial(parse_name("WRN-10-2"), s.train, splits, device="cpu", measure=False)
-    assert record["status"] == "complete"
-    assert record["val_error"] < 80, record["curve"]  # chance is 90 %
+    assert record.status == "complete"
+    assert record.val_error < 80, record.curve  # chance is 90 %
 
 
 def test_cli_train_writes_record(tmp_path):
@@ -303,7 +304,7 @@ def test_trial_on_the_fast_path_learns_and_resumes(tmp_path, monkeypatch):
         train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, callback=crash_after_two, measure=False)
     record = train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path)
     assert compiled and all(k.get("dynamic") is False for k in compiled)
-    assert (record["amp"], record["channels_last"], record["compile"]) == (True, True, True)
-    assert record["status"] == "complete" and record["resumed_from_epoch"] == 2 and record["epochs"] == 3
-    assert record["val_error"] < 50  # 4 classes: chance is 75 %
-    assert record["latency_ms"] > 0 and record["latency"]["steps"] >= 20
+    assert (record.amp, record.channels_last, record.compile) == (True, True, True)
+    assert record.status == "complete" and record.resumed_from_epoch == 2 and record.epochs == 3
+    assert record.val_error < 50  # 4 classes: chance is 75 %
+    assert record.latency_ms > 0 and record.latency["steps"] >= 20

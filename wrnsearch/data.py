@@ -25,7 +25,6 @@ import hashlib
 import logging
 import os
 import tarfile
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 
 from wrnsearch.errors import DataError
+from wrnsearch.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -145,15 +145,12 @@ def _decode_split(folder: Path, classes: list[str] | None, resolution: int | Non
         labels.append(index[rel.parts[0]])
     x = np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2))
     y = np.asarray(labels, dtype=np.int64)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".npz.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cached) as tmp, open(tmp, "wb") as f:  # concurrent trials decoding at once are fine
             np.savez(f, x=x, y=y, classes=np.asarray(classes))
-        os.replace(tmp, cached)  # atomic: concurrent trials decoding at once are fine
     except OSError as e:  # a read-only cache is no reason to fail the trial
         log.warning("cannot write decode cache %s: %s", cached, e)
-        Path(tmp).unlink(missing_ok=True)
     return x, y, classes
 
 

@@ -32,3 +32,7 @@ class DataError(WRNSearchError):
 
 class RunError(WRNSearchError):
     """A search run that cannot start or continue (storage, cluster, run directory)."""
+
+
+class DeviceError(WRNSearchError, ValueError):
+    """A device that does not exist or is not available on this machine (``cuda`` without a GPU)."""

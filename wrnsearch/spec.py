@@ -70,6 +70,53 @@ def parse_block(text: str | list[int] | tuple[int, ...]) -> tuple[int, ...]:
     return tuple(kernels)
 
 
+# --------------------------------------------------------------------------------------------
+# The paper's rules, stated once: the space validates its dimensions with these too.
+
+
+def depth_of(blocks_per_group: int, convs_per_block: int) -> int:
+    """The paper's depth n = 3·N·l + 4 of N blocks per group of l convolutions each."""
+    return 3 * blocks_per_group * convs_per_block + 4
+
+
+def depth_fits(depth: int, convs_per_block: int) -> bool:
+    """Can blocks of ``convs_per_block`` convs realize ``depth`` (some N >= 1 with n = 3·N·l + 4)?"""
+    l = convs_per_block
+    return depth >= depth_of(1, l) and (depth - 4) % (3 * l) == 0
+
+
+def check_kernels(kernels: tuple[int, ...]) -> None:
+    """A block needs at least one convolution, each with a positive odd kernel size.
+
+    Raises:
+        SpecError: naming the block and the bad size.
+    """
+    if not kernels:
+        raise SpecError("kernels: a block needs at least one convolution")
+    for kernel in kernels:
+        if not is_odd_kernel(kernel):
+            raise SpecError(f"block {format_block(kernels)}: kernel size {kernel!r}: kernel sizes must be positive odd integers")
+
+
+def is_odd_kernel(kernel: object) -> bool:
+    """Padding k // 2 keeps the spatial size only for an odd kernel size k >= 1."""
+    return isinstance(kernel, int) and not isinstance(kernel, bool) and kernel >= 1 and kernel % 2 == 1
+
+
+def width_problem(widen_factor: float) -> str | None:
+    """Why 16k, 32k and 64k are not all positive whole channel counts, or None when they are.
+
+    The widths are multiples of 16k, so 16k decides: it must be a whole number of channels.
+    """
+    k = format_number(widen_factor)
+    width = GROUP_BASE_WIDTHS[0] * widen_factor
+    if abs(width - round(width)) > 1e-9:
+        return f"widen_factor {k}: group width {GROUP_BASE_WIDTHS[0]}*{k} is not a whole number of channels ({width:g})"
+    if round(width) < 1:
+        return f"widen_factor {k}: group width {GROUP_BASE_WIDTHS[0]}*{k} is below one channel ({width:g})"
+    return None
+
+
 @dataclass(frozen=True)
 class WRNSpec:
     """A Wide ResNet: depth (or blocks per group), widening factor, block kernels, dropout.
@@ -92,11 +139,7 @@ class WRNSpec:
 
     def __post_init__(self) -> None:
         kernels = parse_block(self.kernels) if not isinstance(self.kernels, tuple) else self.kernels
-        if not kernels:
-            raise SpecError("kernels: a block needs at least one convolution")
-        for kernel in kernels:
-            if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0:
-                raise SpecError(f"kernels {format_block(kernels)}: kernel size {kernel!r} must be a positive odd integer")
+        check_kernels(kernels)
         object.__setattr__(self, "kernels", kernels)
         l = len(kernels)
 
@@ -106,7 +149,7 @@ class WRNSpec:
             n = self.blocks_per_group
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                 raise SpecError(f"blocks_per_group {n!r} must be an integer >= 1")
-            depth = 3 * n * l + 4
+            depth = depth_of(n, l)
             if self.depth is not None and self.depth != depth:
                 raise SpecError(
                     f"depth {self.depth!r} does not match blocks_per_group {n} with "
@@ -117,24 +160,20 @@ class WRNSpec:
             depth = self.depth
             if isinstance(depth, bool) or not isinstance(depth, int):
                 raise SpecError(f"depth {depth!r} must be an integer")
-            if depth < 3 * l + 4 or (depth - 4) % (3 * l) != 0:
+            if not depth_fits(depth, l):
                 raise SpecError(
                     f"depth {depth} is impossible with {format_block(kernels)} (l={l}): "
                     f"depth - 4 must be a positive multiple of 3*l = {3 * l}, "
-                    f"e.g. {3 * l + 4}, {6 * l + 4}, {9 * l + 4}"
+                    f"e.g. {depth_of(1, l)}, {depth_of(2, l)}, {depth_of(3, l)}"
                 )
             object.__setattr__(self, "blocks_per_group", (depth - 4) // (3 * l))
 
         k = self.widen_factor
         if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k <= 0:
             raise SpecError(f"widen_factor {k!r} must be a number > 0")
-        for base in GROUP_BASE_WIDTHS:
-            width = base * k
-            if abs(width - round(width)) > 1e-9 or round(width) < 1:
-                raise SpecError(
-                    f"widen_factor {format_number(k)} gives group width {base}*{format_number(k)} = "
-                    f"{width:g}, not a positive integer"
-                )
+        problem = width_problem(k)
+        if problem:
+            raise SpecError(problem)
         object.__setattr__(self, "widen_factor", int(k) if float(k).is_integer() else float(k))
 
         d = self.dropout

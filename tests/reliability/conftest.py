@@ -133,7 +133,7 @@ def synthetic_space(tmp_path: Path, name: str, *, max_trials: int = 5, epochs: i
 
 def load(run_dir: Path, name: str) -> optuna.Study:
     """Read-only: optuna.load_study would create missing tables, racing the driver creating them."""
-    from wrnsearch.pareto import load_study
+    from wrnsearch.study import load_study
 
     return load_study(storage=f"sqlite:///{run_dir / 'study.db'}", study_name=name)
 

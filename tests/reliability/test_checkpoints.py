@@ -64,12 +64,12 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_previous(setup, tmp_path, l
     assert newest.name == "checkpoint-00002.pt"
     CORRUPTIONS[kind](newest, tmp_path)
     record = train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=ck, measure=False)
-    survived = record["status"] == "complete" and record.get("resumed_from_epoch") == 1 and not (tmp_path / "pwned").exists()
+    survived = record.status == "complete" and record.resumed_from_epoch == 1 and not (tmp_path / "pwned").exists()
     ledger.fault("corrupt checkpoint", f"{kind} newest checkpoint: fell back to the previous one", survived=survived,
                  finished_before=1, lost=0 if survived else 1)
     assert not (tmp_path / "pwned").exists(), "the checkpoint's payload ran"
-    assert record["resumed_from_epoch"] == 1  # the good checkpoint of epoch 1
-    assert record["status"] == "complete" and [c["epoch"] for c in record["curve"]] == [1, 2, 3]
+    assert record.resumed_from_epoch == 1  # the good checkpoint of epoch 1
+    assert record.status == "complete" and [c["epoch"] for c in record.curve] == [1, 2, 3]
 
 
 def test_every_checkpoint_corrupt_restarts_the_trial(setup, tmp_path, ledger):
@@ -81,7 +81,7 @@ def test_every_checkpoint_corrupt_restarts_the_trial(setup, tmp_path, ledger):
     _truncate(files[1], tmp_path)
     assert load_checkpoint(ck, spec) is None
     record = train_trial(spec, s.train, splits, device="cpu", epochs=2, checkpoint_dir=ck, measure=False)
-    survived = record["status"] == "complete" and "resumed_from_epoch" not in record and not (tmp_path / "pwned").exists()
+    survived = record.status == "complete" and record.resumed_from_epoch is None and not (tmp_path / "pwned").exists()
     ledger.fault("corrupt checkpoint", "every checkpoint corrupt (payload + truncated): the trial restarted",
                  survived=survived, finished_before=0, lost=0)
     assert survived

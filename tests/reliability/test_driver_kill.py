@@ -11,8 +11,10 @@ import pytest
 from conftest import kill_group, synthetic_space, trials_of, wait_for, wrnsearch_exe
 from optuna.trial import TrialState
 
-from wrnsearch.sampling import INFEASIBLE_ATTR
-from wrnsearch.search import counts_as_trained
+from wrnsearch.record import Attr
+from wrnsearch.study import counts_as_trained
+
+INFEASIBLE_ATTR = Attr.INFEASIBLE_REASON
 
 # (seed, when to kill): right after the first trial started, after 1 finished, after 3 finished
 POINTS = [(0, "first trial running", 0), (1, "one trial finished", 1), (2, "three trials finished", 3)]

@@ -6,7 +6,6 @@ import json
 import shutil
 import socket
 import subprocess
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import kill_group, load, synthetic_space, trials_of, wait_for, wrnsearch_exe
 
-from wrnsearch.search import counts_as_trained
+from wrnsearch.study import counts_as_trained
 
 
 def _free_port() -> int:

@@ -6,9 +6,9 @@ import pytest
 from conftest import synthetic_space, trials_of
 from optuna.trial import TrialState
 
-from wrnsearch.pareto import load_study
 from wrnsearch.report import write_report
-from wrnsearch.search import RunOptions, counts_as_trained, run_search
+from wrnsearch.search import RunOptions, run_search
+from wrnsearch.study import counts_as_trained, load_study
 
 FAULTS = {
     # kind: (space overrides, expected Optuna state, expected status, fragment of the reason)
@@ -21,7 +21,7 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("kind", list(FAULTS))
-def test_faulty_trials_are_recorded_and_the_search_goes_on(tmp_path, ledger, kind):
+def test_faulty_trials_are_recorded_and_the_search_goes_on(tmp_path, ledger, kind, local_ray):
     overrides, state, status, fragment = FAULTS[kind]
     extra = overrides.pop("extra", "")
     text_space = synthetic_space(tmp_path, "faults", max_trials=3, max_concurrent=1, sampler="random", **overrides)

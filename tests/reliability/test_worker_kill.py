@@ -12,7 +12,7 @@ from conftest import kill_group, synthetic_space, trials_of, wrnsearch_exe
 from optuna.trial import TrialState
 
 from tests.procs import process_table
-from wrnsearch.search import counts_as_trained
+from wrnsearch.study import counts_as_trained
 
 
 def _trainable_workers(driver_pid: int) -> list[int]:

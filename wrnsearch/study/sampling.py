@@ -17,15 +17,17 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from wrnsearch.compat import set_trial_attrs
 from wrnsearch.cost import Cost
 from wrnsearch.errors import SpaceError
+from wrnsearch.record import Attr, Status
 from wrnsearch.space import (
     Dim,
     Space,
@@ -37,9 +39,8 @@ from wrnsearch.space import (
     space_cost,
     spec_from_params,
 )
-from wrnsearch.spec import WRNSpec, format_block
+from wrnsearch.spec import WRNSpec, format_block, parse_block
 
-INFEASIBLE_ATTR = "infeasible_reason"
 CONSTRAINT_KEYS = ("max_params", "max_macs", "max_activation_memory")  # Optuna 5 named constraints
 
 
@@ -96,24 +97,33 @@ def has_conditional_params(space: Space) -> bool:
     return any(name.startswith("depth_l") for name in search_distributions(space))
 
 
-def suggest_spec(trial: optuna.trial.BaseTrial, space: Space) -> WRNSpec:
-    """Define-by-run: suggest the parameters of one architecture and return its (valid) spec."""
-    dists = search_distributions(space)
+def _suggest(trial: optuna.trial.BaseTrial, name: str, dist: BaseDistribution) -> Any:
+    """Optuna's public ``suggest_*`` for a distribution of :func:`search_distributions`."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, list(dist.choices))
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+
+
+def suggest_spec(trial: optuna.trial.BaseTrial, space: Space, dists: dict[str, BaseDistribution] | None = None) -> WRNSpec:
+    """Define-by-run: suggest the parameters of one architecture and return its (valid) spec.
+
+    ``dists`` are the space's :func:`search_distributions`, computed once by a caller that asks
+    many times.
+    """
+    dists = search_distributions(space) if dists is None else dists
     params: dict[str, Any] = {}
     for name in ("architecture", "block"):
         if name in dists:
-            params[name] = trial._suggest(name, dists[name])  # noqa: SLF001 - the public suggest_* take the same
+            params[name] = _suggest(trial, name, dists[name])
     if space.space.architecture is None:
-        l = len(space_blocks(space.space)[0]) if "block" not in params else len(_parse_block_name(params["block"]))
+        l = len(space_blocks(space.space)[0]) if "block" not in params else len(parse_block(params["block"]))
         size_name = depth_param(space, l) if space.space.depth is not None else "blocks_per_group"
         for name in (size_name, "widen_factor", "dropout"):
             if name in dists:
-                params[name] = trial._suggest(name, dists[name])  # noqa: SLF001
+                params[name] = _suggest(trial, name, dists[name])
     return spec_from_params(space, params)
-
-
-def _parse_block_name(name: str) -> tuple[int, ...]:
-    return tuple(int(k) for k in name[2:-1].split(","))
 
 
 @dataclass(frozen=True)
@@ -124,68 +134,31 @@ class Proposal:
     cost: Cost
     violations: list[str]
     constraints: list[float]
+    attrs: dict[str, Any] = field(default_factory=dict)  # the user attributes written with it
 
     @property
     def feasible(self) -> bool:
         return not self.violations
 
 
-def write_trial_attrs(trial: optuna.Trial, user_attrs: dict[str, Any], constraints: dict[str, float] | None = None) -> None:
-    """Set many user attributes (and Optuna 5 constraints) of a running trial in one transaction.
-
-    ``set_user_attr`` costs three statements and a commit per attribute, which made a trial's
-    bookkeeping cost more than Ray Tune's own per-trial overhead. With SQLite or PostgreSQL this
-    is one upsert of all rows in one commit, as Optuna's own upsert but batched; other storages
-    get the public calls.
-    """
-    storage = trial.study._storage  # noqa: SLF001
-    backend = getattr(storage, "_backend", storage)
-    if isinstance(backend, optuna.storages.RDBStorage) and backend.engine.name in ("sqlite", "postgresql"):
-        import json
-
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-
-        if backend.engine.name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        rows = {
-            models.TrialUserAttributeModel: [(k, v) for k, v in user_attrs.items()],
-            models.TrialSystemAttributeModel: [(f"constraints:{k}", float(v)) for k, v in (constraints or {}).items()],
-        }
-        with _create_scoped_session(backend.scoped_session, True) as session:
-            row = models.TrialModel.find_or_raise_by_id(trial._trial_id, session)  # noqa: SLF001
-            backend.check_trial_is_updatable(trial._trial_id, row.state)  # noqa: SLF001
-            for model, items in rows.items():
-                if not items:
-                    continue
-                stmt = insert(model).values([{"trial_id": trial._trial_id, "key": k, "value_json": json.dumps(v)}  # noqa: SLF001
-                                             for k, v in items])
-                session.execute(stmt.on_conflict_do_update(index_elements=[model.trial_id, model.key],
-                                                           set_={"value_json": stmt.excluded.value_json}))
-        return
-    for key, value in user_attrs.items():
-        trial.set_user_attr(key, value)
-    for key, value in (constraints or {}).items():
-        trial.set_constraint(key, value)
-
-
-def propose(trial: optuna.Trial, space: Space, extra_attrs: Callable[[WRNSpec], dict[str, Any]] | None = None) -> Proposal:
+def propose(study: optuna.Study, trial: optuna.Trial, space: Space,
+            extra_attrs: Callable[[WRNSpec], dict[str, Any]] | None = None,
+            dists: dict[str, BaseDistribution] | None = None) -> Proposal:
     """Suggest a spec, cost it, check the budgets, and record cost and constraints on the trial.
 
     ``extra_attrs(spec)`` gives more user attributes to write in the same transaction.
     """
-    spec = suggest_spec(trial, space)
+    spec = suggest_spec(trial, space, dists)
     cost = space_cost(space, spec)
     violations = budget_violations(space, cost)
     constraints = constraint_values(space, cost)
-    attrs: dict[str, Any] = {"arch": spec.name, "params": cost.params, "macs": cost.macs,
-                             "activation_bytes": cost.activation_bytes, **(extra_attrs(spec) if extra_attrs else {})}
-    if violations:
-        attrs[INFEASIBLE_ATTR] = "; ".join(violations)
-    write_trial_attrs(trial, attrs, dict(zip(CONSTRAINT_KEYS, constraints)))
-    return Proposal(spec, cost, violations, constraints)
+    attrs: dict[str, Any] = {Attr.ARCH: spec.name, Attr.PARAMS: cost.params, Attr.MACS: cost.macs,
+                             Attr.ACTIVATION_BYTES: cost.activation_bytes, **(extra_attrs(spec) if extra_attrs else {})}
+    if violations:  # told at once, never trained
+        attrs[Attr.INFEASIBLE_REASON] = "; ".join(violations)
+        attrs[Attr.STATUS] = Status.INFEASIBLE.value
+    set_trial_attrs(study, trial, attrs, dict(zip(CONSTRAINT_KEYS, constraints)))
+    return Proposal(spec, cost, violations, constraints, attrs)
 
 
 def infeasible_values(space: Space, cost: Cost) -> list[float]:
@@ -203,16 +176,6 @@ def infeasible_values(space: Space, cost: Cost) -> list[float]:
         else:
             out.append(math.inf)
     return out
-
-
-def tell_infeasible(study: optuna.Study, trial: optuna.Trial, space: Space, proposal: Proposal) -> FrozenTrial:
-    """Record an over-budget spec as a finished, infeasible trial. It is never trained."""
-    return study.tell(trial, infeasible_values(space, proposal.cost))
-
-
-def is_feasible(trial: FrozenTrial) -> bool:
-    """Within every budget (Optuna's own rule: all constraint values <= 0)."""
-    return all(v <= 0 for v in trial.constraints.values()) and INFEASIBLE_ATTR not in trial.user_attrs
 
 
 def _ask_tell_safe(cls: type) -> type:
@@ -277,16 +240,8 @@ def _all_values(dist: BaseDistribution) -> list[Any]:
         return list(dist.choices)
     if isinstance(dist, IntDistribution):
         return list(range(dist.low, dist.high + 1, dist.step))
-    assert isinstance(dist, FloatDistribution) and dist.step is not None
-    n = int(math.floor((dist.high - dist.low) / dist.step + 1e-9)) + 1
+    n = int(math.floor((dist.high - dist.low) / dist.step + 1e-9)) + 1  # a finite float range (checked above)
     return [round(dist.low + i * dist.step, 12) for i in range(n)]
-
-
-def trial_state_name(trial: FrozenTrial) -> str:
-    """done / pruned / failed / infeasible / running / waiting, as the progress view counts them."""
-    if trial.state == TrialState.COMPLETE:
-        return "infeasible" if not is_feasible(trial) else "done"
-    return {TrialState.PRUNED: "pruned", TrialState.FAIL: "failed", TrialState.RUNNING: "running"}.get(trial.state, "waiting")
 
 
 def sample_specs(space: Space, n: int) -> list[dict[str, Any]]:
@@ -300,14 +255,14 @@ def sample_specs(space: Space, n: int) -> list[dict[str, Any]]:
     rows = []
     for _ in range(n):
         trial = study.ask()
-        proposal = propose(trial, space)
+        proposal = propose(study, trial, space)
         if proposal.feasible:
             study.tell(trial, [float(proposal.cost.params)] * len(space.objectives))
         else:
-            tell_infeasible(study, trial, space, proposal)
+            study.tell(trial, infeasible_values(space, proposal.cost))
         rows.append({
-            "name": proposal.spec.name, "params": proposal.cost.params, "macs": proposal.cost.macs,
-            "activation_bytes": proposal.cost.activation_bytes,
-            "infeasible_reason": "; ".join(proposal.violations) or None,
+            "name": proposal.spec.name, Attr.PARAMS: proposal.cost.params, Attr.MACS: proposal.cost.macs,
+            Attr.ACTIVATION_BYTES: proposal.cost.activation_bytes,
+            Attr.INFEASIBLE_REASON: "; ".join(proposal.violations) or None,
         })
     return rows

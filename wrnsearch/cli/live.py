@@ -1,4 +1,4 @@
-"""The terminal view of a running search: a live panel, or JSON lines in quiet mode."""
+"""The terminal view of a running search: a live panel, or JSON lines in quiet mode (``--quiet``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from wrnsearch.record import Attr, Status
 from wrnsearch.search import RunProgress
+from wrnsearch.search.options import COUNTED
+from wrnsearch.study import Outcome
 from wrnsearch.units import format_seconds
 
 
@@ -54,20 +57,9 @@ class LiveView:
         self.progress = progress
         if kind == "run":
             self.header = f"run {data['run_dir']}  study {data['storage']}"
-            if data.get("resumed"):
-                self.events.append(f"resumed: {data['trained_before']} trained trial(s) found, "
-                                   f"{len(data['reconciled'])} interrupted trial(s) queued again")
-        elif kind == "start":
-            self.events.append(f"#{data['number']} {data['arch']} started ({data['params']:,} params)")
-        elif kind == "done":
-            self.events.append(f"#{data['number']} {data['arch']} done: val error {data['val_error']:.2f}%, "
-                               f"latency {data['latency_ms']:.1f} ms")
-        elif kind in ("pruned", "truncated", "failed", "infeasible"):
-            self.events.append(f"#{data['number']} {data['arch']} {kind}: {data.get('reason') or ''}")
-        elif kind == "reused":
-            self.events.append(f"#{data['number']} {data['arch']} already trained (trial {data['reused_from']}): result reused")
-        elif kind == "end":
-            self.events.append(f"finished: {data['reason']}")
+        line = _event_line(kind, data)
+        if line:
+            self.events.append(line)
         self.live.refresh()
 
     def _render(self) -> Panel:
@@ -76,9 +68,30 @@ class LiveView:
         if p is None:
             return Panel("starting…", title="wrnsearch")
         budget = f" / {format_seconds(p.time_budget_s)}" if p.time_budget_s else ""
-        table.add_row("trials", f"done {p.done}  running {p.running}  pruned {p.pruned}  failed {p.failed}  "
-                                f"infeasible {p.infeasible}  reused {p.reused}   (trained {p.trained} of {p.max_trials})")
+        counts = "  ".join(f"{o.value} {getattr(p, o.value)}" for o in COUNTED)
+        table.add_row("trials", f"{counts}   (trained {p.trained} of {p.max_trials})")
         table.add_row("elapsed", f"{_clock(p.elapsed_s)}{budget}")
         best = f"{p.best_error:.2f}%" if p.best_error is not None else "–"
         table.add_row("front", f"{p.front_size} trial(s), best validation error {best}")
         return Panel(Group(table, *self.events), title="wrnsearch run", subtitle=self.header)
+
+
+def _event_line(kind: str, data: dict[str, Any]) -> str | None:
+    """The panel's line for one event of the search (None for events it does not list)."""
+    trial = f"#{data.get('number')} {data.get(Attr.ARCH)}"
+    if kind == "run":
+        if not data.get("resumed"):
+            return None
+        return (f"resumed: {data['trained_before']} trained trial(s) found, "
+                f"{len(data['reconciled'])} interrupted trial(s) queued again")
+    if kind == "start":
+        return f"{trial} started ({data[Attr.PARAMS]:,} params)"
+    if kind == Outcome.DONE:
+        return f"{trial} done: val error {data[Attr.VAL_ERROR]:.2f}%, latency {data[Attr.LATENCY_MS]:.1f} ms"
+    if kind in (Outcome.PRUNED, Status.TRUNCATED, Outcome.FAILED, Outcome.INFEASIBLE):
+        return f"{trial} {kind}: {data.get('reason') or ''}"
+    if kind == Outcome.REUSED:
+        return f"{trial} already trained (trial {data[Attr.REUSED_FROM]}): result reused"
+    if kind == "end":
+        return f"finished: {data['reason']}"
+    return None

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from wrnsearch.errors import WRNSearchError
+from wrnsearch.files import atomic_write_text
+from wrnsearch.pareto import format_front, front_rows
+from wrnsearch.report.page import write_report
+from wrnsearch.study import load_study
 
 log = logging.getLogger(__name__)
 
@@ -17,16 +20,10 @@ def write_run_outputs(run_dir: Path, storage: str, study_name: str) -> list[str]
     A failure here never fails the run: the study holds everything, and ``wrnsearch report``
     can write the files again.
     """
-    from wrnsearch.pareto import format_front, front_rows, load_study
-    from wrnsearch.report import write_report
-
     lines = []
     try:
         study = load_study(storage=storage, study_name=study_name)
-        csv_path = Path(run_dir) / "pareto.csv"
-        tmp = csv_path.with_suffix(".csv.partial")
-        tmp.write_text(format_front(front_rows(study), "csv"))
-        os.replace(tmp, csv_path)
+        csv_path = atomic_write_text(Path(run_dir) / "pareto.csv", format_front(front_rows(study), "csv"))
         lines.append(f"front: {csv_path}")
         lines.append(f"report: {write_report(study, Path(run_dir) / 'report.html')}")
     except (WRNSearchError, OSError) as e:

@@ -1,0 +1,35 @@
+"""Stand-in trainers for tests of the search machinery: the trainable's protocol, no training.
+
+Ray pickles these by value (the workers cannot import the tests folder).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import ray.cloudpickle
+
+from wrnsearch.cost import model_cost
+from wrnsearch.record import Status, TrialRecord
+from wrnsearch.spec import WRNSpec
+
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def scripted_wrn_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """Every epoch of the recipe reported with a validation error that is a fixed function of the
+    spec (wider and deeper is better), then the record, as the real trainable does."""
+    from ray import tune
+
+    from wrnsearch.search.trainable import report_record
+
+    spec = WRNSpec.from_dict(config["spec"])
+    epochs = int(ctx["train"]["epochs"])
+    error = max(1.0, 80.0 - 10.0 * float(spec.widen_factor) - (spec.depth - 10) / 3)
+    for e in range(1, epochs):
+        tune.report({"epoch": e, "val_error": error})
+    cost = model_cost(spec)
+    report_record(TrialRecord(name=spec.name, status=Status.COMPLETE, val_error=error, test_error=error,
+                              params=cost.params, macs=cost.macs, latency_ms=1.0, epochs=epochs,
+                              curve=[{"epoch": e, "val_error": error} for e in range(1, epochs + 1)], device="cpu"))

@@ -1,0 +1,94 @@
+"""``wrnsearch run``, ``resume`` and ``dashboard``: a search, and the live look at its study."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from wrnsearch.cli import SET_OPTION, main
+
+
+def _run_options(**kw: Any) -> Any:
+    from wrnsearch.search import RunOptions
+
+    return RunOptions(**{k: (Path(v) if k in ("runs_dir", "run_dir") and v is not None else v) for k, v in kw.items()})
+
+
+@main.command()
+@click.argument("space_file", metavar="SPACE.yaml", type=click.Path(dir_okay=False))
+@click.option("--name", default=None, help="Study and run-directory name (default: the space's name).")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True, help="Where run directories live.")
+@click.option("--storage", default=None, help="Optuna storage URL (default: SQLite in the run directory).")
+@click.option("--address", default=None, help="Ray cluster to join (e.g. auto, ray://host:10001); default: start a local Ray.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where the data set lives.")
+@click.option("--quiet", "-q", is_flag=True, help="No live view: one JSON line per event on stdout.")
+@SET_OPTION
+def run(space_file: str, name: str | None, runs_dir: str, storage: str | None, address: str | None,
+        data_root: str | None, quiet: bool, overrides: tuple[str, ...]) -> None:
+    """Run a search: Optuna proposes, Ray Tune trains, the study keeps every result.
+
+    Running the same command again resumes: no finished trial is lost or repeated.
+    """
+    options = _run_options(name=name, runs_dir=runs_dir, storage=storage, address=address, data_root=data_root,
+                           overrides=overrides)
+    _drive(space_file, options, quiet)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--storage", default=None, help="Optuna storage URL, if the run used one.")
+@click.option("--address", default=None, help="Ray cluster to join; default: a local Ray.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where the data set lives.")
+@click.option("--quiet", "-q", is_flag=True, help="No live view: one JSON line per event on stdout.")
+@SET_OPTION
+def resume(run_dir: str, storage: str | None, address: str | None, data_root: str | None, quiet: bool,
+           overrides: tuple[str, ...]) -> None:
+    """Continue a stopped or crashed run from its directory (the space it saved, the study it holds)."""
+    options = _run_options(run_dir=run_dir, storage=storage, address=address, data_root=data_root, overrides=overrides)
+    _drive(None, options, quiet)
+
+
+def _drive(space_file: str | None, options: Any, quiet: bool) -> None:
+    from wrnsearch.cli.live import LiveView, json_lines
+    from wrnsearch.report import write_run_outputs
+    from wrnsearch.search import run_search
+
+    if quiet:
+        result = run_search(space_file, options, on_event=json_lines)
+    else:
+        with LiveView() as view:
+            result = run_search(space_file, options, on_event=view.on_event)
+    # every run ends by writing pareto.csv and report.html into its directory
+    lines = write_run_outputs(result.run_dir, result.storage, result.study_name)
+    if quiet:
+        json_lines("outputs", {"files": lines}, result.progress)
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True), required=False)
+@click.option("--storage", default=None, help="Optuna storage URL instead of a run directory.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind. Keep loopback unless you mean to expose the study (no authentication).")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8080, show_default=True, help="Port to listen on.")
+def dashboard(run_dir: str | None, storage: str | None, host: str, port: int) -> None:
+    """Serve optuna-dashboard on a run's study (read-only use is safe during a search)."""
+    from wrnsearch.errors import RunError
+    from wrnsearch.study import STUDY_FILE, open_storage, storage_url
+
+    if storage is None:
+        if run_dir is None:
+            raise click.UsageError("give RUN_DIR or --storage")
+        if not (Path(run_dir) / STUDY_FILE).exists():
+            raise RunError(f"{run_dir} holds no {STUDY_FILE}; give the run directory of a search, or --storage URL")
+    url = storage or storage_url(Path(run_dir), None)
+    import optuna_dashboard
+
+    click.echo(f"optuna-dashboard on {url}: http://{host}:{port}/  (Ctrl-C to stop)", err=False)
+    sys.stdout.flush()
+    optuna_dashboard.run_server(open_storage(url, create_tables=False), host=host, port=port)

@@ -1,0 +1,116 @@
+"""Every private API of Optuna and torch that wrnsearch relies on, and nothing else.
+
+Each function here names what it reaches into and why no public call does the job. The
+dotted names in :data:`PRIVATE_APIS` are checked against the installed versions by
+``tests/test_compat.py``, which fails naming the call when an upgrade moves one; the functions
+are tested on a real SQLite study and this machine's torch. Optuna and torch are imported
+lazily, so that importing this module costs nothing.
+
+Tested with Optuna 5.0 and torch 2.14.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+# Resolved by the compat test; keep in step with the functions below.
+PRIVATE_APIS = (
+    "optuna.study.Study._storage",
+    "optuna.trial.Trial._trial_id",
+    "optuna.trial.FrozenTrial._trial_id",
+    "optuna.storages._CachedStorage._backend",
+    "optuna.storages._rdb.models.TrialModel.find_or_raise_by_id",
+    "optuna.storages._rdb.models.TrialUserAttributeModel",
+    "optuna.storages._rdb.models.TrialSystemAttributeModel",
+    "optuna.storages._rdb.storage._create_scoped_session",
+    "optuna.storages.RDBStorage.check_trial_is_updatable",
+    "optuna.storages.RDBStorage.scoped_session",
+    "torch.cpu._is_amx_tile_supported",
+    "torch.cpu._is_avx512_bf16_supported",
+)
+
+# Optuna 5 stores a named constraint as the system attribute "constraints:<name>".
+_CONSTRAINT_PREFIX = "constraints:"
+
+
+def study_storage(study: Any) -> Any:
+    """The storage behind a study (``Study._storage``): the study itself offers no call to write
+    a trial it does not hold as a ``Trial`` object (one a killed driver left RUNNING)."""
+    return study._storage  # noqa: SLF001
+
+
+def trial_id(trial: Any) -> int:
+    """The storage id of a ``Trial`` or ``FrozenTrial`` (``_trial_id``; Optuna exposes only the number)."""
+    return trial._trial_id  # noqa: SLF001
+
+
+def frozen_trial(study: Any, trial: Any) -> Any:
+    """The stored ``FrozenTrial`` of a live ``Trial``, read from the (cached) storage by id."""
+    return study_storage(study).get_trial(trial_id(trial))
+
+
+def set_trial_attrs(study: Any, trial: Any, user_attrs: Mapping[str, Any],
+                    constraints: Mapping[str, float] | None = None) -> None:
+    """Set many user attributes (and Optuna 5 named constraints) of an unfinished trial at once.
+
+    ``Trial.set_user_attr`` costs a lookup, an update check and a commit per attribute; a trial
+    stores about twenty. With SQLite or PostgreSQL this is one multi-row upsert in one commit,
+    as Optuna's own per-attribute upsert (``RDBStorage._set_trial_attr_without_commit``) but
+    batched, through Optuna's ORM models (``optuna.storages._rdb.models``). Other storages get
+    the public calls. ``trial`` is a ``Trial`` or ``FrozenTrial`` of ``study``.
+    """
+    storage = study_storage(study)
+    backend = getattr(storage, "_backend", storage)  # _CachedStorage wraps the RDB storage
+    import optuna
+
+    engine = backend.engine.name if isinstance(backend, optuna.storages.RDBStorage) else None
+    if engine not in ("sqlite", "postgresql"):
+        if isinstance(trial, optuna.Trial):
+            for key, value in user_attrs.items():
+                trial.set_user_attr(key, value)
+            for key, value in (constraints or {}).items():
+                trial.set_constraint(key, value)
+            return
+        for key, value in user_attrs.items():
+            storage.set_trial_user_attr(trial_id(trial), key, value)
+        for key, value in (constraints or {}).items():
+            storage.set_trial_system_attr(trial_id(trial), _CONSTRAINT_PREFIX + key, float(value))
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    if engine == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert
+    rows = {
+        models.TrialUserAttributeModel: list(user_attrs.items()),
+        models.TrialSystemAttributeModel: [(_CONSTRAINT_PREFIX + k, float(v)) for k, v in (constraints or {}).items()],
+    }
+    tid = trial_id(trial)
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        row = models.TrialModel.find_or_raise_by_id(tid, session)
+        backend.check_trial_is_updatable(tid, row.state)
+        for model, items in rows.items():
+            if not items:
+                continue
+            stmt = insert(model).values([{"trial_id": tid, "key": k, "value_json": json.dumps(v)} for k, v in items])
+            session.execute(stmt.on_conflict_do_update(index_elements=[model.trial_id, model.key],
+                                                       set_={"value_json": stmt.excluded.value_json}))
+
+
+def cpu_has_amx_bf16() -> bool:
+    """AMX tiles and AVX-512 bf16 on this CPU, as torch's own probes see them.
+
+    ``torch.cpu._is_amx_tile_supported`` and ``_is_avx512_bf16_supported`` are what torch's
+    oneDNN dispatch checks; no public call says whether bf16 matmuls run natively. Another torch
+    without them makes no claim (False).
+    """
+    import torch
+
+    try:
+        return bool(torch.cpu._is_amx_tile_supported() and torch.cpu._is_avx512_bf16_supported())  # noqa: SLF001
+    except (AttributeError, RuntimeError):
+        return False

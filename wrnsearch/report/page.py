@@ -1,0 +1,365 @@
+"""The report of a search: one self-contained HTML file, readable offline, drawn from the study.
+
+:func:`write_report` reads the study (the single source of truth) and writes a page with:
+
+- a header: study name, dataset, objectives, trial counts per outcome, the space (collapsed);
+- a 3D scatter of validation error, parameters and latency with their front highlighted;
+- the 2D projections error vs params and error vs latency, each with its own front as a step
+  line, and on CIFAR-10/100 the paper's published results as labelled reference markers;
+- the hypervolume of the study's front against the number of trials;
+- parallel coordinates of depth, k, l, block and dropout, coloured by error;
+- a sortable table of the front (validation and test error).
+
+A single-objective study gets its best trials and the optimization curve instead of fronts; a
+study without an eligible trial gets a page that says so. plotly.js is embedded in the page
+(about 4.8 MB), so it works without network access.
+
+Example:
+    >>> from wrnsearch.study import load_study
+    >>> write_report(load_study("runs/cifar10"), "runs/cifar10/report.html")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import plotly.graph_objects as go
+import plotly.io as pio
+import plotly.offline
+import yaml
+
+from wrnsearch import __version__
+from wrnsearch.cost import format_count
+from wrnsearch.files import atomic_path
+from wrnsearch.pareto import REFERENCE_POINT, FrontInfo, front_info, hypervolume_history, study_objectives
+from wrnsearch.report.figures import (
+    Point,
+    devices_of,
+    fmt,
+    hypervolume_figure,
+    optimization_figure,
+    parallel_figure,
+    points_of,
+    scatter_2d,
+    scatter_3d,
+)
+from wrnsearch.report.paper import PAPER_LABEL, PaperResult, paper_results
+from wrnsearch.study import Outcome, count_outcomes
+
+logger = logging.getLogger(__name__)
+
+# outcomes the header counts, in its order; the last three only when some trial has them
+_COUNTED = (Outcome.DONE, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.RUNNING, Outcome.REUSED,
+            Outcome.INTERRUPTED, Outcome.WAITING)
+_ALWAYS_COUNTED = _COUNTED[:5]
+_BEST_TRIALS = 10  # rows of the best-trials table of a single-objective study
+_PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+_CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1d1d1f; background: #fafafa; }
+main { max-width: 1280px; margin: 0 auto; padding: 16px 24px 48px; }
+h1 { font-size: 22px; margin: 8px 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; }
+.meta { color: #555; margin: 2px 0; }
+.counts { display: flex; flex-wrap: wrap; gap: 8px; padding: 0; list-style: none; margin: 10px 0; }
+.counts li { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 4px 10px; }
+.counts b { font-size: 16px; margin-right: 4px; }
+.note { border-left: 4px solid #888; background: #fff; padding: 8px 12px; margin: 10px 0; }
+.warning { border-left-color: #e69f00; background: #fff8e6; }
+.empty { border-left-color: #5b84b1; font-size: 15px; }
+details { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 6px 10px; margin: 10px 0; }
+details pre { max-height: 420px; overflow: auto; font-size: 12px; }
+.plot { background: #fff; border: 1px solid #e3e3e3; border-radius: 6px; margin: 10px 0; padding: 4px; min-width: 0; }
+/* fixed columns: a plot is drawn while the page is parsed, before its neighbour exists */
+.grid { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 10px; }
+@media (max-width: 1100px) { .grid { grid-template-columns: minmax(0, 1fr); } }
+.caption { color: #555; font-size: 13px; margin: 2px 4px 10px; }
+table.sortable { border-collapse: collapse; background: #fff; font-size: 13px; width: 100%; }
+table.sortable th, table.sortable td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; white-space: nowrap; }
+table.sortable th { background: #f0f0f0; cursor: pointer; user-select: none; }
+table.sortable th[aria-sort=ascending]::after { content: " \\25B2"; }
+table.sortable th[aria-sort=descending]::after { content: " \\25BC"; }
+table.sortable td.text, table.sortable th.text { text-align: left; }
+"""
+
+# Click a header to sort by it; again to reverse. Numbers sort by value (data-sort), missing last.
+# Once everything is laid out, a resize event lets every (responsive) plot fit its final box.
+_SORT_JS = """
+window.addEventListener("load", function () { window.dispatchEvent(new Event("resize")); });
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var headers = table.tHead.rows[0].cells;
+  Array.prototype.forEach.call(headers, function (th, col) {
+    th.tabIndex = 0;
+    th.title = "sort by " + th.textContent;
+    function sort() {
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      var ascending = th.getAttribute("aria-sort") !== "ascending";
+      Array.prototype.forEach.call(headers, function (h) { h.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+      function key(row) {
+        var cell = row.cells[col];
+        return cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent;
+      }
+      var numeric = rows.every(function (r) { var v = key(r); return v === "" || !isNaN(Number(v)); });
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (x === "" || y === "") { return (x === "") - (y === ""); }
+        var d = numeric ? Number(x) - Number(y) : x.localeCompare(y);
+        return ascending ? d : -d;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    }
+    th.addEventListener("click", sort);
+    th.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });
+  });
+});
+"""
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _cell(value: Any, text: str, *, numeric: bool = True) -> str:
+    if numeric:
+        sort = "" if value is None or (isinstance(value, float) and not math.isfinite(value)) else repr(float(value))
+        return f'<td data-sort="{sort}">{_esc(text)}</td>'
+    return f'<td class="text">{_esc(text)}</td>'
+
+
+def _table(points: Sequence[Point], table_id: str, caption: str) -> str:
+    headers = ["trial", "arch", "val error %", "test error %", "params", "MACs", "latency ms", "device", "epochs"]
+    lines = [f'<table class="sortable" id="{table_id}"><caption class="caption">{_esc(caption)}</caption>', "<thead><tr>"]
+    text_columns = ("arch", "device")
+    lines += [f'<th scope="col" class="{"text" if h in text_columns else "number"}">{_esc(h)}</th>' for h in headers]
+    lines.append("</tr></thead><tbody>")
+    for p in points:
+        epochs = p.epochs if isinstance(p.epochs, (int, float)) and not isinstance(p.epochs, bool) else None
+        lines.append("<tr>" + "".join([
+            _cell(p.number, str(p.number)),
+            _cell(None, p.arch, numeric=False),
+            _cell(p.error, fmt(p.error)),
+            _cell(p.test_error, fmt(p.test_error)),
+            _cell(p.params, format_count(p.params) if math.isfinite(p.params) else "-"),
+            _cell(p.macs, format_count(p.macs) if math.isfinite(p.macs) else "-"),
+            _cell(p.latency_ms, fmt(p.latency_ms, ".3g")),
+            _cell(None, p.device, numeric=False),
+            _cell(epochs, "-" if epochs is None else str(epochs)),
+        ]) + "</tr>")
+    lines.append("</tbody></table>")
+    return "\n".join(lines)
+
+
+def _figure_html(fig: go.Figure, div_id: str, caption: str = "") -> str:
+    height = fig.layout.height or 450
+    body = pio.to_html(
+        fig, include_plotlyjs=False, full_html=False, div_id=div_id, config=_PLOT_CONFIG,
+        default_width="100%", default_height=f"{height}px",
+    )
+    caption_html = f'<figcaption class="caption">{caption}</figcaption>' if caption else ""
+    return f'<figure class="plot">{body}{caption_html}</figure>'
+
+
+def _counts(study: optuna.Study) -> dict[str, int]:
+    return count_outcomes(study.get_trials(deepcopy=False))
+
+
+def _space_text(space: Any) -> str:
+    if space is None:
+        return "(the study does not record its space)"
+    try:
+        return yaml.safe_dump(space, sort_keys=False, allow_unicode=True, width=100)
+    except yaml.YAMLError:
+        return json.dumps(space, indent=2, default=str)
+
+
+def _header(study: optuna.Study, info: FrontInfo, counts: dict[str, int], dataset: str | None) -> str:
+    objectives = ", ".join(f"{o} ({d})" for o, d in zip(info.objectives, info.directions))
+    written = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    shown = [o.value for o in _COUNTED if o in _ALWAYS_COUNTED or counts[o.value]]
+    count_items = "".join(f'<li class="count-{s}"><b>{counts[s]}</b>{s}</li>' for s in shown)
+    count_items += f'<li class="count-eligible"><b>{len(info.trials)}</b>eligible</li>'
+    version = study.user_attrs.get("wrnsearch_version")
+    made_by = f" (study by wrnsearch {_esc(version)})" if version else ""
+    if len(info.objectives) > 1:
+        count_items += f'<li class="count-front"><b>{int(info.on_front.sum())}</b>on the front</li>'
+    return "\n".join([
+        f"<h1>wrnsearch report: {_esc(study.study_name)}</h1>",
+        f'<p class="meta">dataset <b>{_esc(dataset or "unknown")}</b> · objectives <b>{_esc(objectives)}</b>'
+        f" · {sum(counts.values())} trials</p>",
+        f'<p class="meta">written {written} by wrnsearch {_esc(__version__)}{made_by}</p>',
+        f'<ul class="counts" id="counts">{count_items}</ul>',
+        '<details id="space"><summary>Search space</summary>'
+        f"<pre>{_esc(_space_text(study.user_attrs.get('space')))}</pre></details>",
+    ])
+
+
+def _notes(counts: dict[str, int], devices: Sequence[str]) -> list[str]:
+    notes = []
+    running = counts[Outcome.RUNNING.value]
+    if running:
+        notes.append(
+            f'<p class="note" id="running-note">The search is still running: {running} trial(s) in flight '
+            "(or left by a stopped driver, to be reconciled on resume). This page is a snapshot.</p>"
+        )
+    if len(devices) > 1:
+        listed = ", ".join(f"<b>{_esc(d)}</b>" for d in devices)
+        notes.append(
+            f'<p class="note warning" id="device-warning">&#9888; Latency was measured on {len(devices)} device types '
+            f"({listed}): latencies are <b>not comparable across devices</b>. Each device has its own marker "
+            "symbol; the error-vs-latency plot draws one front per device, while the 3D front, the table and the "
+            "hypervolume pool all trials.</p>"
+        )
+    return notes
+
+
+def _eligible_text() -> str:
+    return (
+        "A trial is eligible once it is complete, within every budget (feasible) and trained for the "
+        "full epoch budget; pruned, truncated, failed, over-budget and running trials are not."
+    )
+
+
+def render_report(study: optuna.Study) -> str:
+    """The report of ``study`` as one HTML document (plotly.js inline). See :func:`write_report`."""
+    objectives = study_objectives(study)
+    info = front_info(study)
+    dataset = study.user_attrs.get("dataset")
+    if dataset is None and isinstance(study.user_attrs.get("space"), dict):
+        dataset = (study.user_attrs["space"].get("dataset") or {}).get("name")
+    counts = _counts(study)
+    points = points_of(info, objectives)
+    devices = devices_of(points)
+    page = _Page([_header(study, info, counts, dataset), *_notes(counts, devices)])
+    if not points:
+        page.body.append(
+            '<p class="note empty" id="no-trials">No eligible trial yet, so there is no front to show. '
+            f"{_eligible_text()} Write the report again when trials have finished.</p>"
+        )
+    else:
+        paper = paper_results(dataset)
+        if len(objectives) > 1:
+            _fronts(page, study, info, points, devices, paper)
+        else:
+            _optimization(page, info, points, devices, paper)
+        page.body.append("<h2>Architectures</h2>")
+        page.add(parallel_figure(points), "plot-parallel",
+                 "Drag along an axis to filter; l is the number of convolutions per block.")
+        page.body.append(_best_table(info, points, objectives))
+        page.body.append(f'<p class="caption">{_eligible_text()}</p>')
+    logger.debug("report of %r: %d plots, %d eligible trials", study.study_name, page.plots, len(points))
+    return page.html(f"wrnsearch report: {study.study_name}")
+
+
+class _Page:
+    """The body of the page as it is assembled, and how many plots it holds."""
+
+    def __init__(self, body: list[str]) -> None:
+        self.body, self.plots = body, 0
+
+    def add(self, fig: go.Figure | None, div_id: str, caption: str = "") -> None:
+        if fig is not None:
+            self.body.append(_figure_html(fig, div_id, caption))
+            self.plots += 1
+
+    def html(self, title: str) -> str:
+        return "\n".join([
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{_esc(title)}</title>",
+            f"<style>{_CSS}</style>",
+            '<script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: "local"};</script>',
+            f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>',
+            f'</head><body><main data-plots="{self.plots}">',
+            *self.body,
+            "</main>",
+            f"<script>{_SORT_JS}</script>",
+            "</body></html>",
+            "",
+        ])
+
+
+def _paper_caption(paper: Sequence[tuple[PaperResult, float]]) -> str:
+    if not paper:
+        return ""
+    return (
+        "Stars: the paper's published results (Zagoruyko &amp; Komodakis 2016, Tables 4 and 6), labelled "
+        f"<b>{PAPER_LABEL}</b>. The paper's numbers are <b>test errors after 200 epochs on the full training "
+        "data</b>; this search's points are validation errors on images held out of training, after this "
+        "search's epoch budget, so compare with care."
+    )
+
+
+def _error_plots(page: _Page, points: list[Point], devices: list[str], paper: Sequence[tuple[PaperResult, float]],
+                 *, fronts: bool) -> None:
+    page.body.append('<div class="grid">')
+    page.add(scatter_2d(points, devices, "params", "params", "Error vs parameters",
+                        fronts=fronts, per_device_front=False, paper=paper), "plot-error-params", _paper_caption(paper))
+    page.add(scatter_2d(points, devices, "latency_ms", "latency (ms, training step at batch 32)", "Error vs latency",
+                        fronts=fronts, per_device_front=fronts and len(devices) > 1), "plot-error-latency")
+    page.body.append("</div>")
+
+
+def _fronts(page: _Page, study: optuna.Study, info: FrontInfo, points: list[Point], devices: list[str],
+            paper: Sequence[tuple[PaperResult, float]]) -> None:
+    page.body.append("<h2>Fronts</h2>")
+    page.add(scatter_3d(points, devices), "plot-3d",
+             "Red: trials no other trial beats in validation error, parameters and latency together. "
+             "Axes of parameters and latency are logarithmic. Drag to rotate; hover for the architecture.")
+    _error_plots(page, points, devices, paper, fronts=True)
+    history = hypervolume_history(study, info=info)  # the same snapshot of the trials
+    page.add(hypervolume_figure(history.trial_numbers, history.hypervolume, info.objectives), "plot-hypervolume",
+             f"Each objective is min-max normalized over the eligible trials of this report (best 0, worst 1); "
+             f"the reference point is {REFERENCE_POINT} in every coordinate. The normalization is the same "
+             "for every trial count, so the curve never falls; values are not comparable between reports "
+             "written at different times.")
+
+
+def _optimization(page: _Page, info: FrontInfo, points: list[Point], devices: list[str],
+                  paper: Sequence[tuple[PaperResult, float]]) -> None:
+    page.body.append("<h2>Optimization</h2>")
+    page.add(optimization_figure(info), "plot-history",
+             f"Single-objective study: the value of every eligible trial and the best so far. {_eligible_text()}")
+    _error_plots(page, points, devices, paper, fronts=False)
+
+
+def _best_table(info: FrontInfo, points: list[Point], objectives: Sequence[str]) -> str:
+    """The front's table (several objectives), or the best trials' (one)."""
+    if len(objectives) > 1:
+        front = [points[i] for i in info.front_indices]
+        return (f"<h2>The front ({_esc(', '.join(objectives))})</h2>\n"
+                + _table(front, "front-table", f"{len(front)} trial(s) on the front; click a header to sort."))
+    order = np.argsort(info.values[:, 0] * (1 if info.directions[0] == "minimize" else -1), kind="stable")
+    best = [points[i] for i in order[:_BEST_TRIALS]]
+    return (f"<h2>Best trials ({_esc(objectives[0])})</h2>\n"
+            + _table(best, "front-table", f"The {len(best)} best eligible trial(s); click a header to sort."))
+
+
+def write_report(study: optuna.Study, output_path: str | Path) -> Path:
+    """Write the study's report to ``output_path`` (one HTML file that works offline) and return it.
+
+    Safe on a study at any stage: still running, with failed, pruned and infeasible trials, with a
+    single objective, or without any eligible trial yet. The file is written next to its target
+    first and then renamed, so a browser never sees half a report.
+
+    Raises:
+        RunError: when the study does not name its objectives (not written by wrnsearch).
+    """
+    path = Path(output_path)
+    text = render_report(study)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    logger.info("wrote the report of %r to %s", study.study_name, path)
+    return path

@@ -1,0 +1,206 @@
+"""The search: Optuna proposes, Ray Tune trains, the Optuna study keeps every result.
+
+:func:`run_search` opens (or creates) the run directory and its study, starts a local Ray or
+joins a cluster, and hands Ray Tune a :class:`~wrnsearch.search.searcher.StudySearcher`. The
+study is the whole state: a resumed run (same command, or ``wrnsearch resume RUN_DIR``)
+reconciles trials a killed driver left RUNNING (marked failed as interrupted, and queued again
+so they continue from their checkpoint), counts what is finished, and goes on. Ray Tune's own
+restore is not used (it has lost searcher state across releases), nor are its per-result log
+files: the study records every result.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from wrnsearch.errors import RunError
+from wrnsearch.pareto import eligible_trials
+from wrnsearch.record import Attr
+from wrnsearch.search.connect import cluster_node_count, gpus_per_trial, init_ray
+from wrnsearch.search.decisions import TIME_STOPPED_REASON, end_reason, exhausted_reason, max_trials_reason
+from wrnsearch.search.options import EventCallback, RunOptions, RunProgress, RunResult
+from wrnsearch.space import Space, space_size
+from wrnsearch.study import Outcome, count_outcomes, outcome_of, storage_url
+from wrnsearch.study.rundir import RunLock, resolve_run, write_run_dir
+from wrnsearch.study.shared_fs import check_storage_for_cluster
+from wrnsearch.study.writer import open_study, reconcile_running
+
+log = logging.getLogger(__name__)
+
+Trainable = Callable[..., None]
+
+
+def run_search(space_path: str | Path | None, options: RunOptions = RunOptions(), *,
+               on_event: EventCallback | None = None, trainable: Trainable | None = None) -> RunResult:
+    """Run (or resume) a search. See the module docstring. ``trainable`` replaces the trainer (benchmarks)."""
+    space, run_dir = resolve_run(space_path, run_dir=options.run_dir, runs_dir=options.runs_dir, name=options.name,
+                                 overrides=options.overrides)
+    url = storage_url(run_dir, options.storage)
+    if options.preflight_data and options.address is None and trainable is None:
+        _preflight_data(space, options.data_root)
+    write_run_dir(space, run_dir)
+    with RunLock(run_dir):
+        study = open_study(space, url)
+        reconciled = reconcile_running(study)
+        trials = study.get_trials(deepcopy=False)
+        progress = _progress_of(space, study, trials)
+        if on_event:
+            on_event("run", {"run_dir": str(run_dir), "storage": url, "resumed": bool(trials),
+                             "reconciled": reconciled, "trained_before": progress.finished_before}, progress)
+        stop_reason = _nothing_left(space, trials, progress)
+        if stop_reason is None:
+            try:
+                stop_reason = _tune(space, study, run_dir, options, progress, on_event, trainable)
+            except Exception as e:
+                cause = _storage_failure(e)
+                if cause is None:
+                    raise
+                raise RunError(
+                    f"the study could not be written ({cause}); every trial finished before is kept in {url}: "
+                    f"free disk space or fix permissions, then resume with: wrnsearch resume {run_dir}"
+                ) from e
+        if on_event:
+            on_event("end", {"reason": stop_reason}, progress)
+        return RunResult(run_dir, url, space.name, progress, stop_reason, reconciled)
+
+
+def _progress_of(space: Space, study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> RunProgress:
+    """The live counts as a resumed run starts: what the study already holds."""
+    counts = count_outcomes(trials)
+    progress = RunProgress(time_budget_s=space.budget.time, max_trials=space.budget.max_trials,
+                           finished_before=sum(counts[o.value] for o in Outcome if o.trained))
+    for outcome in (Outcome.DONE, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.REUSED):
+        progress.count(outcome, counts[outcome.value])
+    for t in eligible_trials(study):
+        if Attr.VAL_ERROR in t.user_attrs:
+            progress.add_result(list(t.values), t.user_attrs[Attr.VAL_ERROR])
+    return progress
+
+
+def _nothing_left(space: Space, trials: list[optuna.trial.FrozenTrial], progress: RunProgress) -> str | None:
+    """Why a run has nothing to do before it starts Ray (budget spent, space exhausted), or None."""
+    if space.budget.max_trials - progress.finished_before <= 0:
+        return max_trials_reason(space.budget.max_trials)
+    outcomes = [(t, outcome_of(t)) for t in trials]
+    tried = {t.user_attrs.get(Attr.KEY) for t, o in outcomes if o not in (Outcome.WAITING, Outcome.INTERRUPTED)}
+    waiting = any(o == Outcome.WAITING for _, o in outcomes)
+    total = space_size(space)
+    if len(tried - {None}) >= total and not waiting:
+        return exhausted_reason(total)
+    return None
+
+
+def _preflight_data(space: Space, data_root: str | None) -> None:
+    """Fail before any trial when a local run's data set is missing (one clear line)."""
+    if space.dataset.name == "synthetic":
+        return
+    from wrnsearch.data import read_dataset, resolve_data_root
+
+    read_dataset(space.dataset.name, resolve_data_root(data_root, space.dataset.root), download=space.dataset.download,
+                 resolution=space.dataset.resolution)
+
+
+def _storage_failure(e: BaseException) -> str | None:
+    """A full disk, a read-only file system or a database error anywhere in ``e``'s chain."""
+    import sqlalchemy.exc
+
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, (sqlalchemy.exc.OperationalError, sqlite3.OperationalError, sqlalchemy.exc.DatabaseError)):
+            return " ".join(str(getattr(e, "orig", e)).split())[:200]
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+            return f"{e.strerror}: {e.filename or ''}".strip(": ")
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _trial_context(space: Space, run_dir: Path, options: RunOptions, gpus: float) -> dict[str, Any]:
+    """What every trial's worker needs besides its spec: plain data, shipped once by Tune."""
+    return {
+        "dataset": space.dataset.model_dump(mode="json"), "train": space.train.model_dump(mode="json"),
+        "data_root": str(Path(options.data_root).resolve()) if options.data_root else None,
+        "checkpoints": str((run_dir / "checkpoints").resolve()), "trial_time_s": space.budget.trial_time,
+        "gpus": gpus, "cpus": int(max(1, space.resources.cpus_per_trial)),
+        "memory_per_trial": space.resources.memory_per_trial,
+    }
+
+
+def _tuner(space: Space, searcher: Any, trainable: Trainable, ctx: dict[str, Any], run_dir: Path, allowed: int) -> Any:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if space.search.scheduler == "asha":
+        scheduler = ASHAScheduler(time_attr="epoch", metric="val_error", mode="min", max_t=space.train.epochs,
+                                  grace_period=space.search.asha.grace_period,
+                                  reduction_factor=space.search.asha.reduction_factor)
+    else:
+        scheduler = FIFOScheduler()
+    resources = {"cpu": space.resources.cpus_per_trial, "gpu": ctx["gpus"]}
+    return tune.Tuner(
+        tune.with_resources(tune.with_parameters(trainable, ctx=ctx), resources),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, scheduler=scheduler, num_samples=allowed,
+            max_concurrent_trials=space.search.max_concurrent, reuse_actors=space.resources.reuse_actors,
+            time_budget_s=space.budget.time,
+        ),
+        run_config=tune.RunConfig(
+            name="tune", storage_path=str(run_dir.resolve()), verbose=0,
+            failure_config=tune.FailureConfig(max_failures=space.search.max_failures), log_to_file=True,
+        ),
+    )
+
+
+def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions, progress: RunProgress,
+          on_event: EventCallback | None, trainable: Trainable | None) -> str | None:
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our own live view replaces Tune's tables
+    # Tune's per-trial result files (result.json, progress.csv) would repeat what the study holds
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    import ray
+
+    from wrnsearch.search.searcher import StudySearcher
+    from wrnsearch.search.trainable import wrn_trainable
+
+    started_ray = init_ray(options.address, options.num_cpus)
+    try:
+        if options.address:  # a study or checkpoints on one node's disk would be lost to the others
+            check_storage_for_cluster(storage_url(run_dir, options.storage), str(run_dir.resolve()),
+                                      cluster_node_count())
+        allowed = space.budget.max_trials - progress.finished_before
+        searcher = StudySearcher(space, study, progress, on_event, allowed)
+        ctx = _trial_context(space, run_dir, options, gpus_per_trial(space.resources.gpus_per_trial))
+        tuner = _tuner(space, searcher, trainable or wrn_trainable, ctx, run_dir, allowed)
+        interrupted = False
+        # Tune's result grid at the end looks for the per-trial files it was told not to write;
+        # the study holds every result, so its warning about them is noise
+        analysis_log = logging.getLogger("ray.tune.analysis.experiment_analysis")
+        level = analysis_log.level
+        analysis_log.setLevel(logging.ERROR)
+        try:
+            tuner.fit()
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            analysis_log.setLevel(level)
+        time_up = bool(space.budget.time and progress.elapsed_s >= space.budget.time)
+        # Tune handles Ctrl-C itself and returns with trials in flight: when the search's time
+        # is not up, that was the user. Those trials did not fail; like a killed driver's, they
+        # are marked interrupted and queued again, to continue from their checkpoints on resume.
+        if interrupted or (searcher.live and not time_up and searcher.stop_reason is None):
+            searcher.forget_in_flight()
+            reconcile_running(study)
+            raise KeyboardInterrupt
+        searcher.finish_stragglers(TIME_STOPPED_REASON)
+        return end_reason(trained=progress.finished_before + searcher.launched, max_trials=space.budget.max_trials,
+                          time_up=time_up, searcher_reason=searcher.stop_reason)
+    finally:
+        if started_ray:
+            ray.shutdown()

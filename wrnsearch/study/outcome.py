@@ -1,0 +1,102 @@
+"""What a stored trial counts as: the one place that reads Optuna's state beside our record.
+
+Every reader asks :func:`outcome_of`: the searcher (what is trained, what may be reused), the
+fronts (only ``DONE`` trials with a complete record enter one), the report and the live view
+(counts per outcome), and the summaries of tests and benchmarks.
+
+========== ================================================================================
+outcome    stored as
+========== ================================================================================
+done       COMPLETE, within every budget, trained by this trial
+infeasible COMPLETE, over a budget (constraint > 0 or ``infeasible_reason``): never trained
+pruned     PRUNED: stopped early by the scheduler, the search's time budget or the trial's
+failed     FAIL: diverged, out of memory, crashed, or its worker died too often
+interrupted FAIL with ``status: interrupted``: the driver stopped while it ran (queued again)
+reused     any finished state with ``reused_from``: a copy of an earlier trial's outcome
+running    RUNNING
+waiting    WAITING (queued: a retry of an interrupted trial)
+========== ================================================================================
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Iterable
+
+from optuna.trial import FrozenTrial, TrialState
+
+from wrnsearch.record import INTERRUPTED_REASON, Attr, Status
+
+
+class Outcome(str, enum.Enum):
+    """What a stored trial counts as (a ``str``: the live view's and report's labels)."""
+
+    DONE = "done"
+    INFEASIBLE = "infeasible"
+    PRUNED = "pruned"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    REUSED = "reused"
+    RUNNING = "running"
+    WAITING = "waiting"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def trained(self) -> bool:
+        """The trial consumed training of its own: counts against ``budget.max_trials``."""
+        return self in (Outcome.DONE, Outcome.PRUNED, Outcome.FAILED)
+
+    @property
+    def finished(self) -> bool:
+        return self not in (Outcome.RUNNING, Outcome.WAITING)
+
+
+def is_feasible(trial: FrozenTrial) -> bool:
+    """Within every budget (Optuna's own rule: all constraint values <= 0)."""
+    return all(v <= 0 for v in trial.constraints.values()) and Attr.INFEASIBLE_REASON not in trial.user_attrs
+
+
+def is_interrupted(trial: FrozenTrial) -> bool:
+    return trial.state == TrialState.FAIL and (trial.user_attrs.get(Attr.FAIL_REASON) == INTERRUPTED_REASON
+                                               or trial.user_attrs.get(Attr.STATUS) == Status.INTERRUPTED)
+
+
+def outcome_of(trial: FrozenTrial) -> Outcome:
+    """What ``trial`` counts as; see the module docstring."""
+    if trial.state == TrialState.RUNNING:
+        return Outcome.RUNNING
+    if trial.state == TrialState.WAITING:
+        return Outcome.WAITING
+    if is_interrupted(trial):
+        return Outcome.INTERRUPTED
+    if Attr.REUSED_FROM in trial.user_attrs:
+        return Outcome.REUSED
+    if trial.state == TrialState.COMPLETE:
+        return Outcome.DONE if is_feasible(trial) else Outcome.INFEASIBLE
+    if trial.state == TrialState.PRUNED:
+        return Outcome.PRUNED
+    return Outcome.FAILED
+
+
+def counts_as_trained(trial: FrozenTrial) -> bool:
+    """A trial that consumed training: done, pruned or failed, not infeasible, reused or interrupted."""
+    return outcome_of(trial).trained
+
+
+def has_full_result(trial: FrozenTrial) -> bool:
+    """Trained by this trial for the whole epoch budget within every budget: a front candidate."""
+    return outcome_of(trial) == Outcome.DONE and trial.user_attrs.get(Attr.STATUS) == Status.COMPLETE
+
+
+def is_reusable(trial: FrozenTrial) -> bool:
+    """Its outcome may stand for a later proposal of the same architecture and recipe."""
+    return outcome_of(trial) in (Outcome.DONE, Outcome.PRUNED)
+
+
+def count_outcomes(trials: Iterable[FrozenTrial]) -> dict[str, int]:
+    """How many trials have each outcome, by its name (every outcome present, zero or not)."""
+    counts = Counter(outcome_of(t) for t in trials)
+    return {o.value: counts.get(o, 0) for o in Outcome}

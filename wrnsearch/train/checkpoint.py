@@ -1,0 +1,101 @@
+"""Trial checkpoints: written atomically every epoch, loaded weights-only, resumed only when alike.
+
+A restarted trial continues from the newest checkpoint that loads (a corrupt one is skipped for
+the one before it) and belongs to its architecture, and only if it was trained with the same
+recipe and split (:func:`run_identity`): a checkpoint trained with another learning rate or
+epoch count would silently carry the wrong LR milestones.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wrnsearch.errors import RunError
+from wrnsearch.files import atomic_path
+from wrnsearch.spec import WRNSpec
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_GLOB = "checkpoint-*.pt"
+KEEP_CHECKPOINTS = 2  # the newest and the one before, to fall back on if the newest is corrupt
+
+# Settings that only change how a run is measured or executed, not what it trains: a checkpoint
+# written under other values of these may be resumed.
+_NOT_IDENTITY = {"eval_batch_size", "compile", "latency_batch", "latency_steps"}
+
+
+def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
+    """Write ``checkpoint-<epoch>.pt`` atomically (fsynced) and keep the newest two."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"checkpoint-{state['epoch']:05d}.pt"
+    with atomic_path(path, fsync=True) as tmp:
+        torch.save(state, tmp)
+    for old in sorted(directory.glob(CHECKPOINT_GLOB))[:-KEEP_CHECKPOINTS]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(directory: Path | None, spec: WRNSpec) -> dict[str, Any] | None:
+    """The newest checkpoint in ``directory`` that loads and belongs to ``spec``, else None.
+
+    Loading is weights-only: a checkpoint whose pickle would build arbitrary objects is refused,
+    never executed; a truncated or corrupt one is skipped for the one before it.
+    """
+    if directory is None or not directory.is_dir():
+        return None
+    for path in sorted(directory.glob(CHECKPOINT_GLOB), reverse=True):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict) or state.get("spec") != spec.to_dict() or "model" not in state:
+                raise ValueError("not a checkpoint of this architecture")
+            return state
+        except Exception as e:  # noqa: BLE001 - any unreadable file is skipped, never trusted
+            log.warning("skipping checkpoint %s: %s", path, " ".join(str(e).split())[:200])
+    return None
+
+
+def run_identity(recipe: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint must have been trained with to be resumed: the recipe and the split.
+
+    The data set's path is left out (it differs between machines holding the same copy); the
+    validation indices' hash stands for the split.
+    """
+    return {"recipe": {k: v for k, v in recipe.items() if k not in _NOT_IDENTITY},
+            "dataset": {k: v for k, v in dataset.items() if k != "source"}}
+
+
+def check_identity(state: dict[str, Any], identity: dict[str, Any], directory: Path | None, spec: WRNSpec) -> None:
+    """Refuse a checkpoint trained with other settings (older checkpoints carry no identity).
+
+    Raises:
+        RunError: naming up to four settings that changed.
+    """
+    saved = state.get("run")
+    if saved is None or saved == identity:
+        return
+    changed = []
+    for section in ("recipe", "dataset"):
+        a, b = saved.get(section, {}), identity.get(section, {})
+        changed += [f"{section}.{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    raise RunError(f"{directory}: holds {spec.name} trained with other settings "
+                   f"({'; '.join(changed[:4])}{'; ...' if len(changed) > 4 else ''}): resume with the same "
+                   "settings, or give another checkpoint directory")
+
+
+def rng_state(generator: torch.Generator, device: torch.device) -> dict[str, Any]:
+    """Every random state a resumed trial needs to draw what the uninterrupted one would."""
+    state = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, Any], generator: torch.Generator, device: torch.device) -> None:
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
