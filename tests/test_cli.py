@@ -55,7 +55,8 @@ def test_model_json_wrn_28_10():
 def test_model_options_change_costs():
     runner = CliRunner()
     base = json.loads(runner.invoke(main, ["model", "WRN-16-4", "--format", "json"]).output)
-    more = json.loads(runner.invoke(main, ["model", "WRN-16-4", "--format", "json", "--classes", "100", "--in-channels", "1", "--resolution", "64"]).output)
+    more = json.loads(runner.invoke(main, ["model", "WRN-16-4", "--format", "json", "--classes", "100",
+                                           "--in-channels", "1", "--resolution", "64"]).output)
     assert more["params"] - base["params"] == 256 * 90 + 90 - 2 * 16 * 9
     assert more["macs"] > 3.9 * base["macs"]
     assert more["resolution"] == 64
@@ -70,7 +71,8 @@ def test_model_table_shows_blocks_and_totals():
 
 
 def test_model_measure_json():
-    result = CliRunner().invoke(main, ["model", "WRN-10-1", "--measure", "--batch", "4", "--resolution", "16", "--format", "json"])
+    result = CliRunner().invoke(main, ["model", "WRN-10-1", "--measure", "--batch", "4", "--resolution", "16",
+                                       "--format", "json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     assert info["latency_ms"] > 0 and info["images_per_s"] > 0 and info["steps"] >= 20
@@ -91,7 +93,8 @@ def test_model_measure_json():
         (["model", "WRN-28-10", "--bogus"], "No such option"),
         (["model", "WRN-28-10", "--resolution", "4"], "--resolution"),
         (["model", "WRN-28-10", "--format", "xml"], "--format"),
-        (["model", "WRN-16-2", "--measure", "--device", "cuda"] if not __import__("torch").cuda.is_available() else ["model", "WRN-16-2", "--measure", "--device", "tpu9"], "--device"),
+        (["model", "WRN-16-2", "--measure", "--device", "tpu9" if __import__("torch").cuda.is_available() else "cuda"],
+         "--device"),
         (["nothing"], "No such command"),
     ],
 )
@@ -134,7 +137,8 @@ def test_space_validate_exit_codes(tmp_path):
     bad.write_text(bad.read_text().replace("blcok", "block"))
     proc = _run("space", "validate", str(bad))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith(f"wrnsearch: error: {bad}:3:15: space.depth.1: depth 23 is realized by no allowed block")
+    assert proc.stderr.startswith(
+        f"wrnsearch: error: {bad}:3:15: space.depth.1: depth 23 is realized by no allowed block")
 
 
 def test_space_show_count_sample():
@@ -158,5 +162,37 @@ def test_space_show_count_sample():
     for row in rows:
         assert parse_name(row["name"]).depth in (16, 22, 28, 40)
         assert (row["params"] > 40_000_000) == (row["infeasible_reason"] is not None)
-    again = json.loads(_run("space", "sample", "spaces/cifar10.yaml", "--n", "10", "--seed", "0", "--format", "json").stdout)
+    again = json.loads(_run("space", "sample", "spaces/cifar10.yaml", "--n", "10", "--seed", "0", "--format",
+                            "json").stdout)
     assert again == rows  # seeded
+
+
+# --------------------------------------------------------------------------------------------
+# Every block shape by name, commas included: the CLI hands names to the library whole
+
+
+def _block_names() -> list[str]:
+    from conftest import BLOCK_TYPES
+    from wrnsearch.spec import WRNSpec
+
+    return [WRNSpec(blocks_per_group=1, widen_factor=1, kernels=k).name for k in BLOCK_TYPES]
+
+
+@pytest.mark.parametrize("name", _block_names())
+def test_model_and_train_take_every_block_shape_by_name(name, tmp_path):
+    from wrnsearch.cost import model_cost
+    from wrnsearch.spec import parse_name
+
+    spec = parse_name(name, num_classes=4)
+    shown = CliRunner().invoke(main, ["model", name, "--classes", "4", "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["params"] == model_cost(spec).params
+    out = tmp_path / "record.json"
+    trained = CliRunner().invoke(main, [
+        "train", name, "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32", "--device", "cpu",
+        "--set", "dataset.num_classes=4", "--set", "dataset.resolution=8", "--set", "dataset.train_size=96",
+        "--set", "dataset.val_size=32", "--set", "dataset.test_size=32", "--output", str(out)])
+    assert trained.exit_code == 0, trained.output
+    record = json.loads(out.read_text())
+    assert record["name"] == name and record["status"] == "complete" and record["spec"] == spec.to_dict()
+    assert record["params"] == model_cost(spec, 8, 32).params and record["epochs"] == 1

@@ -28,8 +28,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from tests.procs import process_table
+
 from wrnsearch.cluster import (
     Submission,
     SubmitOptions,
@@ -130,7 +130,8 @@ def test_a_run_directory_inside_the_checkout_is_not_uploaded(tmp_path):
     (tmp_path / "spaces").mkdir()
     space = tmp_path / "spaces" / "q.yaml"
     shutil.copy(QUICKSTART, space)
-    sub = build_submission(space, _options(runs_dir=str(tmp_path / "results" / "cluster"), working_dir=tmp_path, pip=False))
+    sub = build_submission(space, _options(runs_dir=str(tmp_path / "results" / "cluster"), working_dir=tmp_path,
+                                           pip=False))
     assert "/results/cluster/" in sub.runtime_env["excludes"]
     assert shlex.split(sub.entrypoint)[4] == "spaces/q.yaml"
 
@@ -185,7 +186,8 @@ def test_errors_of_the_ray_clients_are_translated():
     assert "requires the ray[default] installation" in str(explain_cluster_error(missing, "http://h:8265"))
     from ray.exceptions import AuthenticationError
 
-    rejected = explain_cluster_error(AuthenticationError("Authentication failed: Forbidden: Invalid authentication token"), "x")
+    forbidden = AuthenticationError("Authentication failed: Forbidden: Invalid authentication token")
+    rejected = explain_cluster_error(forbidden, "x")
     assert "InvalidAuthToken" in str(rejected) and "RAY_AUTH_TOKEN" in str(rejected)
     init_failed = explain_cluster_error(ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379"), "auto")
     assert "RAY_AUTH_MODE=token" in str(init_failed)

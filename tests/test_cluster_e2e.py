@@ -97,8 +97,8 @@ def test_submit_runs_trials_on_both_nodes(two_node_cluster, tmp_path, monkeypatc
     space.write_text(SPACE)
     try:
         proc = subprocess.run(
-            [str(Path(sys.executable).parent / "wrnsearch"), "submit", str(space.relative_to(REPO)), "--address", head.address,
-             "--runs-dir", str(shared / "runs"), "--no-pip"],
+            [str(Path(sys.executable).parent / "wrnsearch"), "submit", str(space.relative_to(REPO)),
+             "--address", head.address, "--runs-dir", str(shared / "runs"), "--no-pip"],
             cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ},
         )
     finally:

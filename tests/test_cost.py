@@ -8,9 +8,9 @@ import sys
 
 import pytest
 import torch
+from tests.conftest import BLOCK_TYPES, random_spec_kwargs
 from torch import nn
 
-from tests.conftest import BLOCK_TYPES, random_spec_kwargs
 from wrnsearch.cost import layer_table, model_cost
 from wrnsearch.model import WideResNet
 from wrnsearch.spec import WRNSpec, parse_name
@@ -111,6 +111,7 @@ def test_layer_table_sums_to_model_cost():
 
 
 def test_cost_module_imports_no_torch():
-    code = "import sys, wrnsearch.cost, wrnsearch.spec; print(any(m == 'torch' or m.startswith('torch.') for m in sys.modules))"
+    code = ("import sys, wrnsearch.cost, wrnsearch.spec; "
+            "print(any(m == 'torch' or m.startswith('torch.') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -35,10 +35,12 @@ def _write_cifar10_batches(root, rng, n_per_batch=20, n_test=30):
         data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
         labels = [int(v) for v in rng.integers(0, 10, size=n)]
         with open(folder / name, "wb") as f:
-            pickle.dump({"batch_label": name, "labels": labels, "data": data, "filenames": [f"{i}.png" for i in range(n)]}, f)
+            pickle.dump({"batch_label": name, "labels": labels, "data": data,
+                         "filenames": [f"{i}.png" for i in range(n)]}, f)
         written[name] = (data, labels)
     with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]}, f)
+        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                                     "truck"]}, f)
     return folder, written
 
 

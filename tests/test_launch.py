@@ -15,9 +15,9 @@ from pathlib import Path
 
 import click
 import pytest
+import ray
 import yaml
 
-import ray
 from wrnsearch.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -249,8 +249,9 @@ def test_rayjob_shares_one_volume_with_every_pod():
     for template in templates:
         volumes = {v["name"]: v for v in template["spec"]["volumes"]}
         for container in template["spec"]["containers"]:
-            mounts = [m for m in container["volumeMounts"]
-                      if volumes[m["name"]].get("persistentVolumeClaim", {}).get("claimName") == claim["metadata"]["name"]]
+            claimed = {name for name, v in volumes.items()
+                       if v.get("persistentVolumeClaim", {}).get("claimName") == claim["metadata"]["name"]}
+            mounts = [m for m in container["volumeMounts"] if m["name"] in claimed]
             assert len(mounts) == 1, container["name"]
             mount_paths.add(mounts[0]["mountPath"])
     assert len(mount_paths) == 1

@@ -78,7 +78,8 @@ class _CountDropout(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.parametrize("name, per_block", [("WRN-16-1-d0.3", 1), ("WRN-22-1-B(3,1,3)-d0.3", 2), ("WRN-13-1-B(3)-d0.3", 0), ("WRN-16-1", 0)])
+@pytest.mark.parametrize("name, per_block", [("WRN-16-1-d0.3", 1), ("WRN-22-1-B(3,1,3)-d0.3", 2),
+                                             ("WRN-13-1-B(3)-d0.3", 0), ("WRN-16-1", 0)])
 def test_dropout_before_every_conv_but_the_first(name, per_block):
     spec = parse_name(name)
     model = WideResNet(spec).train()

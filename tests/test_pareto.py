@@ -40,10 +40,10 @@ from wrnsearch.pareto import (
     normalize,
 )
 from wrnsearch.record import Attr
-from wrnsearch.study import load_study
-from wrnsearch.study.sampling import CONSTRAINT_KEYS
 from wrnsearch.space import OBJECTIVES
 from wrnsearch.spec import WRNSpec
+from wrnsearch.study import load_study
+from wrnsearch.study.sampling import CONSTRAINT_KEYS
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -115,12 +115,15 @@ def make_study(
     num_classes = 100 if dataset == "cifar100" else 10
     study = optuna.create_study(storage=f"sqlite:///{path}", study_name=name, directions=["minimize"] * len(objectives))
     study.set_metric_names(list(objectives))
-    space = {"name": name, "dataset": {"name": dataset}, "space": {"depth": list(_DEPTHS), "widen_factor": list(_WIDTHS)},
+    space = {"name": name, "dataset": {"name": dataset},
+             "space": {"depth": list(_DEPTHS), "widen_factor": list(_WIDTHS)},
              "objectives": list(objectives), "budget": {"max_params": max_params}}
-    for key, value in (("space", space), ("objectives", list(objectives)), ("dataset", dataset), ("wrnsearch_version", "0.1.0")):
+    for key, value in (("space", space), ("objectives", list(objectives)), ("dataset", dataset),
+                       ("wrnsearch_version", "0.1.0")):
         study.set_user_attr(key, value)
     dist = {"architecture": CategoricalDistribution(["x"])}
-    kinds = ["complete"] * max(n_complete - 1, 0) + ["infeasible"] * n_infeasible + ["pruned"] * n_pruned + ["failed"] * n_failed
+    kinds = ["complete"] * max(n_complete - 1,
+                               0) + ["infeasible"] * n_infeasible + ["pruned"] * n_pruned + ["failed"] * n_failed
     rng.shuffle(kinds)
     if n_complete > 0:
         kinds.append("reused" if n_complete > 1 else "complete")
@@ -146,7 +149,8 @@ def make_study(
             attrs = {"arch": spec.name, "spec": spec.to_dict(), "params": cost.params, "macs": cost.macs,
                      "activation_bytes": cost.activation_bytes, "status": "infeasible",
                      Attr.INFEASIBLE_REASON: f"params {cost.params} > max_params {max_params:.0f}"}
-            values = [float(cost.params) if o == "params" else float(cost.macs) if o == "macs" else math.inf for o in objectives]
+            values = [float(cost.params) if o == "params" else float(cost.macs) if o == "macs" else math.inf
+                      for o in objectives]
             trial = create_trial(values=values, params={"architecture": "x"}, distributions=dist, user_attrs=attrs,
                                  constraints=_constraints(cost.params, max_params))
         elif kind == "pruned":
@@ -331,7 +335,8 @@ def test_only_complete_feasible_full_budget_trials_are_eligible(tmp_path):
     # edge cases a search should never write, each of which must stay out of the front
     good = eligible_trials(study)[0]
     edge = dict(good.user_attrs)
-    base = dict(values=list(good.values), params=good.params, distributions=good.distributions, constraints=good.constraints)
+    base = dict(values=list(good.values), params=good.params, distributions=good.distributions,
+                constraints=good.constraints)
     study.add_trial(create_trial(**base, user_attrs=edge | {"status": "truncated"}))
     study.add_trial(create_trial(**base, user_attrs=edge | {Attr.INFEASIBLE_REASON: "params over budget"}))
     study.add_trial(create_trial(**(base | {"constraints": {"max_params": 0.5}}), user_attrs=edge))
@@ -347,7 +352,8 @@ def test_only_complete_feasible_full_budget_trials_are_eligible(tmp_path):
     assert min(t.user_attrs["val_error"] for t in eligible) > 1.0
 
 
-@pytest.mark.parametrize("objectives", ["error,params", "params,latency_ms", "error,macs", "error,params,latency_ms,macs", "latency_ms"])
+@pytest.mark.parametrize("objectives", ["error,params", "params,latency_ms", "error,macs",
+                                        "error,params,latency_ms,macs", "latency_ms"])
 def test_front_over_a_subset_of_objectives_matches_brute_force(study, objectives):
     chosen = objectives.split(",")
     trials = eligible_trials(study, chosen)
@@ -383,7 +389,8 @@ def test_hypervolume_history_never_drops_and_ends_at_the_fronts_volume(study):
 
 
 def test_two_objective_hypervolume_of_a_study_by_hand(tmp_path):
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="hand", directions=["minimize"] * 2)
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="hand",
+                                directions=["minimize"] * 2)
     study.set_metric_names(["error", "params"])
     for error, params in [(10.0, 1e6), (5.0, 3e6), (8.0, 2e6), (9.0, 2.5e6)]:
         study.add_trial(create_trial(values=[error, params], user_attrs={"status": "complete", "arch": "WRN-10-1"}))

@@ -141,7 +141,8 @@ def test_paper_results_are_labelled_reference_markers_on_cifar(reports, key, dat
     assert "test errors after 200 epochs on the full training data" in text
     paper = [t for t in _traces(text, "plot-error-params") if t.get("name") == PAPER_LABEL]
     assert len(paper) == 1
-    expected = {r.name: (r.params_m * 1e6, getattr(r, dataset)) for r in PAPER_RESULTS if getattr(r, dataset) is not None}
+    expected = {r.name: (r.params_m * 1e6, getattr(r, dataset)) for r in PAPER_RESULTS
+                if getattr(r, dataset) is not None}
     assert dict(zip(paper[0]["text"], zip(paper[0]["x"], paper[0]["y"]))) == expected
     assert ("WRN-40-8" in expected) == (dataset == "cifar10")  # no CIFAR-100 result published
     for div_id in ("plot-error-latency", "plot-parallel"):  # the reference is on error vs params only
@@ -158,7 +159,8 @@ def test_plotted_fronts_and_hypervolume_are_the_computed_ones(reports):
     study, _ = reports["multi"]
     text = _html(reports, "multi")
     trials = front_info(study).trials
-    figures = {t.number: (t.user_attrs["params"], t.user_attrs["latency_ms"], t.user_attrs["val_error"]) for t in trials}
+    figures = {t.number: (t.user_attrs["params"], t.user_attrs["latency_ms"],
+                          t.user_attrs["val_error"]) for t in trials}
     # 3D: the red traces hold exactly the front of (error, params, latency), the others the rest
     on_front = {(x, y, z) for t in _traces(text, "plot-3d") if t["name"].startswith("front")
                 for x, y, z in zip(t["x"], t["y"], t["z"])}
@@ -175,7 +177,8 @@ def test_plotted_fronts_and_hypervolume_are_the_computed_ones(reports):
     assert latency_fronts == sorted([f"front · {GPU}", f"front · {CPU}"])
     (curve,) = _traces(text, "plot-hypervolume")
     history = hypervolume_history(study)
-    assert curve["y"] == pytest.approx(history.hypervolume.tolist()) and curve["x"] == (history.trial_numbers + 1).tolist()
+    assert curve["y"] == pytest.approx(history.hypervolume.tolist())
+    assert curve["x"] == (history.trial_numbers + 1).tolist()
 
 
 def test_paper_numbers_match_the_architectures_they_name():

@@ -8,6 +8,8 @@ import optuna
 import pytest
 
 from wrnsearch.record import Attr
+from wrnsearch.space import budget_violations, iter_specs, parse_space, space_cost
+from wrnsearch.spec import WRNSpec
 from wrnsearch.study import is_feasible
 from wrnsearch.study.sampling import (
     CONSTRAINT_KEYS,
@@ -16,8 +18,6 @@ from wrnsearch.study.sampling import (
     propose,
     search_distributions,
 )
-from wrnsearch.space import budget_violations, iter_specs, parse_space, space_cost
-from wrnsearch.spec import WRNSpec
 
 SPACE = """\
 name: sampling
@@ -51,7 +51,8 @@ def test_sampler_yields_valid_specs_and_records_infeasible(tmp_path, sampler):
     space = parse_space(SPACE.replace("{sampler}", sampler), source="sampling.yaml")
     all_specs = set(iter_specs(space))
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    study = optuna.create_study(storage=storage, study_name="s", directions=space.directions, sampler=make_sampler(space))
+    study = optuna.create_study(storage=storage, study_name="s", directions=space.directions,
+                                sampler=make_sampler(space))
     n = 24
     for _ in range(n):
         trial = study.ask()
@@ -135,9 +136,10 @@ def test_grid_on_continuous_space_is_refused():
     from wrnsearch.errors import SpaceError
 
     text = "name: c\nspace: {depth: 16, widen_factor: 2, dropout: {low: 0.0, high: 0.5}}\nsearch: {sampler: grid}\n"
-    with pytest.raises(SpaceError, match="c.yaml:3:10: search.sampler: grid needs a finite space, but space.dropout is a continuous range"):
+    message = "c.yaml:3:10: search.sampler: grid needs a finite space, but space.dropout is a continuous range"
+    with pytest.raises(SpaceError, match=message):
         parse_space(text, source="c.yaml")  # caught when the file loads
-    space = parse_space(text.replace("grid", "tpe"), source="c.yaml").model_copy(
-        update={"search": parse_space(text.replace("grid", "tpe"), source="c.yaml").search.model_copy(update={"sampler": "grid"})})
+    tpe = parse_space(text.replace("grid", "tpe"), source="c.yaml")
+    space = tpe.model_copy(update={"search": tpe.search.model_copy(update={"sampler": "grid"})})
     with pytest.raises(SpaceError, match="needs a finite space, but space.dropout is a continuous range"):
         make_sampler(space)  # and by the sampler factory itself

@@ -198,7 +198,8 @@ def test_asha_prunes_and_pruned_trials_stay_out_of_the_front(tmp_path, local_ray
 
     space = tmp_path / "a.yaml"
     space.write_text(SPACE.format(name="a", max_trials=8, epochs=4, train_size=256, sampler="random")
-                     .replace("max_concurrent: 2}", "max_concurrent: 1, scheduler: asha, asha: {grace_period: 1, reduction_factor: 2}}"))
+                     .replace("max_concurrent: 2}",
+                              "max_concurrent: 1, scheduler: asha, asha: {grace_period: 1, reduction_factor: 2}}"))
     result = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2), trainable=scripted_wrn_trial)
     study = load(result.run_dir, "a")
     trials = study.get_trials(deepcopy=False)
@@ -246,7 +247,8 @@ def test_ctrl_c_interrupts_cleanly_and_resume_finishes(tmp_path):
     finally:
         _kill_group(proc)
     assert proc.returncode == 130, err[-2000:]
-    assert err.strip().splitlines()[-1] == "wrnsearch: interrupted; finished trials are kept, run the same command again to resume"
+    last = err.strip().splitlines()[-1]
+    assert last == "wrnsearch: interrupted; finished trials are kept, run the same command again to resume"
     trials = load(runs / "c", "c").get_trials(deepcopy=False)
     assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
     interrupted = [t for t in trials if t.user_attrs.get("status") == "interrupted" and t.params]

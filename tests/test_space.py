@@ -63,7 +63,8 @@ def test_good_space_resolves_defaults(tmp_path):
 def test_svhn_gets_the_papers_svhn_recipe(tmp_path):
     s = load_space(write(tmp_path, "name: s\ndataset: {name: svhn}\nspace: {depth: 16, widen_factor: 4}\n"))
     t = s.train
-    assert (t.epochs, t.lr, t.lr_milestones, t.lr_gamma, t.augment, t.normalize) == (160, 0.01, [0.5, 0.75], 0.1, False, "scale")
+    recipe = (t.epochs, t.lr, t.lr_milestones, t.lr_gamma, t.augment, t.normalize)
+    assert recipe == (160, 0.01, [0.5, 0.75], 0.1, False, "scale")
 
 
 def test_enumeration_and_count(tmp_path):
@@ -118,7 +119,8 @@ def test_minimum_costs_is_the_true_minimum(tmp_path):
     from wrnsearch.space import space_cost
 
     costs = [space_cost(s, sp) for sp in iter_specs(s)]
-    assert minimum_costs(s) == (min(c.params for c in costs), min(c.macs for c in costs), min(c.activation_bytes for c in costs))
+    assert minimum_costs(s) == (min(c.params for c in costs), min(c.macs for c in costs),
+                                min(c.activation_bytes for c in costs))
 
 
 def test_overrides_are_validated_like_the_file(tmp_path):
@@ -127,8 +129,10 @@ def test_overrides_are_validated_like_the_file(tmp_path):
     assert (s.train.epochs, s.budget.max_params, s.search.sampler) == (10, 5_000_000, "nsga2")
     with pytest.raises(SpaceError) as e:
         load_space(p, ["train.epochs=0"])
-    assert e.value.problems == [f"{p}: --set train.epochs=0: train.epochs: Input should be greater than or equal to 1 (got 0)"]
-    with pytest.raises(SpaceError, match=r"--set train.epoch=3: train.epoch: unknown key 'epoch' \(did you mean 'epochs'\?\)"):
+    expected = f"{p}: --set train.epochs=0: train.epochs: Input should be greater than or equal to 1 (got 0)"
+    assert e.value.problems == [expected]
+    with pytest.raises(SpaceError,
+                       match=r"--set train.epoch=3: train.epoch: unknown key 'epoch' \(did you mean 'epochs'\?\)"):
         load_space(p, ["train.epoch=3"])
     with pytest.raises(SpaceError, match="expected KEY=VALUE"):
         load_space(p, ["train.epochs"])
@@ -148,7 +152,8 @@ def test_shipped_spaces_load_and_sample(path):
 
 
 def test_shipped_space_set():
-    assert {p.name for p in SHIPPED} >= {"cifar10.yaml", "cifar100.yaml", "svhn.yaml", "paper-table4.yaml", "quickstart.yaml"}
+    assert {p.name for p in SHIPPED} >= {"cifar10.yaml", "cifar100.yaml", "svhn.yaml", "paper-table4.yaml",
+                                         "quickstart.yaml"}
     c10 = load_space(REPO / "spaces" / "cifar10.yaml")
     assert c10.space.depth.values == (16, 22, 28, 40)
     assert c10.space.widen_factor.finite_values() == list(range(1, 13))

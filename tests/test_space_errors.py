@@ -35,40 +35,55 @@ def _replace(line_no: int, new: str) -> str:
 # (case id, file text, expected line, expected column or None, fragment of the message)
 CASES = [
     ("unknown-top-key", BASE + "sampler: tpe\n", 14, 1, "sampler: unknown key 'sampler'"),
-    ("unknown-key-did-you-mean", _replace(11, "  epoch: 10"), 11, 3, "train.epoch: unknown key 'epoch' (did you mean 'epochs'?)"),
+    ("unknown-key-did-you-mean", _replace(11, "  epoch: 10"), 11, 3,
+     "train.epoch: unknown key 'epoch' (did you mean 'epochs'?)"),
     ("unknown-space-key", _replace(6, "  widen_factr: {low: 1, high: 4}"), 6, 3, "did you mean 'widen_factor'?"),
-    ("unknown-range-key", _replace(6, "  widen_factor: {low: 1, hihg: 4}"), 6, 3, "space.widen_factor: unknown range key 'hihg' (did you mean 'high'?)"),
+    ("unknown-range-key", _replace(6, "  widen_factor: {low: 1, hihg: 4}"), 6, 3,
+     "space.widen_factor: unknown range key 'hihg' (did you mean 'high'?)"),
     ("wrong-type-epochs", _replace(11, "  epochs: ten"), 11, 3, "train.epochs"),
-    ("negative-epochs", _replace(11, "  epochs: -5"), 11, 3, "train.epochs: Input should be greater than or equal to 1"),
+    ("negative-epochs", _replace(11, "  epochs: -5"), 11, 3,
+     "train.epochs: Input should be greater than or equal to 1"),
     ("bad-sampler", _replace(13, "  sampler: annealing"), 13, 3, "search.sampler: 'annealing' is not allowed"),
     ("bad-dataset", _replace(3, "  name: imagenet22k"), 3, 3, "dataset.name: 'imagenet22k' is not allowed"),
     ("bad-size", _replace(9, "  max_params: 40Q"), 9, 3, "budget.max_params: '40Q' is not a count"),
-    ("impossible-depth", _replace(5, "  depth: [16, 23]"), 5, 15, "space.depth.1: depth 23 is realized by no allowed block"),
-    ("block-without-depth", _replace(7, "  block: [\"B(3,3)\", \"B(3,1,1,1,3)\"]"), 7, 3, "space.block: block B(3,1,1,1,3) (l=5) fits none of the allowed depths"),
-    ("budget-below-smallest", _replace(9, "  max_params: 1000"), 9, 3, "budget.max_params: 1,000 is below the smallest architecture in the space (175,066)"),
+    ("impossible-depth", _replace(5, "  depth: [16, 23]"), 5, 15,
+     "space.depth.1: depth 23 is realized by no allowed block"),
+    ("block-without-depth", _replace(7, "  block: [\"B(3,3)\", \"B(3,1,1,1,3)\"]"), 7, 3,
+     "space.block: block B(3,1,1,1,3) (l=5) fits none of the allowed depths"),
+    ("budget-below-smallest", _replace(9, "  max_params: 1000"), 9, 3,
+     "budget.max_params: 1,000 is below the smallest architecture in the space (175,066)"),
     ("empty-choice-list", _replace(5, "  depth: []"), 5, 3, "space.depth: the list of choices is empty"),
     ("empty-block-list", _replace(7, "  block: []"), 7, 3, "space.block: the list of blocks is empty"),
     ("even-kernel", _replace(7, "  block: [\"B(3,2)\"]"), 7, 3, "kernel sizes must be positive odd integers"),
-    ("fractional-width", _replace(6, "  widen_factor: [0.3, 1]"), 6, 3, "space.widen_factor: widen_factor 0.3: group width 16*0.3 is not a whole number"),
-    ("dropout-one", BASE.replace("  block: [\"B(3,3)\"]\n", "  block: [\"B(3,3)\"]\n  dropout: [0.0, 1.0]\n"), 8, 3, "space.dropout: dropout values must lie in [0, 1)"),
+    ("fractional-width", _replace(6, "  widen_factor: [0.3, 1]"), 6, 3,
+     "space.widen_factor: widen_factor 0.3: group width 16*0.3 is not a whole number"),
+    ("dropout-one", BASE.replace("  block: [\"B(3,3)\"]\n", "  block: [\"B(3,3)\"]\n  dropout: [0.0, 1.0]\n"), 8, 3,
+     "space.dropout: dropout values must lie in [0, 1)"),
     ("low-above-high", _replace(6, "  widen_factor: {low: 8, high: 4}"), 6, 3, "low 8 is above high 4"),
-    ("depth-and-n", BASE.replace("  block:", "  blocks_per_group: 2\n  block:"), 4, 1, "space: give exactly one of depth and blocks_per_group"),
+    ("depth-and-n", BASE.replace("  block:", "  blocks_per_group: 2\n  block:"), 4, 1,
+     "space: give exactly one of depth and blocks_per_group"),
     ("missing-space", "name: bad\ntrain:\n  epochs: 3\n", 1, 1, "space: required key is missing"),
     ("bad-objective", BASE + "objectives: [error, accuracy]\n", 14, 21, "objectives.1: 'accuracy' is not allowed"),
     ("duplicate-objective", BASE + "objectives: [error, error]\n", 14, 1, "objectives: an objective is listed twice"),
     ("duplicate-key", BASE + "name: again\n", 14, 1, "key 'name' appears twice (first on line 1)"),
-    ("python-tag", BASE.replace("name: bad", "name: !!python/object/apply:os.system ['echo pwned']"), 1, 7, "is not allowed: space files are plain data"),
+    ("python-tag", BASE.replace("name: bad", "name: !!python/object/apply:os.system ['echo pwned']"), 1, 7,
+     "is not allowed: space files are plain data"),
     ("syntax-error", _replace(6, "  widen_factor: {low: 1, high: 4"), 7, None, "YAML error"),
     ("tab-indent", _replace(11, "\tepochs: 10"), 11, None, "YAML error"),
     ("top-level-list", "- name: bad\n", 1, 1, "the top level must be a mapping"),
     ("huge-number", _replace(5, "  depth: [16, 1e400]"), 5, 3, "space.depth: choice inf is not a finite number"),
     ("huge-depth", _replace(5, "  depth: [16, 1000000000000]"), 5, 3, "space.depth: depth values must lie in 1..1000"),
     ("bad-name", _replace(1, "name: 'a b/c'"), 1, 1, "name: String should match pattern"),
-    ("bad-architecture", "name: bad\nspace:\n  architecture: [WRN-16-4, WRN-17-4]\n", 3, 28, "space.architecture.1: depth 17 is impossible"),
-    ("architecture-and-depth", "name: bad\nspace:\n  architecture: [WRN-16-4]\n  depth: 16\n", 2, 1, "architecture lists whole WRNs: drop depth"),
-    ("bad-time", BASE.replace("  max_params: 40M", "  max_params: 40M\n  time: soon"), 10, 3, "budget.time: 'soon' is not a duration"),
-    ("milestones-order", _replace(11, "  lr_milestones: [0.8, 0.3]"), 11, 3, "train.lr_milestones: lr_milestones are increasing fractions"),
-    ("imagefolder-needs-resolution", _replace(3, "  name: imagefolder"), 2, 1, "dataset: an imagefolder dataset needs num_classes and resolution"),
+    ("bad-architecture", "name: bad\nspace:\n  architecture: [WRN-16-4, WRN-17-4]\n", 3, 28,
+     "space.architecture.1: depth 17 is impossible"),
+    ("architecture-and-depth", "name: bad\nspace:\n  architecture: [WRN-16-4]\n  depth: 16\n", 2, 1,
+     "architecture lists whole WRNs: drop depth"),
+    ("bad-time", BASE.replace("  max_params: 40M", "  max_params: 40M\n  time: soon"), 10, 3,
+     "budget.time: 'soon' is not a duration"),
+    ("milestones-order", _replace(11, "  lr_milestones: [0.8, 0.3]"), 11, 3,
+     "train.lr_milestones: lr_milestones are increasing fractions"),
+    ("imagefolder-needs-resolution", _replace(3, "  name: imagefolder"), 2, 1,
+     "dataset: an imagefolder dataset needs num_classes and resolution"),
 ]
 
 
@@ -127,7 +142,8 @@ def test_missing_file(tmp_path):
 def test_python_tag_is_never_executed(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.yaml"
-    path.write_text(f"name: !!python/object/apply:os.system ['touch {marker}']\nspace: {{depth: 16, widen_factor: 1}}\n")
+    path.write_text(f"name: !!python/object/apply:os.system ['touch {marker}']\n"
+                    "space: {depth: 16, widen_factor: 1}\n")
     with pytest.raises(SpaceError):
         load_space(path)
     assert not marker.exists()

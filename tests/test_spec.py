@@ -19,7 +19,8 @@ from wrnsearch.spec import WRNSpec, parse_block, parse_name
 )
 def test_names_round_trip(name, depth, k, kernels, dropout, n):
     spec = parse_name(name)
-    assert (spec.depth, spec.widen_factor, spec.kernels, spec.dropout, spec.blocks_per_group) == (depth, k, kernels, dropout, n)
+    fields = (spec.depth, spec.widen_factor, spec.kernels, spec.dropout, spec.blocks_per_group)
+    assert fields == (depth, k, kernels, dropout, n)
     assert spec.name == name
     assert parse_name(spec.name) == spec
 
@@ -67,7 +68,8 @@ def test_invalid_specs_name_the_bad_value(kwargs, fragment):
         WRNSpec(**kwargs)
 
 
-@pytest.mark.parametrize("name", ["WRN28-10", "ResNet-50", "WRN-28-10-B(3,3", "WRN-27-10", "WRN-28-10-B(2,3)", "WRN-16-8-d1.5", ""])
+@pytest.mark.parametrize("name", ["WRN28-10", "ResNet-50", "WRN-28-10-B(3,3", "WRN-27-10", "WRN-28-10-B(2,3)",
+                                  "WRN-16-8-d1.5", ""])
 def test_bad_names_are_rejected(name):
     with pytest.raises(SpecError):
         parse_name(name)

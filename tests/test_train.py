@@ -10,17 +10,20 @@ import subprocess
 import pytest
 import torch
 import torch.nn.functional as F
-
 from tests.conftest import CIFAR_ARCHIVE
+
 from wrnsearch.data import load_splits, make_splits, synthetic_dataset
 from wrnsearch.record import TrialRecord
 from wrnsearch.space import parse_space
 from wrnsearch.spec import parse_name
 from wrnsearch.train import Augmenter, load_checkpoint, lr_milestones, train_trial
 
+SYNTHETIC = "{name: synthetic, num_classes: 4, resolution: 16, train_size: %d, test_size: 64, val_size: 64}"
 
-def _space(lr: str = "0.05", dataset: str = "{name: synthetic, num_classes: 4, resolution: 16, train_size: 448, test_size: 64, val_size: 64}"):
-    return parse_space(f"name: t\ndataset: {dataset}\nspace: {{architecture: [WRN-10-1]}}\ntrain: {{epochs: 3, batch_size: 32, lr: {lr}}}\n", source="t")
+
+def _space(lr: str = "0.05", dataset: str = SYNTHETIC % 448):
+    return parse_space(f"name: t\ndataset: {dataset}\nspace: {{architecture: [WRN-10-1]}}\n"
+                       f"train: {{epochs: 3, batch_size: 32, lr: {lr}}}\n", source="t")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +36,8 @@ def test_synthetic_trial_learns_and_records_everything(synthetic, tmp_path):
     s, splits = synthetic
     reports = []
     spec = parse_name("WRN-10-1", num_classes=4)
-    record = train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, callback=lambda r, p: reports.append((r, p)))
+    record = train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, callback=lambda r,
+                         p: reports.append((r, p)))
     assert record.status == "complete" and record.epochs == 3
     assert [r.epoch for r, _ in reports] == [1, 2, 3]
     assert all(p is not None and p.exists() for _, p in reports[-2:])
@@ -42,7 +46,8 @@ def test_synthetic_trial_learns_and_records_everything(synthetic, tmp_path):
     assert record.params == sum(p.numel() for p in __import__("wrnsearch").build_model(spec).parameters())
     assert record.latency["steps"] >= 20 and record.latency["batch"] == 32 and record.latency_ms > 0
     assert record.images_per_s > 0 and record.device.startswith("cpu")
-    for key in ("name", "spec", "recipe", "dataset", "macs", "torch", "seed", "wall_time_s", "peak_memory_bytes", "node"):
+    for key in ("name", "spec", "recipe", "dataset", "macs", "torch", "seed", "wall_time_s", "peak_memory_bytes",
+                "node"):
         assert key in record.to_dict(), key
     assert record.dataset["val"] == 64
     assert TrialRecord.from_json(record.to_json()) == record  # the record is JSON and reads back as it was
@@ -62,7 +67,8 @@ def test_resume_continues_exactly_where_it_stopped(synthetic, tmp_path):
             raise Crash
 
     with pytest.raises(Crash):
-        train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, callback=crash_after_two, measure=False)
+        train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, callback=crash_after_two,
+                    measure=False)
     resumed = train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, measure=False)
     assert resumed.resumed_from_epoch == 2
     assert [c["epoch"] for c in resumed.curve] == [1, 2, 3]
@@ -105,9 +111,10 @@ def test_checkpoints_of_other_settings_are_refused_not_resumed(synthetic, tmp_pa
 
 
 def test_time_limit_truncates_cleanly(tmp_path):
-    s = _space(dataset="{name: synthetic, num_classes: 4, resolution: 16, train_size: 4000, test_size: 64, val_size: 64}")
+    s = _space(dataset=SYNTHETIC % 4000)
     splits = load_splits(s.dataset)
-    record = train_trial(parse_name("WRN-10-1", num_classes=4), s.train, splits, device="cpu", time_limit_s=0.5, measure=False)
+    record = train_trial(parse_name("WRN-10-1", num_classes=4), s.train, splits, device="cpu", time_limit_s=0.5,
+                         measure=False)
     assert record.status == "truncated"
     assert record.epochs < 3 and "time limit" in record.reason
     assert 0 <= record.val_error <= 100  # evaluated on the weights it had
@@ -157,7 +164,8 @@ def test_meanstd_normalization():
     assert torch.allclose(aug.eval_batch(x), torch.full((2, 3, 4, 4), 2.0))
 
 
-@pytest.mark.skipif(not CIFAR_ARCHIVE.exists(), reason=f"the real CIFAR-10 copy is absent ({CIFAR_ARCHIVE}); set WRNSEARCH_CIFAR_ARCHIVE")
+@pytest.mark.skipif(not CIFAR_ARCHIVE.exists(),
+                    reason=f"the real CIFAR-10 copy is absent ({CIFAR_ARCHIVE}); set WRNSEARCH_CIFAR_ARCHIVE")
 def test_real_cifar10_slice_learns(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("WRNSEARCH_CACHE", str(tmp_path_factory.getbasetemp() / "cifar-cache"))
     s = parse_space("name: r\ndataset: {name: cifar10, val_size: 500, train_subset: 2000, test_subset: 500}\n"
@@ -209,7 +217,8 @@ def test_a_search_refuses_val_size_zero(tmp_path):
 
 def test_cli_train_missing_data_is_one_line(tmp_path):
     exe = shutil.which("wrnsearch") or pytest.skip("wrnsearch console script not installed")
-    proc = subprocess.run([exe, "train", "WRN-10-1", "--dataset", "cifar100", "--data-root", str(tmp_path), "--set", "dataset.download=false"],
+    proc = subprocess.run([exe, "train", "WRN-10-1", "--dataset", "cifar100", "--data-root", str(tmp_path),
+                           "--set", "dataset.download=false"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "cifar100 not found under" in proc.stderr and "Traceback" not in proc.stderr
@@ -282,7 +291,8 @@ def test_trial_on_the_fast_path_learns_and_resumes(tmp_path, monkeypatch):
     torch.compile runs dynamo and AOT autograd for real; only the backend is swapped for
     ``aot_eager`` (inductor's C++ code generation costs a minute on two cores and is PyTorch's own).
     """
-    s = parse_space("name: t\ndataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 448, test_size: 64, "
+    s = parse_space("name: t\ndataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 448, "
+                    "test_size: 64, "
                     "val_size: 64}\nspace: {architecture: [WRN-10-1]}\ntrain: {epochs: 3, batch_size: 32, lr: 0.05, "
                     "amp: true, channels_last: true, compile: true}\n", source="t")
     splits = load_splits(s.dataset)
@@ -301,7 +311,8 @@ def test_trial_on_the_fast_path_learns_and_resumes(tmp_path, monkeypatch):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, callback=crash_after_two, measure=False)
+        train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path, callback=crash_after_two,
+                    measure=False)
     record = train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=tmp_path)
     assert compiled and all(k.get("dynamic") is False for k in compiled)
     assert (record.amp, record.channels_last, record.compile) == (True, True, True)

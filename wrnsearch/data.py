@@ -100,7 +100,8 @@ def _listing_key(folder: Path, resolution: int | None) -> tuple[str, list[Path]]
     return h.hexdigest()[:24], files
 
 
-def _decode_split(folder: Path, classes: list[str] | None, resolution: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _decode_split(folder: Path, classes: list[str] | None,
+                  resolution: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     from PIL import Image
 
     class_dirs = sorted(d.name for d in folder.iterdir() if d.is_dir())
@@ -140,7 +141,8 @@ def _decode_split(folder: Path, classes: list[str] | None, resolution: int | Non
         if size is None:
             size = a.shape
         elif a.shape != size:
-            raise DataError(f"{p}: image is {a.shape[1]}x{a.shape[0]}, others are {size[1]}x{size[0]}; set dataset.resolution to resize")
+            raise DataError(f"{p}: image is {a.shape[1]}x{a.shape[0]}, others are {size[1]}x{size[0]}; "
+                            "set dataset.resolution to resize")
         images.append(a)
         labels.append(index[rel.parts[0]])
     x = np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2))
@@ -191,7 +193,8 @@ def _torchvision_read(name: str, root: Path, download: bool) -> RawData:
         train = torchvision.datasets.SVHN(str(root), split="train", download=download)
         test = torchvision.datasets.SVHN(str(root), split="test", download=download)
         classes = [str(i) for i in range(10)]
-        return RawData(train.data, train.labels.astype(np.int64), test.data, test.labels.astype(np.int64), classes, f"torchvision SVHN in {root}")
+        return RawData(train.data, train.labels.astype(np.int64), test.data, test.labels.astype(np.int64), classes,
+                       f"torchvision SVHN in {root}")
     cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
     train = cls(str(root), train=True, download=download)
     test = cls(str(root), train=False, download=download)
@@ -237,11 +240,13 @@ def read_dataset(name: str, root: Path, *, download: bool = True, resolution: in
     )
 
 
-def synthetic_dataset(num_classes: int, resolution: int, channels: int, train_size: int, test_size: int, seed: int = 0) -> RawData:
+def synthetic_dataset(num_classes: int, resolution: int, channels: int, train_size: int, test_size: int,
+                      seed: int = 0) -> RawData:
     """Learnable synthetic images: a smooth random pattern per class plus noise, as uint8."""
     g = np.random.default_rng(seed)
     low = g.normal(size=(num_classes, channels, 4, 4))
-    protos = np.stack([np.kron(p, np.ones((1, -(-resolution // 4), -(-resolution // 4))))[:, :resolution, :resolution] for p in low])
+    tile = -(-resolution // 4)  # each of the 4x4 cells of a prototype, in pixels (rounded up)
+    protos = np.stack([np.kron(p, np.ones((1, tile, tile)))[:, :resolution, :resolution] for p in low])
 
     def make(n: int) -> tuple[np.ndarray, np.ndarray]:
         y = np.arange(n) % num_classes
@@ -251,7 +256,8 @@ def synthetic_dataset(num_classes: int, resolution: int, channels: int, train_si
 
     train_x, train_y = make(train_size)
     test_x, test_y = make(test_size)
-    return RawData(train_x, train_y, test_x, test_y, [f"class{i}" for i in range(num_classes)], f"synthetic (seed {seed})")
+    return RawData(train_x, train_y, test_x, test_y, [f"class{i}" for i in range(num_classes)],
+                   f"synthetic (seed {seed})")
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,13 +323,15 @@ def load_splits(dataset_cfg: Any, data_root: str | Path | None = None) -> Splits
     """Read and split the data set a space's ``dataset`` section describes."""
     cfg = dataset_cfg
     if cfg.name == "synthetic":
-        raw = synthetic_dataset(cfg.num_classes, cfg.resolution, cfg.channels, cfg.train_size, cfg.test_size, seed=cfg.split_seed)
+        raw = synthetic_dataset(cfg.num_classes, cfg.resolution, cfg.channels, cfg.train_size, cfg.test_size,
+                                seed=cfg.split_seed)
     else:
         root = resolve_data_root(data_root, cfg.root)
         raw = read_dataset(cfg.name, root, download=cfg.download, resolution=cfg.resolution)
         if len(raw.classes) != cfg.num_classes:
             raise DataError(f"{raw.source}: {len(raw.classes)} classes, but dataset.num_classes is {cfg.num_classes}")
     if raw.train_x.shape[1] != cfg.channels:
-        raise DataError(f"{raw.source}: images have {raw.train_x.shape[1]} channels, dataset.channels is {cfg.channels}")
+        raise DataError(f"{raw.source}: images have {raw.train_x.shape[1]} channels, "
+                        f"dataset.channels is {cfg.channels}")
     return make_splits(raw, val_size=cfg.val_size, train_subset=cfg.train_subset, test_subset=cfg.test_subset,
                        seed=cfg.split_seed, dataset=cfg.name)

@@ -95,7 +95,8 @@ def check_kernels(kernels: tuple[int, ...]) -> None:
         raise SpecError("kernels: a block needs at least one convolution")
     for kernel in kernels:
         if not is_odd_kernel(kernel):
-            raise SpecError(f"block {format_block(kernels)}: kernel size {kernel!r}: kernel sizes must be positive odd integers")
+            raise SpecError(f"block {format_block(kernels)}: kernel size {kernel!r}: "
+                            "kernel sizes must be positive odd integers")
 
 
 def is_odd_kernel(kernel: object) -> bool:
@@ -217,7 +218,7 @@ class WRNSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "WRNSpec":
+    def from_dict(cls, d: dict[str, Any]) -> WRNSpec:
         d = dict(d)
         if "kernels" in d:
             d["kernels"] = parse_block(d["kernels"])

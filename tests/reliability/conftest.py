@@ -36,7 +36,8 @@ class Ledger:
     inputs: list[dict] = field(default_factory=list)
 
     def fault(self, kind: str, detail: str, *, survived: bool, finished_before: int = 0, lost: int = 0) -> None:
-        self.faults.append({"kind": kind, "detail": detail, "survived": survived, "finished_before": finished_before, "lost": lost})
+        self.faults.append({"kind": kind, "detail": detail, "survived": survived, "finished_before": finished_before,
+                            "lost": lost})
 
     def bad_input(self, kind: str, name: str, *, clean: bool) -> None:
         self.inputs.append({"kind": kind, "name": name, "clean": clean})
@@ -83,7 +84,8 @@ def pytest_sessionfinish(session, exitstatus):
         f"| finished trials before the faults | {sum(f['finished_before'] for f in LEDGER.faults)} |",
         f"| finished trials lost | {sum(f['lost'] for f in LEDGER.faults)} |",
         f"| bad inputs tried | {len(LEDGER.inputs)} |",
-        f"| bad inputs answered cleanly (exit 2, one line naming the file/line/key, no traceback, nothing left behind) | {sum(i['clean'] for i in LEDGER.inputs)} |",
+        "| bad inputs answered cleanly (exit 2, one line naming the file/line/key, no traceback, nothing left behind) "
+        f"| {sum(i['clean'] for i in LEDGER.inputs)} |",
         "",
         "## Faults",
         "",
@@ -119,11 +121,13 @@ def synthetic_space(tmp_path: Path, name: str, *, max_trials: int = 5, epochs: i
     budget = f"max_trials: {max_trials}, max_params: 600K" + (f", trial_time: {trial_time}" if trial_time else "")
     text = (
         f"name: {name}\n"
-        f"dataset: {{name: synthetic, num_classes: 4, resolution: 16, train_size: {train_size}, test_size: 64, val_size: 64}}\n"
+        f"dataset: {{name: synthetic, num_classes: 4, resolution: 16, train_size: {train_size}, test_size: 64, "
+        "val_size: 64}\n"
         "space:\n  depth: [10, 16]\n  widen_factor: [1, 2, 3]\n  block: [\"B(3,3)\", \"B(3,1)\"]\n"
         f"budget: {{{budget}}}\n"
         f"train: {{epochs: {epochs}, batch_size: 64, lr: {lr}}}\n"
-        f"search: {{sampler: {sampler}, seed: {seed}, n_startup_trials: 3, max_concurrent: {max_concurrent}, max_failures: {max_failures}}}\n"
+        f"search: {{sampler: {sampler}, seed: {seed}, n_startup_trials: 3, max_concurrent: {max_concurrent}, "
+        f"max_failures: {max_failures}}}\n"
         f"resources: {{cpus_per_trial: 1, gpus_per_trial: 0}}\n" + extra
     )
     p = tmp_path / f"{name}.yaml"

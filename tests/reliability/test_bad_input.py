@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO, wrnsearch_exe
 
 CORPUS = Path(__file__).parent / "bad_spaces"
@@ -75,7 +76,8 @@ COMMAND_LINES = [
     (["run", "spaces/quickstart.yaml", "--set", "nosuch.key=1"], "unknown key 'nosuch'"),
     (["run", "spaces/quickstart.yaml", "--name", "../up"], "--name '../up'"),
     (["run", "spaces/quickstart.yaml", "--bogus"], "No such option"),
-    (["run", "spaces/quickstart.yaml", "--data-root", "{tmp}/empty-root", "--set", "dataset.download=false"], "cifar10 not found under"),
+    (["run", "spaces/quickstart.yaml", "--data-root", "{tmp}/empty-root", "--set", "dataset.download=false"],
+     "cifar10 not found under"),
     (["resume", "{tmp}"], "is not a run directory"),
     (["resume", "{missing}"], "does not exist"),
     (["report", "{tmp}"], "holds no study.db"),

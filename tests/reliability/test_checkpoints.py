@@ -12,7 +12,8 @@ from wrnsearch.space import parse_space
 from wrnsearch.spec import parse_name
 from wrnsearch.train import load_checkpoint, train_trial
 
-SPACE = ("name: c\ndataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 320, test_size: 64, val_size: 64}\n"
+SPACE = ("name: c\ndataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 320, test_size: 64, "
+         "val_size: 64}\n"
          "space: {architecture: [WRN-10-1]}\ntrain: {epochs: 3, batch_size: 64, lr: 0.05}\n")
 
 
@@ -59,7 +60,8 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_previous(setup, tmp_path, l
     s, splits, spec = setup
     ck = tmp_path / "ck"
     # the 3-epoch trial stopped after epoch 2, as an interrupted one would be
-    train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=ck, measure=False, callback=lambda r, _: r.epoch < 2)
+    train_trial(spec, s.train, splits, device="cpu", checkpoint_dir=ck, measure=False, callback=lambda r,
+                _: r.epoch < 2)
     newest = sorted(ck.glob("checkpoint-*.pt"))[-1]
     assert newest.name == "checkpoint-00002.pt"
     CORRUPTIONS[kind](newest, tmp_path)

@@ -8,9 +8,9 @@ import subprocess
 from collections import Counter
 
 import pytest
-from conftest import kill_group, synthetic_space, trials_of, wait_for, wrnsearch_exe
 from optuna.trial import TrialState
 
+from conftest import kill_group, synthetic_space, trials_of, wait_for, wrnsearch_exe
 from wrnsearch.record import Attr
 from wrnsearch.study import counts_as_trained
 

@@ -11,8 +11,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import kill_group, load, synthetic_space, trials_of, wait_for, wrnsearch_exe
 
+from conftest import kill_group, load, synthetic_space, trials_of, wait_for, wrnsearch_exe
 from wrnsearch.study import counts_as_trained
 
 
@@ -58,7 +58,8 @@ def test_dashboard_report_and_pareto_poll_during_a_search(tmp_path, ledger):
             kill_group(dash)
     dash_err = dash.stderr.read() if dash is not None else ""
     trained = [t for t in trials_of(run_dir, "readers") if counts_as_trained(t)]
-    ok = run.returncode == 0 and not errors and "Traceback" not in dash_err and len(trained) == 5 and min(polls.values()) >= 2
+    ok = (run.returncode == 0 and not errors and "Traceback" not in dash_err and len(trained) == 5
+          and min(polls.values()) >= 2)
     ledger.fault("concurrent readers during a search", f"dashboard {polls['dashboard']}, report {polls['report']}, "
                  f"pareto {polls['pareto']} polls", survived=ok, finished_before=0, lost=0)
     assert run.returncode == 0, err[-2000:]
@@ -70,7 +71,8 @@ def test_dashboard_report_and_pareto_poll_during_a_search(tmp_path, ledger):
 
 def _mount_tmpfs(target: Path, size: str) -> bool:
     target.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)], capture_output=True).returncode == 0
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
+                          capture_output=True).returncode == 0
 
 
 def _umount(target: Path) -> None:
@@ -107,7 +109,8 @@ def _snapshot(run_dir: Path) -> list[tuple]:
     con = sqlite3.connect(f"file:{run_dir / 'study.db'}?mode=ro", uri=True)
     try:
         rows = con.execute(
-            "select t.number, t.state, (select group_concat(v.value, ',') from trial_values v where v.trial_id = t.trial_id),"
+            "select t.number, t.state,"
+            " (select group_concat(v.value, ',') from trial_values v where v.trial_id = t.trial_id),"
             " (select a.value_json from trial_user_attributes a where a.trial_id = t.trial_id and a.key = 'key')"
             " from trials t order by t.number").fetchall()
     finally:
@@ -124,7 +127,8 @@ def test_read_only_run_directory(small_fs, tmp_path, ledger):
     after = _snapshot(run_dir)
     ok = proc.returncode == 2 and len(lines) == 1 and "Read-only file system" in lines[0] and after == before
     ledger.fault("read-only run directory", "resume on a read-only mount: one-line error, study intact", survived=ok,
-                 finished_before=sum(1 for b in before if b[1] == "COMPLETE"), lost=0 if after == before else len(before))
+                 finished_before=sum(1 for b in before if b[1] == "COMPLETE"),
+                 lost=0 if after == before else len(before))
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "Read-only file system" in lines[0] and "Traceback" not in proc.stderr
     assert after == before
@@ -141,11 +145,13 @@ def test_full_disk(small_fs, tmp_path, ledger):
     after = _snapshot(run_dir)
     ok = proc.returncode == 2 and len(lines) == 1 and "No space left on device" in lines[0] and after == before
     ledger.fault("full disk", "resume with the run directory's disk full: one-line error, study intact", survived=ok,
-                 finished_before=sum(1 for b in before if b[1] == "COMPLETE"), lost=0 if after == before else len(before))
+                 finished_before=sum(1 for b in before if b[1] == "COMPLETE"),
+                 lost=0 if after == before else len(before))
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "No space left on device" in lines[0] and "Traceback" not in proc.stderr
     assert after == before
     # and once there is room again, the same command resumes
-    again = subprocess.run([*cmd[:-1], "--set", "budget.max_trials=4", "--quiet"], capture_output=True, text=True, timeout=300)
+    again = subprocess.run([*cmd[:-1], "--set", "budget.max_trials=4", "--quiet"], capture_output=True, text=True,
+                           timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     assert sum(counts_as_trained(t) for t in load(run_dir, "disk").trials) == 4

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import synthetic_space, trials_of
 from optuna.trial import TrialState
 
+from conftest import synthetic_space, trials_of
 from wrnsearch.report import write_report
 from wrnsearch.search import RunOptions, run_search
 from wrnsearch.study import counts_as_trained, load_study
@@ -16,7 +16,8 @@ FAULTS = {
     # 3 MiB on top of what the worker holds: enough to start, never enough to train
     "out_of_memory": (dict(extra="resources: {cpus_per_trial: 1, gpus_per_trial: 0, memory_per_trial: 3MiB}\n"),
                       TrialState.FAIL, "out_of_memory", "memory"),
-    "time budget": (dict(epochs=200, trial_time="2s", train_size=1024), TrialState.PRUNED, "truncated", "trial time limit"),
+    "time budget": (dict(epochs=200, trial_time="2s", train_size=1024), TrialState.PRUNED, "truncated",
+                    "trial time limit"),
 }
 
 
@@ -35,10 +36,12 @@ def test_faulty_trials_are_recorded_and_the_search_goes_on(tmp_path, ledger, kin
     report = write_report(load_study(result.run_dir), tmp_path / "report.html")
     html = report.read_text()
     ok = len(trials) == 3 and len(faulty) == 3 and all(fragment in t.user_attrs[reason_key] for t in faulty)
-    ledger.fault(f"trial {kind}", f"3 trials: recorded as {state.name.lower()} ({status}) with the reason; report rendered",
+    ledger.fault(f"trial {kind}",
+                 f"3 trials: recorded as {state.name.lower()} ({status}) with the reason; report rendered",
                  survived=ok and "<html" in html.lower(), finished_before=0, lost=0)
     assert len(trials) == 3, "the search stopped early"
-    assert len(faulty) == 3, [(t.number, t.state, t.user_attrs.get("status"), t.user_attrs.get(reason_key)) for t in trials]
+    assert len(faulty) == 3, [(t.number, t.state, t.user_attrs.get("status"),
+                               t.user_attrs.get(reason_key)) for t in trials]
     for t in faulty:
         assert fragment in t.user_attrs[reason_key], t.user_attrs[reason_key]
     assert "<html" in html.lower() and "faults" in html

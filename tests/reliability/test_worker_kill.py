@@ -8,10 +8,10 @@ import signal
 import subprocess
 import threading
 
-from conftest import kill_group, synthetic_space, trials_of, wrnsearch_exe
 from optuna.trial import TrialState
-
 from tests.procs import process_table
+
+from conftest import kill_group, synthetic_space, trials_of, wrnsearch_exe
 from wrnsearch.study import counts_as_trained
 
 

@@ -40,7 +40,8 @@ def _plain_loop_images_per_s(spec: WRNSpec, splits: Any, recipe: Any, device: An
     model = build_model(spec, device=device)
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
                           nesterov=True)
-    loader = DataLoader(Images(splits.train_x, splits.train_y), batch_size=recipe.batch_size, shuffle=True, drop_last=False)
+    loader = DataLoader(Images(splits.train_x, splits.train_y), batch_size=recipe.batch_size, shuffle=True,
+                        drop_last=False)
     seen, elapsed = 0, 0.0
     for _ in range(epochs):
         start = time.perf_counter()
@@ -81,7 +82,8 @@ def bench_train(arch: str = "WRN-16-2", *, dataset: str = "synthetic", data_root
     else:
         data = {"name": dataset, "val_size": 256, "train_subset": images, "test_subset": 256}
     s = space_from_data({"name": "bench", "dataset": data, "space": {"architecture": [arch]},
-                         "train": {"batch_size": batch_size, "compile": compile, "amp": amp, "channels_last": channels_last}},
+                         "train": {"batch_size": batch_size, "compile": compile, "amp": amp,
+                                   "channels_last": channels_last}},
                         source="bench train")
     splits = load_splits(s.dataset, data_root)
     spec = parse_name(arch, num_classes=s.dataset.num_classes, in_channels=s.dataset.channels)

@@ -33,7 +33,8 @@ class WRNGroup(click.Group):
         try:
             rv = super().main(args=argv, prog_name=prog_name or "wrnsearch", standalone_mode=False, **extra)
         except (click.exceptions.Abort, KeyboardInterrupt):
-            click.echo("wrnsearch: interrupted; finished trials are kept, run the same command again to resume", err=True)
+            click.echo("wrnsearch: interrupted; finished trials are kept, run the same command again to resume",
+                       err=True)
             sys.exit(130)
         except click.UsageError as e:
             path = e.ctx.command_path if e.ctx else "wrnsearch"
@@ -53,7 +54,8 @@ class WRNGroup(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-@click.group(name="wrnsearch", cls=WRNGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(name="wrnsearch", cls=WRNGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                                               "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="wrnsearch")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 def main(debug: bool) -> None:

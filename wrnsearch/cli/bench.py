@@ -13,10 +13,13 @@ def bench() -> None:
 
 
 @bench.command("cost")
-@click.option("--n", "n", type=click.IntRange(min=1), default=10_000, show_default=True, help="Random specs to cost analytically.")
-@click.option("--build-n", type=click.IntRange(min=1), default=100, show_default=True, help="Of those, how many to build as modules.")
+@click.option("--n", "n", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Random specs to cost analytically.")
+@click.option("--build-n", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Of those, how many to build as modules.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random specs.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
 def bench_cost_command(n: int, build_n: int, seed: int, fmt: str) -> None:
     """Analytic costing of random paper-space specs versus building them as torch modules."""
     from wrnsearch.bench import bench_cost
@@ -26,18 +29,23 @@ def bench_cost_command(n: int, build_n: int, seed: int, fmt: str) -> None:
         print_json(r)
         return
     click.echo(f"machine: {r['machine']}, torch {r['torch']}")
-    click.echo(f"analytic: {r['specs']:,} specs in {r['analytic_total_s']:.3f} s ({r['analytic_per_spec_us']:.1f} us/spec)")
-    click.echo(f"modules:  {r['built_specs']:,} specs in {r['build_total_s']:.2f} s ({r['build_per_spec_ms']:.1f} ms/spec)")
+    click.echo(f"analytic: {r['specs']:,} specs in {r['analytic_total_s']:.3f} s "
+               f"({r['analytic_per_spec_us']:.1f} us/spec)")
+    click.echo(f"modules:  {r['built_specs']:,} specs in {r['build_total_s']:.2f} s "
+               f"({r['build_per_spec_ms']:.1f} ms/spec)")
     click.echo(f"analytic is {r['speedup']:,.0f}x faster per spec")
 
 
 @bench.command("train")
 @click.option("--arch", default="WRN-16-2", show_default=True, help="Architecture to train.")
-@click.option("--dataset", type=click.Choice(["synthetic", "cifar10"]), default="synthetic", show_default=True, help="Data: synthetic, or the real CIFAR-10 (needs --data-root).")
+@click.option("--dataset", type=click.Choice(["synthetic", "cifar10"]), default="synthetic", show_default=True,
+              help="Data: synthetic, or the real CIFAR-10 (needs --data-root).")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where CIFAR-10 lives.")
-@click.option("--images", type=click.IntRange(min=64), default=2048, show_default=True, help="Training images per epoch.")
+@click.option("--images", type=click.IntRange(min=64), default=2048, show_default=True,
+              help="Training images per epoch.")
 @click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True, help="Timed epochs per round.")
-@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True, help="Alternating rounds; the best of each side counts.")
+@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Alternating rounds; the best of each side counts.")
 @click.option("--batch-size", type=click.IntRange(min=2), default=128, show_default=True, help="Minibatch size.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda.")
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the trainer's model (any device).")
@@ -45,9 +53,11 @@ def bench_cost_command(n: int, build_n: int, seed: int, fmt: str) -> None:
               help="bf16 autocast in the trainer: auto is on with CUDA and on CPUs with AMX bf16 units.")
 @click.option("--channels-last", type=click.Choice(["auto", "true", "false"]), default="auto", show_default=True,
               help="channels_last memory in the trainer (auto: as --amp).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
 def bench_train_command(arch: str, dataset: str, data_root: str | None, images: int, epochs: int, rounds: int,
-                        batch_size: int, device: str, use_compile: bool, amp: str, channels_last: str, fmt: str) -> None:
+                        batch_size: int, device: str, use_compile: bool, amp: str, channels_last: str,
+                        fmt: str) -> None:
     """Training throughput of the trainer against a plain eager fp32 loop, same data, one process."""
     from wrnsearch.bench import bench_train
 
@@ -57,7 +67,8 @@ def bench_train_command(arch: str, dataset: str, data_root: str | None, images: 
         print_json(r)
         return
     click.echo(f"machine: {r['machine']}, torch {r['torch']}, device {r['device']}")
-    click.echo(f"{r['arch']}, {r['images']:,} images of {r['dataset']}, batch {r['batch_size']}, {r['epochs']} epoch(s) x {r['rounds']} rounds")
+    click.echo(f"{r['arch']}, {r['images']:,} images of {r['dataset']}, batch {r['batch_size']}, "
+               f"{r['epochs']} epoch(s) x {r['rounds']} rounds")
     click.echo("plain eager fp32 loop: " + ", ".join(f"{v:,.0f}" for v in r["plain_images_per_s"]) + " images/s")
     click.echo(f"wrnsearch trainer (amp={r['amp']}, channels_last={r['channels_last']}, compile={r['compile']}): "
                + ", ".join(f"{v:,.0f}" for v in r["ours_images_per_s"]) + " images/s")
@@ -66,8 +77,10 @@ def bench_train_command(arch: str, dataset: str, data_root: str | None, images: 
 
 @bench.command("overhead")
 @click.option("--trials", type=click.IntRange(min=2), default=30, show_default=True, help="Trivial trials per run.")
-@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True, help="Alternating rounds; the best of each side counts.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Alternating rounds; the best of each side counts.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
 def bench_overhead_command(trials: int, rounds: int, fmt: str) -> None:
     """Per-trial overhead of wrnsearch run against bare Ray Tune + OptunaSearch, trivial trials."""
     from wrnsearch.bench import bench_overhead
@@ -76,7 +89,8 @@ def bench_overhead_command(trials: int, rounds: int, fmt: str) -> None:
     if fmt == "json":
         print_json(r)
         return
-    click.echo(f"machine: {r['machine']}, ray {r['ray']}; {r['trials']} trivial trials x {r['rounds']} rounds, one at a time")
+    click.echo(f"machine: {r['machine']}, ray {r['ray']}; {r['trials']} trivial trials x {r['rounds']} rounds, "
+               "one at a time")
     click.echo("bare Tune + OptunaSearch: " + ", ".join(f"{v:.3f}" for v in r["bare_s_per_trial"]) + " s/trial")
     click.echo("wrnsearch run:            " + ", ".join(f"{v:.3f}" for v in r["ours_s_per_trial"]) + " s/trial")
     click.echo(f"ratio (best of each): {r['ratio']:.2f}x")

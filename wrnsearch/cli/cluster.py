@@ -10,8 +10,9 @@ from wrnsearch.cli import SET_OPTION, main, print_json
 
 
 def _address_option(f: Any) -> Any:
-    return click.option("--address", envvar="RAY_API_SERVER_ADDRESS", default="http://127.0.0.1:8265", show_default=True,
-                        help="The Ray head's job server (through an SSH tunnel by default); env RAY_API_SERVER_ADDRESS.")(f)
+    return click.option(
+        "--address", envvar="RAY_API_SERVER_ADDRESS", default="http://127.0.0.1:8265", show_default=True,
+        help="The Ray head's job server (through an SSH tunnel by default); env RAY_API_SERVER_ADDRESS.")(f)
 
 
 @main.command()
@@ -35,7 +36,8 @@ def submit(space_file: str, address: str, runs_dir: str, name: str | None, stora
     from wrnsearch.cluster import SubmitOptions, job_logs, normalize_address, submit_search
 
     options = SubmitOptions(runs_dir=runs_dir, overrides=overrides, name=name, storage=storage, data_root=data_root,
-                            working_dir=working_dir, pip=not no_pip, extra_pip=extra_pip, runtime_env=not no_runtime_env)
+                            working_dir=working_dir, pip=not no_pip, extra_pip=extra_pip,
+                            runtime_env=not no_runtime_env)
     job_id = submit_search(space_file, address, options)
     addr = normalize_address(address)
     click.echo(f"submitted {job_id}")
@@ -54,7 +56,8 @@ def jobs() -> None:
 @jobs.command("status")
 @click.argument("job_id")
 @_address_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
 def jobs_status(job_id: str, address: str, fmt: str) -> None:
     """Show a job's status (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED)."""
     from wrnsearch.cluster import job_status

@@ -43,7 +43,7 @@ class LiveView:
         self.live = Live(self._render(), console=self.console, refresh_per_second=2, get_renderable=self._render)
         self.started = False
 
-    def __enter__(self) -> "LiveView":
+    def __enter__(self) -> LiveView:
         return self  # the panel appears with the run's first event: bad input prints only its error
 
     def __exit__(self, *exc: Any) -> None:

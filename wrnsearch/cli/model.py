@@ -13,14 +13,19 @@ _AUTO = click.Choice(["auto", "true", "false"])
 
 @main.command()
 @click.argument("name")
-@click.option("--classes", "num_classes", type=click.IntRange(min=1), default=10, show_default=True, help="Number of classes.")
+@click.option("--classes", "num_classes", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Number of classes.")
 @click.option("--in-channels", type=click.IntRange(min=1), default=3, show_default=True, help="Input image channels.")
-@click.option("--resolution", type=click.IntRange(min=8), default=32, show_default=True, help="Input height and width in pixels.")
-@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Batch size for activation memory and --measure.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format.")
+@click.option("--resolution", type=click.IntRange(min=8), default=32, show_default=True,
+              help="Input height and width in pixels.")
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Batch size for activation memory and --measure.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output format.")
 @click.option("--measure", is_flag=True, help="Also time forward+backward+update of one minibatch.")
 @click.option("--device", default="cpu", show_default=True, help="Device for --measure: cpu, cuda, cuda:1 ...")
-@click.option("--steps", type=click.IntRange(min=20), default=20, show_default=True, help="Timed steps for --measure (median).")
+@click.option("--steps", type=click.IntRange(min=20), default=20, show_default=True,
+              help="Timed steps for --measure (median).")
 @click.option("--amp", type=_AUTO, default="auto", show_default=True,
               help="bf16 autocast for --measure, as trials run: auto is on with CUDA and on CPUs with AMX bf16 units.")
 @click.option("--channels-last", type=_AUTO, default="auto", show_default=True,

@@ -20,9 +20,11 @@ def _run_options(**kw: Any) -> Any:
 @main.command()
 @click.argument("space_file", metavar="SPACE.yaml", type=click.Path(dir_okay=False))
 @click.option("--name", default=None, help="Study and run-directory name (default: the space's name).")
-@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True, help="Where run directories live.")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
+              help="Where run directories live.")
 @click.option("--storage", default=None, help="Optuna storage URL (default: SQLite in the run directory).")
-@click.option("--address", default=None, help="Ray cluster to join (e.g. auto, ray://host:10001); default: start a local Ray.")
+@click.option("--address", default=None,
+              help="Ray cluster to join (e.g. auto, ray://host:10001); default: start a local Ray.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where the data set lives.")
 @click.option("--quiet", "-q", is_flag=True, help="No live view: one JSON line per event on stdout.")
 @SET_OPTION
@@ -75,7 +77,8 @@ def _drive(space_file: str | None, options: Any, quiet: bool) -> None:
 @click.option("--storage", default=None, help="Optuna storage URL instead of a run directory.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind. Keep loopback unless you mean to expose the study (no authentication).")
-@click.option("--port", type=click.IntRange(min=0, max=65535), default=8080, show_default=True, help="Port to listen on.")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8080, show_default=True,
+              help="Port to listen on.")
 def dashboard(run_dir: str | None, storage: str | None, host: str, port: int) -> None:
     """Serve optuna-dashboard on a run's study (read-only use is safe during a search)."""
     from wrnsearch.errors import RunError

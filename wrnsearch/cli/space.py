@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from wrnsearch.cli import SET_OPTION, main, print_json, wide_console
+from wrnsearch.record import Attr
 
 
 @main.group()
@@ -61,7 +62,8 @@ def space_count(file: str, overrides: tuple[str, ...]) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--n", "n", type=click.IntRange(min=1), default=10, show_default=True, help="How many specs to draw.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the space's sampler.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output format.")
 @SET_OPTION
 def space_sample(file: str, n: int, seed: int, fmt: str, overrides: tuple[str, ...]) -> None:
     """Draw specs with the space's sampler (no training) and print them with their costs."""
@@ -81,5 +83,5 @@ def space_sample(file: str, n: int, seed: int, fmt: str, overrides: tuple[str, .
         table.add_column(col, justify="left" if col in ("architecture", "budget") else "right")
     for i, r in enumerate(rows):
         table.add_row(str(i), r["name"], format_count(r["params"]), format_count(r["macs"]),
-                      format_bytes(r["activation_bytes"]), r["infeasible_reason"] or "ok")
+                      format_bytes(r["activation_bytes"]), r[Attr.INFEASIBLE_REASON] or "ok")
     wide_console().print(table)

@@ -27,7 +27,8 @@ def _open_study(run_dir: str | None, storage: str | None, study_name: str | None
 @main.command()
 @_study_options
 @click.option("--objectives", default=None, help="Comma-separated subset, e.g. error,params (default: the study's).")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="Output format.")
 def pareto(run_dir: str | None, storage: str | None, study_name: str | None, objectives: str | None, fmt: str) -> None:
     """Print the Pareto front of a run: the trials no other trial beats on every objective."""
     from wrnsearch.pareto import format_front, front_rows
@@ -44,5 +45,8 @@ def report(run_dir: str | None, storage: str | None, study_name: str | None, out
     from wrnsearch.report import write_report
 
     study = _open_study(run_dir, storage, study_name)
-    target = Path(output) if output else (Path(run_dir) / "report.html" if run_dir and not storage else Path("report.html"))
+    if output:
+        target = Path(output)
+    else:
+        target = Path(run_dir) / "report.html" if run_dir and not storage else Path("report.html")
     click.echo(f"report: {write_report(study, target)}")

@@ -15,9 +15,12 @@ from wrnsearch.cli import SET_OPTION, main, pick_device
 @click.argument("name")
 @click.option("--dataset", type=click.Choice(["cifar10", "cifar100", "svhn", "imagefolder", "synthetic"]), default=None,
               help="Data set (default: the space's, else cifar10).")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where the data set lives (default $WRNSEARCH_DATA or ~/.cache/wrnsearch/data).")
-@click.option("--space", "space_file", type=click.Path(dir_okay=False), default=None, help="Take the dataset and train sections from this space file.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: the recipe's, 200 for CIFAR).")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Where the data set lives (default $WRNSEARCH_DATA or ~/.cache/wrnsearch/data).")
+@click.option("--space", "space_file", type=click.Path(dir_okay=False), default=None,
+              help="Take the dataset and train sections from this space file.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs (default: the recipe's, 200 for CIFAR).")
 @click.option("--train-subset", type=float, default=None, help="Train on this many images (or this fraction if < 1).")
 @click.option("--val-size", type=float, default=None,
               help="Validation images held out of training (or a fraction); 0 trains on all of them, as the paper did.")
@@ -26,9 +29,12 @@ from wrnsearch.cli import SET_OPTION, main, pick_device
 @click.option("--lr", type=float, default=None, help="Initial learning rate (default: the recipe's).")
 @click.option("--seed", type=int, default=None, help="Seed of initialization, shuffling and augmentation.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
-@click.option("--time-limit", default=None, help="Stop cleanly after this wall time (30m, 2h); the result is marked truncated.")
-@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None, help="Checkpoint every epoch here; a rerun with the same settings resumes from it.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the result record (JSON) here.")
+@click.option("--time-limit", default=None,
+              help="Stop cleanly after this wall time (30m, 2h); the result is marked truncated.")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None,
+              help="Checkpoint every epoch here; a rerun with the same settings resumes from it.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Write the result record (JSON) here.")
 @SET_OPTION
 def train(name: str, dataset: str | None, data_root: str | None, space_file: str | None, epochs: int | None,
           train_subset: float | None, val_size: float | None, test_subset: float | None, batch_size: int | None,
@@ -77,7 +83,8 @@ def _train_with_progress(name: str, s: Any, data_root: str | None, device: Any, 
     with console.status(f"loading {s.dataset.name}"):
         splits = load_splits(s.dataset, data_root)
     r = splits.record
-    console.print(f"{spec.name} on {s.dataset.name}: {r['train']:,} train / {r['val']:,} val / {r['test']:,} test images, "
+    console.print(f"{spec.name} on {s.dataset.name}: {r['train']:,} train / {r['val']:,} val / "
+                  f"{r['test']:,} test images, "
                   f"{s.train.epochs} epochs, batch {s.train.batch_size}, lr {s.train.lr}, device {device}")
     with Progress(TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("{task.fields[note]}"), console=console, transient=False) as progress:

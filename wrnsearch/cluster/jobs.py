@@ -33,8 +33,8 @@ def submit_search(space_path: str | Path, address: str | None, options: SubmitOp
     """Validate the space file here, submit ``wrnsearch run`` as a Ray job, return the job id.
 
     Example:
-        >>> job_id = submit_search("spaces/cifar10.yaml", "http://127.0.0.1:8265",
-        ...                        SubmitOptions(runs_dir="/shared/runs", overrides=("train.epochs=100",)))  # doctest: +SKIP
+        >>> options = SubmitOptions(runs_dir="/shared/runs", overrides=("train.epochs=100",))
+        >>> job_id = submit_search("spaces/cifar10.yaml", "http://127.0.0.1:8265", options)  # doctest: +SKIP
     """
     space = load_space(space_path, options.overrides)  # a broken file fails here, before any upload
     return submit(build_submission(space_path, options, space=space), address)

@@ -8,11 +8,12 @@ hypervolume and normalization), :mod:`~wrnsearch.pareto.front` (a study's trials
 their ranks and hypervolume history), :mod:`~wrnsearch.pareto.table` (rows, CSV, JSON, text).
 
 **Eligible trials.** Only architectures trained for the full epoch budget within every budget
-take part in a front: Optuna state COMPLETE, feasible (every ``trial.constraints`` value <= 0 and
-no ``infeasible_reason`` user attr), user attr ``status`` complete (all three:
-:func:`wrnsearch.study.has_full_result`), and a finite value for every chosen objective. Pruned, truncated, failed, running and over-budget trials never do, nor
-do copies of an earlier result (``reused_from``: the same architecture and recipe proposed
-again), which would only list the original twice.
+take part in a front: Optuna state COMPLETE, feasible (every ``trial.constraints`` value <= 0
+and no ``infeasible_reason`` user attr), user attr ``status`` complete (all three:
+:func:`wrnsearch.study.has_full_result`), and a finite value for every chosen objective. Pruned,
+truncated, failed, running and over-budget trials never do, nor do copies of an earlier result
+(``reused_from``: the same architecture and recipe proposed again), which would only list the
+original twice.
 
 **Objectives.** The four objectives are ``error`` (validation error, %), ``params``,
 ``latency_ms`` and ``macs``, all minimized. A trial's value of an objective the study optimized
@@ -72,8 +73,8 @@ from wrnsearch.pareto.front import (
     study_objectives,
     trial_figure,
 )
-from wrnsearch.pareto.volume import REFERENCE_POINT, Bounds, hypervolume, normalization_bounds, normalize
 from wrnsearch.pareto.table import FORMATS, FRONT_COLUMNS, format_front, front_rows, trial_row
+from wrnsearch.pareto.volume import REFERENCE_POINT, Bounds, hypervolume, normalization_bounds, normalize
 
 __all__ = [
     "FORMATS", "FRONT_COLUMNS", "OBJECTIVE_ATTRS", "REFERENCE_POINT", "Bounds", "FrontInfo", "HypervolumeHistory",

@@ -20,8 +20,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from wrnsearch.errors import RunError
 from wrnsearch.pareto.dominance import as_loss, non_dominated_ranks
-from wrnsearch.pareto.volume import REFERENCE_POINT, Bounds, exclusive_hypervolume, hypervolume, \
-    normalization_bounds, normalize
+from wrnsearch.pareto.volume import (
+    REFERENCE_POINT,
+    Bounds,
+    exclusive_hypervolume,
+    hypervolume,
+    normalization_bounds,
+    normalize,
+)
 from wrnsearch.record import Attr
 from wrnsearch.study import has_full_result
 
@@ -181,7 +187,8 @@ def front_info(
     optimized = optimized_objectives(study)
     directions = objective_directions(study, chosen)
     trials = tuple(eligible_trials(study, chosen))
-    values = np.array([objective_values(t, chosen, optimized) for t in trials], dtype=float).reshape(len(trials), len(chosen))
+    values = np.array([objective_values(t, chosen, optimized) for t in trials], dtype=float)
+    values = values.reshape(len(trials), len(chosen))
     ranks = non_dominated_ranks(values, directions)
     hv = None
     if trials:

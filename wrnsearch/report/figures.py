@@ -204,7 +204,8 @@ def scatter_2d(
             fig.add_trace(go.Scatter(
                 x=xs, y=ys, mode="lines+markers",
                 line=dict(shape="hv", color=FRONT_COLOR, width=2, dash=_DASHES[d % len(_DASHES)]),
-                marker=dict(size=9, color=FRONT_COLOR, symbol=_SYMBOLS_2D[d % len(_SYMBOLS_2D)] if per_device_front else "circle"),
+                marker=dict(size=9, color=FRONT_COLOR,
+                            symbol=_SYMBOLS_2D[d % len(_SYMBOLS_2D)] if per_device_front else "circle"),
                 name=f"front · {devices[d]}" if per_device_front and several else "front",
                 hoverinfo="skip",  # the trial's own marker underneath answers the hover
             ))

@@ -66,7 +66,8 @@ _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 
 _CSS = """
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1d1d1f; background: #fafafa; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1d1d1f;
+       background: #fafafa; }
 main { max-width: 1280px; margin: 0 auto; padding: 16px 24px 48px; }
 h1 { font-size: 22px; margin: 8px 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; }
 .meta { color: #555; margin: 2px 0; }
@@ -84,7 +85,8 @@ details pre { max-height: 420px; overflow: auto; font-size: 12px; }
 @media (max-width: 1100px) { .grid { grid-template-columns: minmax(0, 1fr); } }
 .caption { color: #555; font-size: 13px; margin: 2px 4px 10px; }
 table.sortable { border-collapse: collapse; background: #fff; font-size: 13px; width: 100%; }
-table.sortable th, table.sortable td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; white-space: nowrap; }
+table.sortable th, table.sortable td { border: 1px solid #ddd; padding: 4px 8px; text-align: right;
+                                       white-space: nowrap; }
 table.sortable th { background: #f0f0f0; cursor: pointer; user-select: none; }
 table.sortable th[aria-sort=ascending]::after { content: " \\25B2"; }
 table.sortable th[aria-sort=descending]::after { content: " \\25BC"; }
@@ -120,7 +122,8 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
       rows.forEach(function (r) { body.appendChild(r); });
     }
     th.addEventListener("click", sort);
-    th.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });
+    th.addEventListener("keydown",
+                        function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });
   });
 });
 """
@@ -139,7 +142,8 @@ def _cell(value: Any, text: str, *, numeric: bool = True) -> str:
 
 def _table(points: Sequence[Point], table_id: str, caption: str) -> str:
     headers = ["trial", "arch", "val error %", "test error %", "params", "MACs", "latency ms", "device", "epochs"]
-    lines = [f'<table class="sortable" id="{table_id}"><caption class="caption">{_esc(caption)}</caption>', "<thead><tr>"]
+    lines = [f'<table class="sortable" id="{table_id}"><caption class="caption">{_esc(caption)}</caption>',
+             "<thead><tr>"]
     text_columns = ("arch", "device")
     lines += [f'<th scope="col" class="{"text" if h in text_columns else "number"}">{_esc(h)}</th>' for h in headers]
     lines.append("</tr></thead><tbody>")

@@ -26,8 +26,8 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
     """Start a local Ray or join ``address`` (or ``$RAY_ADDRESS``); True when we started it (and must stop it)."""
     # torch before ray: a driver that loads libtorch after joining a cluster can fail with
     # "Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so" (seen with Ray 2.60, torch 2.14)
-    import torch  # noqa: F401
     import ray
+    import torch  # noqa: F401
 
     if ray.is_initialized():
         return False

@@ -146,6 +146,7 @@ def _sampler_problems(space: Space) -> list[Problem]:
         for key in ("widen_factor", "dropout"):
             dim = getattr(space.space, key)
             if dim is not None and not dim.finite:
-                problems.append((["search", "sampler"], f"{space.search.sampler} needs a finite space, but space.{key} "
-                                                        "is a continuous range: give it a step or a list, or use another sampler"))
+                problems.append((["search", "sampler"],
+                                 f"{space.search.sampler} needs a finite space, but space.{key} is a continuous "
+                                 "range: give it a step or a list, or use another sampler"))
     return problems

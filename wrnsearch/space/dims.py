@@ -17,6 +17,7 @@ from wrnsearch.errors import SpecError
 from wrnsearch.spec import check_kernels, format_block, parse_block
 from wrnsearch.units import format_seconds, parse_bytes, parse_count, parse_seconds
 
+
 @dataclass(frozen=True)
 class Dim:
     """One searchable dimension. ``values`` holds the fixed value or the choices."""
@@ -113,7 +114,8 @@ def _make_dim(value: Any, integer: bool) -> Dim:
         if "low" not in value or "high" not in value:
             raise ValueError("a range needs both low and high, e.g. {low: 1, high: 12}")
         step = value.get("step")
-        int_range = integer or all(isinstance(value.get(k), int) and not isinstance(value.get(k), bool) for k in ("low", "high")) and (step is None or isinstance(step, int))
+        ints = all(isinstance(value.get(k), int) and not isinstance(value.get(k), bool) for k in ("low", "high"))
+        int_range = integer or ints and (step is None or isinstance(step, int))
         low = _number(value["low"], int_range, "low")
         high = _number(value["high"], int_range, "high")
         if step is not None:

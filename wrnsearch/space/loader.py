@@ -157,7 +157,8 @@ def load_space(path: str | Path, overrides: Sequence[str] = (), *, search: bool 
     return parse_space(raw, source=source, overrides=overrides, search=search)
 
 
-def parse_space(raw: bytes | str, *, source: str = "<space>", overrides: Sequence[str] = (), search: bool = True) -> Space:
+def parse_space(raw: bytes | str, *, source: str = "<space>", overrides: Sequence[str] = (),
+                search: bool = True) -> Space:
     """Validate a space given as text; see :func:`load_space`."""
     text = _decode(raw, source)
     try:
@@ -176,9 +177,11 @@ def parse_space(raw: bytes | str, *, source: str = "<space>", overrides: Sequenc
     except RecursionError:
         raise SpaceError(f"{source}: YAML nested too deeply") from None
     if data is None:
-        raise SpaceError(f"{source}: the file is empty; a space needs at least name and space (see spaces/quickstart.yaml)")
+        raise SpaceError(f"{source}: the file is empty; a space needs at least name and space "
+                         "(see spaces/quickstart.yaml)")
     if not isinstance(data, dict):
-        raise SpaceError(f"{source}:1:1: the top level must be a mapping of sections (name, dataset, space, ...), not a {type(data).__name__}")
+        raise SpaceError(f"{source}:1:1: the top level must be a mapping of sections (name, dataset, space, ...), "
+                         f"not a {type(data).__name__}")
     return space_from_data(data, source=source, overrides=overrides, search=search, root=root)
 
 
@@ -210,7 +213,7 @@ def space_from_data(data: dict[str, Any], *, source: str = "<space>", overrides:
             problems.add(loc, _explain(err, loc))
         problems.raise_if_any()
         raise  # pragma: no cover
-    space._source = source
+    space = space.located(source)
     for path, message in impossibilities(space):
         problems.add(path, message)
     if search and space.dataset.val_size == 0:

@@ -105,9 +105,10 @@ class SpaceDims(_Section):
     dropout: NumDim = Field(default_factory=lambda: Dim("fixed", False, (0.0,)))
 
     @model_validator(mode="after")
-    def _check_form(self) -> "SpaceDims":
+    def _check_form(self) -> SpaceDims:
         if self.architecture is not None:
-            others = [k for k in ("depth", "blocks_per_group", "widen_factor", "block", "convs_per_block", "kernel_sizes") if getattr(self, k) is not None]
+            others = [k for k in ("depth", "blocks_per_group", "widen_factor", "block", "convs_per_block",
+                                  "kernel_sizes") if getattr(self, k) is not None]
             if others:
                 raise ValueError(f"architecture lists whole WRNs: drop {', '.join(others)}")
             if not self.architecture:
@@ -152,7 +153,8 @@ class SpaceDims(_Section):
             raise ValueError(f"widen_factor values must lie in (0, {MAX_WIDEN_FACTOR}]")
         if d.kind == "range" and not d.integer:
             if d.step is None:
-                raise ValueError("a fractional widen_factor range needs a step such that 16*step is whole (e.g. step: 0.25)")
+                raise ValueError("a fractional widen_factor range needs a step such that 16*step is whole "
+                                 "(e.g. step: 0.25)")
             checks = (("low", d.low), ("step", d.step))  # every value is low + i * step
         else:
             checks = tuple((None, v) for v in d.finite_values())
@@ -292,7 +294,13 @@ class Space(_Section):
 
     @property
     def source(self) -> str:
+        """The file (or ``--set``-built text) the space was read from, for messages."""
         return self._source
+
+    def located(self, source: str) -> Space:
+        """This space, marked as read from ``source``."""
+        self._source = source
+        return self
 
     @property
     def directions(self) -> list[str]:

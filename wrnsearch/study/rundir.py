@@ -64,7 +64,8 @@ def resolve_run(space_path: str | Path | None, *, run_dir: str | Path | None = N
     if run_dir is not None and space_path is None:
         saved = Path(run_dir) / SPACE_FILE
         if not saved.exists():
-            raise RunError(f"{run_dir} is not a run directory (no {SPACE_FILE}); start one with: wrnsearch run SPACE.yaml")
+            raise RunError(f"{run_dir} is not a run directory (no {SPACE_FILE}); "
+                           "start one with: wrnsearch run SPACE.yaml")
         space = load_space(saved, overrides)
     else:
         space = load_space(space_path, overrides)

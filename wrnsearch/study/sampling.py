@@ -106,7 +106,8 @@ def _suggest(trial: optuna.trial.BaseTrial, name: str, dist: BaseDistribution) -
     return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
 
 
-def suggest_spec(trial: optuna.trial.BaseTrial, space: Space, dists: dict[str, BaseDistribution] | None = None) -> WRNSpec:
+def suggest_spec(trial: optuna.trial.BaseTrial, space: Space,
+                 dists: dict[str, BaseDistribution] | None = None) -> WRNSpec:
     """Define-by-run: suggest the parameters of one architecture and return its (valid) spec.
 
     ``dists`` are the space's :func:`search_distributions`, computed once by a caller that asks
@@ -229,9 +230,11 @@ def make_sampler(space: Space) -> optuna.samplers.BaseSampler:
     if name == "nsga3":
         return optuna.samplers.NSGAIIISampler(seed=seed, population_size=cfg.population_size)
     if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=cfg.n_startup_trials, warn_independent_sampling=False)
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=cfg.n_startup_trials,
+                                         warn_independent_sampling=False)
     if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False, warn_asynchronous_seeding=False)
+        return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False,
+                                          warn_asynchronous_seeding=False)
     return optuna.samplers.RandomSampler(seed=seed)
 
 

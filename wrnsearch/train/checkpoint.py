@@ -80,7 +80,8 @@ def check_identity(state: dict[str, Any], identity: dict[str, Any], directory: P
     changed = []
     for section in ("recipe", "dataset"):
         a, b = saved.get(section, {}), identity.get(section, {})
-        changed += [f"{section}.{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        changed += [f"{section}.{k} {a.get(k)!r} -> {b.get(k)!r}"
+                    for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     raise RunError(f"{directory}: holds {spec.name} trained with other settings "
                    f"({'; '.join(changed[:4])}{'; ...' if len(changed) > 4 else ''}): resume with the same "
                    "settings, or give another checkpoint directory")

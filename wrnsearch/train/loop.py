@@ -29,8 +29,14 @@ from wrnsearch.model import build_model
 from wrnsearch.record import Status, TrialRecord
 from wrnsearch.spec import WRNSpec
 from wrnsearch.train.augment import Augmenter
-from wrnsearch.train.checkpoint import check_identity, load_checkpoint, rng_state, run_identity, save_checkpoint, \
-    set_rng_state
+from wrnsearch.train.checkpoint import (
+    check_identity,
+    load_checkpoint,
+    rng_state,
+    run_identity,
+    save_checkpoint,
+    set_rng_state,
+)
 from wrnsearch.train.device import fast_path, measure_like_a_trial, pick_device
 
 log = logging.getLogger(__name__)
@@ -161,7 +167,8 @@ class _Trainer:
     def val_error(self) -> float | None:
         if not len(self.val_y):
             return None
-        return evaluate(self.model, self.val_x, self.val_y, self.aug, self.recipe.eval_batch_size, self.device, self.amp)
+        return evaluate(self.model, self.val_x, self.val_y, self.aug, self.recipe.eval_batch_size, self.device,
+                        self.amp)
 
     def test_error(self) -> float:
         return evaluate(self.model, self.splits.test_x.to(self.device), self.splits.test_y.to(self.device), self.aug,
@@ -263,7 +270,8 @@ def _train_epochs(trainer: _Trainer, record: TrialRecord, identity: dict[str, An
             lr = trainer.optimizer.param_groups[0]["lr"]  # the rate this epoch trained at
             trainer.scheduler.step()
             report = EpochReport(epoch=epoch + 1, epochs=trainer.epochs, train_loss=loss, val_error=trainer.val_error(),
-                                 elapsed_s=elapsed_s(), images_per_s=trainer.epoch_images / max(trainer.epoch_time_s, 1e-9),
+                                 elapsed_s=elapsed_s(),
+                                 images_per_s=trainer.epoch_images / max(trainer.epoch_time_s, 1e-9),
                                  lr=lr)
             trainer.curve.append(report.to_dict())
             path = None

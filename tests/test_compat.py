@@ -1,0 +1,121 @@
+"""Every private API of Optuna and torch we use is in wrnsearch/compat.py, and still where we reach.
+
+When an upgrade moves one, the resolution test fails naming the call; the functional tests run
+each compat function on a real SQLite study and this machine's torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from wrnsearch import compat
+
+PACKAGE = Path(__file__).resolve().parent.parent / "wrnsearch"
+THIRD_PARTY = ("optuna", "torch", "torchvision", "ray", "sqlalchemy", "plotly", "pydantic")
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.fixture
+def study(tmp_path):
+    return optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="s",
+                               directions=["minimize", "minimize"])
+
+
+def _resolve(dotted: str, instances: dict[str, object]) -> object:
+    """Import the longest module prefix, then walk attributes; an attribute that only instances
+    have (set in ``__init__``) is looked up on the real instance of that class."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            target: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        break
+    else:  # pragma: no cover - optuna and torch are installed
+        raise AssertionError(f"{dotted}: no module of it imports")
+    for i in range(cut, len(parts)):
+        owner = ".".join(parts[:i])
+        if hasattr(target, parts[i]):
+            target = getattr(target, parts[i])
+        elif owner in instances and hasattr(instances[owner], parts[i]):
+            target = getattr(instances[owner], parts[i])
+        else:
+            raise AssertionError(f"{dotted}: {owner} has no {parts[i]} in the installed version; "
+                                 "update wrnsearch/compat.py")
+    return target
+
+
+def test_every_private_api_resolves_in_the_installed_versions(study):
+    trial = study.ask()
+    frozen = study.get_trials(deepcopy=False)[0]
+    instances = {
+        "optuna.study.Study": study, "optuna.trial.Trial": trial, "optuna.trial.FrozenTrial": frozen,
+        "optuna.storages._CachedStorage": compat.study_storage(study),
+        "optuna.storages.RDBStorage": compat.study_storage(study)._backend,
+    }
+    for dotted in compat.PRIVATE_APIS:
+        assert _resolve(dotted, instances) is not None, dotted
+
+
+def test_the_resolver_fails_naming_a_moved_call(study):
+    with pytest.raises(AssertionError, match="optuna.study.Study has no _moved_storage"):
+        _resolve("optuna.study.Study._moved_storage", {"optuna.study.Study": study})
+    with pytest.raises(AssertionError, match="optuna.storages._rdb.models has no GoneModel"):
+        _resolve("optuna.storages._rdb.models.GoneModel", {})
+
+
+def test_set_trial_attrs_writes_attrs_and_constraints_in_one_call(study):
+    trial = study.ask()
+    compat.set_trial_attrs(study, trial, {"arch": "WRN-16-4", "curve": [{"epoch": 1}], "n": 3},
+                           {"max_params": 0.5, "max_macs": -1.0})
+    compat.set_trial_attrs(study, trial, {"n": 4})  # an upsert: the second write wins
+    stored = compat.frozen_trial(study, trial)
+    assert stored.number == trial.number and compat.trial_id(stored) == compat.trial_id(trial)
+    assert stored.user_attrs == {"arch": "WRN-16-4", "curve": [{"epoch": 1}], "n": 4}
+    assert stored.constraints == {"max_params": 0.5, "max_macs": -1.0}
+    study.tell(trial, [1.0, 2.0])
+    with pytest.raises(RuntimeError):  # a finished trial is not updatable, as in Optuna itself
+        compat.set_trial_attrs(study, trial, {"late": True})
+    assert "late" not in study.trials[0].user_attrs
+
+
+def test_set_trial_attrs_on_a_trial_a_killed_driver_left_running(study):
+    study.ask()
+    frozen = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))[0]  # no Trial object
+    compat.set_trial_attrs(study, frozen, {"status": "x"})
+    assert study.trials[0].user_attrs == {"status": "x"}
+
+
+def test_set_trial_attrs_falls_back_to_public_calls_in_memory():
+    study = optuna.create_study(directions=["minimize"])
+    trial = study.ask()
+    compat.set_trial_attrs(study, trial, {"a": 1}, {"max_params": 2.0})
+    assert study.trials[0].user_attrs == {"a": 1} and study.trials[0].constraints == {"max_params": 2.0}
+
+
+def test_cpu_probe_agrees_with_the_kernel():
+    flags = Path("/proc/cpuinfo").read_text().split()
+    assert compat.cpu_has_amx_bf16() == ("amx_bf16" in flags and "avx512_bf16" in flags)
+
+
+def test_no_module_but_compat_imports_a_private_module_of_a_dependency():
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "compat.py" and path.parent == PACKAGE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                parts = name.split(".")
+                if parts[0] in THIRD_PARTY and any(p.startswith("_") and p != "__future__" for p in parts[1:]):
+                    found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {name}")
+    assert not found, found

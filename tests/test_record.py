@@ -1,0 +1,146 @@
+"""The trial record and its outcome: what the trainer writes, how the study stores it, what it counts as.
+
+Real SQLite studies; the driver's own writes (wrnsearch.study.writer) put every outcome there.
+"""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+
+from wrnsearch.record import INTERRUPTED_REASON, Attr, Status, TrialRecord
+from wrnsearch.space import parse_space
+from wrnsearch.study import Outcome, count_outcomes, counts_as_trained, has_full_result, is_reusable, outcome_of
+from wrnsearch.study.sampling import make_sampler, propose
+from wrnsearch.study.writer import (
+    Result,
+    lost_worker_record,
+    objective_values,
+    reconcile_running,
+    stopped_record,
+    tell_copy,
+    tell_infeasible,
+    tell_leader_failed,
+    tell_record,
+    tell_stopped,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+SPACE = """\
+name: rec
+dataset: {name: synthetic, num_classes: 4, resolution: 16}
+space: {architecture: [WRN-10-1, WRN-10-2, WRN-40-8]}
+budget: {max_params: 600K}
+search: {sampler: random, seed: 3}
+"""
+
+
+def _record(status: Status = Status.COMPLETE, **extra) -> TrialRecord:
+    base = dict(name="WRN-10-1", status=status, params=78_000, macs=1_000_000, val_error=40.0, test_error=41.0,
+                latency_ms=2.5, epochs=2, curve=[{"epoch": 1, "val_error": 50.0}, {"epoch": 2, "val_error": 40.0}],
+                dataset={"val": 64}, device="cpu (2 threads)")
+    return TrialRecord(**{**base, **extra})
+
+
+def test_the_record_leaves_out_what_was_not_produced():
+    failed = TrialRecord(name="WRN-10-1", status=Status.FAILED, reason="boom")
+    assert failed.to_dict() == {"name": "WRN-10-1", "status": "failed", "reason": "boom"}
+    no_split = TrialRecord(name="WRN-10-1", status=Status.COMPLETE, test_error=9.0)
+    assert no_split.to_dict()["val_error"] is None  # evaluated, on a split without validation images
+    assert "val_error" not in TrialRecord(name="x", status=Status.DIVERGED).to_dict()
+    record = _record(resumed_from_epoch=1)
+    assert TrialRecord.from_json(record.to_json()) == record
+    assert TrialRecord.from_dict({**record.to_dict(), "from_a_later_version": 1}) == record
+    assert Status("truncated").stopped_early and Status.PRUNED.evaluated and not Status.DIVERGED.evaluated
+
+
+def test_the_record_as_user_attributes():
+    attrs = _record(status=Status.TRUNCATED, reason="trial time limit of 2 s reached").user_attrs()
+    assert attrs["status"] == "truncated" and attrs[Attr.PRUNE_REASON] == "trial time limit of 2 s reached"
+    assert attrs[Attr.DATASET_SPLIT] == {"val": 64} and "dataset" not in attrs and "name" not in attrs
+    assert attrs[Attr.VAL_ERROR] == 40.0 and attrs["curve"][-1]["epoch"] == 2
+    failed = TrialRecord(name="x", status=Status.OUT_OF_MEMORY).user_attrs()
+    assert failed == {"status": "out_of_memory", Attr.FAIL_REASON: "out_of_memory"}  # no None stored
+    assert objective_values(_record(), ["error", "params", "latency_ms", "macs"]) == [40.0, 78_000.0, 2.5, 1e6]
+    assert objective_values(_record(latency_ms=None), ["latency_ms"]) == [math.inf]
+
+
+@pytest.fixture
+def study_and_space(tmp_path):
+    space = parse_space(SPACE, source="rec.yaml")
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'rec.db'}", study_name="rec",
+                                directions=space.directions, sampler=make_sampler(space))
+    study.set_metric_names(list(space.objectives))
+    return study, space
+
+
+def _propose(study, space, name: str):
+    """A proposal of ``name`` (enqueued, so the sampler proposes exactly it)."""
+    study.enqueue_trial({"architecture": name})
+    trial = study.ask()
+    return trial, propose(study, trial, space)
+
+
+def test_every_outcome_as_the_driver_stores_it(study_and_space):
+    study, space = study_and_space
+    objectives = list(space.objectives)
+    done_trial, p = _propose(study, space, "WRN-10-1")
+    done = tell_record(study, done_trial, _record(), objectives, p)
+    pruned_trial, p = _propose(study, space, "WRN-10-2")
+    tell_record(study, pruned_trial, stopped_record("WRN-10-2", {"epoch": 1, "val_error": 60.0}), objectives, p)
+    failed_trial, p = _propose(study, space, "WRN-10-2")
+    tell_record(study, failed_trial, _record(status=Status.DIVERGED, reason="loss became nan"), objectives, p)
+    lost_trial, p = _propose(study, space, "WRN-10-1")
+    tell_record(study, lost_trial, lost_worker_record("WRN-10-1"), objectives, p)
+    big_trial, p = _propose(study, space, "WRN-40-8")
+    assert not p.feasible
+    tell_infeasible(study, big_trial, space, p)
+    copy_trial, _ = _propose(study, space, "WRN-10-1")
+    tell_copy(study, copy_trial, done)
+    follower, _ = _propose(study, space, "WRN-10-2")
+    tell_leader_failed(study, follower, failed_trial.number)
+    late, _ = _propose(study, space, "WRN-10-2")
+    tell_stopped(study, late, "stopped before it finished: budget.time reached")
+    _propose(study, space, "WRN-10-1")  # left RUNNING by a driver that was killed
+    assert reconcile_running(study) == [8]
+
+    trials = study.get_trials(deepcopy=False)
+    outcomes = [outcome_of(t) for t in trials]
+    assert outcomes == [Outcome.DONE, Outcome.PRUNED, Outcome.FAILED, Outcome.FAILED, Outcome.INFEASIBLE,
+                        Outcome.REUSED, Outcome.REUSED, Outcome.PRUNED, Outcome.INTERRUPTED, Outcome.WAITING]
+    assert [counts_as_trained(t) for t in trials] == [True, True, True, True, False, False, False, True, False, False]
+    assert [has_full_result(t) for t in trials] == [True] + [False] * 9
+    assert [is_reusable(t) for t in trials] == [True, True, False, False, False, False, False, True, False, False]
+    counts = count_outcomes(trials)
+    assert counts == {"done": 1, "infeasible": 1, "pruned": 2, "failed": 2, "interrupted": 1, "reused": 2,
+                      "running": 0, "waiting": 1}
+
+    first, copy = trials[0], trials[5]
+    assert first.values == [40.0, 78_000.0, 2.5] and first.user_attrs["status"] == "complete"
+    assert copy.values == first.values and copy.user_attrs[Attr.REUSED_FROM] == 0
+    assert copy.user_attrs[Attr.ARCH] == "WRN-10-1"  # the copy carries the proposal's attributes too
+    assert Attr.KEY not in copy.user_attrs  # a copy is not a second training of its key
+    assert trials[1].user_attrs[Attr.PRUNE_REASON] == "stopped early after epoch 1"
+    assert trials[1].user_attrs["epochs"] == 1
+    assert trials[2].user_attrs[Attr.FAIL_REASON] == "loss became nan"
+    assert "worker died" in trials[3].user_attrs[Attr.FAIL_REASON]
+    assert trials[4].user_attrs["status"] == "infeasible" and trials[4].user_attrs[Attr.INFEASIBLE_REASON]
+    assert trials[8].user_attrs[Attr.FAIL_REASON] == INTERRUPTED_REASON
+    assert trials[9].user_attrs[Attr.RETRY_OF] == 8 and trials[9].system_attrs["fixed_params"] == trials[8].params
+    # what the driver kept in memory is what a read back gives
+    assert done == Result.of(first)
+
+
+def test_a_retried_copy_or_infeasible_proposal_is_not_queued_again(study_and_space):
+    study, space = study_and_space
+    _propose(study, space, "WRN-40-8")  # over budget, killed while it was being told
+    trial, p = _propose(study, space, "WRN-10-1")
+    from wrnsearch.compat import set_trial_attrs
+
+    set_trial_attrs(study, trial, {Attr.REUSED_FROM: 0})  # killed half-way through copying a result
+    assert reconcile_running(study) == [0, 1]
+    assert [outcome_of(t) for t in study.get_trials(deepcopy=False)] == [Outcome.INTERRUPTED, Outcome.INTERRUPTED]
