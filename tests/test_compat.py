@@ -76,7 +76,7 @@ def test_set_trial_attrs_writes_attrs_and_constraints_in_one_call(study):
     compat.set_trial_attrs(study, trial, {"arch": "WRN-16-4", "curve": [{"epoch": 1}], "n": 3},
                            {"max_params": 0.5, "max_macs": -1.0})
     compat.set_trial_attrs(study, trial, {"n": 4})  # an upsert: the second write wins
-    stored = compat.frozen_trial(study, trial)
+    stored = compat.study_storage(study).get_trial(compat.trial_id(trial))
     assert stored.number == trial.number and compat.trial_id(stored) == compat.trial_id(trial)
     assert stored.user_attrs == {"arch": "WRN-16-4", "curve": [{"epoch": 1}], "n": 4}
     assert stored.constraints == {"max_params": 0.5, "max_macs": -1.0}
@@ -119,3 +119,17 @@ def test_no_module_but_compat_imports_a_private_module_of_a_dependency():
                 if parts[0] in THIRD_PARTY and any(p.startswith("_") and p != "__future__" for p in parts[1:]):
                     found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {name}")
     assert not found, found
+
+
+def test_tell_stores_what_study_tell_stores(study):
+    ours, theirs = study.ask(), study.ask()
+    compat.tell(study, ours, [1.0, 2.0])
+    study.tell(theirs, [1.0, 2.0])
+    a, b = study.trials
+    assert (a.state, a.values) == (b.state, b.values) == (TrialState.COMPLETE, [1.0, 2.0])
+    pruned = study.ask()
+    compat.tell(study, pruned, state=TrialState.PRUNED)
+    compat.tell(study, pruned, state=TrialState.FAIL, skip_if_finished=True)  # a second tell is skipped
+    assert study.trials[2].state == TrialState.PRUNED
+    with pytest.raises(ValueError, match="Cannot tell a PRUNED trial"):
+        compat.tell(study, pruned, state=TrialState.FAIL)

@@ -12,7 +12,7 @@ Tested with Optuna 5.0 and torch 2.14.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 # Resolved by the compat test; keep in step with the functions below.
@@ -21,12 +21,13 @@ PRIVATE_APIS = (
     "optuna.trial.Trial._trial_id",
     "optuna.trial.FrozenTrial._trial_id",
     "optuna.storages._CachedStorage._backend",
-    "optuna.storages._rdb.models.TrialModel.find_or_raise_by_id",
+    "optuna.storages._rdb.models.TrialModel.state",
     "optuna.storages._rdb.models.TrialUserAttributeModel",
     "optuna.storages._rdb.models.TrialSystemAttributeModel",
     "optuna.storages._rdb.storage._create_scoped_session",
     "optuna.storages.RDBStorage.check_trial_is_updatable",
     "optuna.storages.RDBStorage.scoped_session",
+    "optuna.study._tell._tell_with_warning",
     "torch.cpu._is_amx_tile_supported",
     "torch.cpu._is_avx512_bf16_supported",
 )
@@ -46,20 +47,16 @@ def trial_id(trial: Any) -> int:
     return trial._trial_id  # noqa: SLF001
 
 
-def frozen_trial(study: Any, trial: Any) -> Any:
-    """The stored ``FrozenTrial`` of a live ``Trial``, read from the (cached) storage by id."""
-    return study_storage(study).get_trial(trial_id(trial))
-
-
 def set_trial_attrs(study: Any, trial: Any, user_attrs: Mapping[str, Any],
                     constraints: Mapping[str, float] | None = None) -> None:
     """Set many user attributes (and Optuna 5 named constraints) of an unfinished trial at once.
 
     ``Trial.set_user_attr`` costs a lookup, an update check and a commit per attribute; a trial
-    stores about twenty. With SQLite or PostgreSQL this is one multi-row upsert in one commit,
-    as Optuna's own per-attribute upsert (``RDBStorage._set_trial_attr_without_commit``) but
-    batched, through Optuna's ORM models (``optuna.storages._rdb.models``). Other storages get
-    the public calls. ``trial`` is a ``Trial`` or ``FrozenTrial`` of ``study``.
+    stores about twenty. With SQLite or PostgreSQL this is one upsert statement, executed for
+    every row, in one commit, as Optuna's own per-attribute upsert
+    (``RDBStorage._set_trial_attr_without_commit``) but batched, through Optuna's ORM models
+    (``optuna.storages._rdb.models``), after the same check that the trial is still running.
+    Other storages get the public calls. ``trial`` is a ``Trial`` or ``FrozenTrial`` of ``study``.
     """
     storage = study_storage(study)
     backend = getattr(storage, "_backend", storage)  # _CachedStorage wraps the RDB storage
@@ -80,25 +77,52 @@ def set_trial_attrs(study: Any, trial: Any, user_attrs: Mapping[str, Any],
         return
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
+    from sqlalchemy import select
 
-    if engine == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert
     rows = {
         models.TrialUserAttributeModel: list(user_attrs.items()),
         models.TrialSystemAttributeModel: [(_CONSTRAINT_PREFIX + k, float(v)) for k, v in (constraints or {}).items()],
     }
     tid = trial_id(trial)
     with _create_scoped_session(backend.scoped_session, True) as session:
-        row = models.TrialModel.find_or_raise_by_id(tid, session)
-        backend.check_trial_is_updatable(tid, row.state)
+        # the state alone (a core select), not the ORM row with its relationships
+        state = session.execute(select(models.TrialModel.state).where(models.TrialModel.trial_id == tid)).scalar()
+        if state is None:
+            raise KeyError(f"No trial with trial_id {tid} exists.")
+        backend.check_trial_is_updatable(tid, state)
         for model, items in rows.items():
-            if not items:
-                continue
-            stmt = insert(model).values([{"trial_id": tid, "key": k, "value_json": json.dumps(v)} for k, v in items])
-            session.execute(stmt.on_conflict_do_update(index_elements=[model.trial_id, model.key],
-                                                       set_={"value_json": stmt.excluded.value_json}))
+            if items:  # one statement, compiled once, executed for every row (executemany)
+                session.execute(_upsert(engine, model),
+                                [{"trial_id": tid, "key": k, "value_json": json.dumps(v)} for k, v in items])
+
+
+_UPSERTS: dict[tuple[str, type], Any] = {}
+
+
+def _upsert(engine: str, model: type) -> Any:
+    """INSERT ... ON CONFLICT (trial_id, key) DO UPDATE of an attribute table, built once."""
+    if (engine, model) not in _UPSERTS:
+        if engine == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        stmt = insert(model)
+        _UPSERTS[engine, model] = stmt.on_conflict_do_update(index_elements=[model.trial_id, model.key],
+                                                              set_={"value_json": stmt.excluded.value_json})
+    return _UPSERTS[engine, model]
+
+
+def tell(study: Any, trial: Any, values: Sequence[float] | None = None, state: Any = None, *,
+         skip_if_finished: bool = False) -> None:
+    """``Study.tell`` without its return value (``optuna.study._tell._tell_with_warning``).
+
+    ``Study.tell`` ends by reading the finished trial back from the storage and deep-copying it,
+    a database read per trial that the driver, which keeps what it told, throws away.
+    """
+    from optuna.study._tell import _tell_with_warning
+
+    _tell_with_warning(study=study, trial=trial, value_or_values=values, state=state,
+                       skip_if_finished=skip_if_finished)
 
 
 def cpu_has_amx_bf16() -> bool:

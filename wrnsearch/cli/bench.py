@@ -78,19 +78,22 @@ def bench_train_command(arch: str, dataset: str, data_root: str | None, images: 
 @bench.command("overhead")
 @click.option("--trials", type=click.IntRange(min=2), default=30, show_default=True, help="Trivial trials per run.")
 @click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Alternating rounds; the best of each side counts.")
+              help="Alternating rounds; the best and the median of each side are reported.")
+@click.option("--warmup-trials", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Untimed trials of each side first (imports, worker start-up).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Output format.")
-def bench_overhead_command(trials: int, rounds: int, fmt: str) -> None:
+def bench_overhead_command(trials: int, rounds: int, warmup_trials: int, fmt: str) -> None:
     """Per-trial overhead of wrnsearch run against bare Ray Tune + OptunaSearch, trivial trials."""
     from wrnsearch.bench import bench_overhead
 
-    r = bench_overhead(trials=trials, rounds=rounds)
+    r = bench_overhead(trials=trials, rounds=rounds, warmup_trials=warmup_trials)
     if fmt == "json":
         print_json(r)
         return
     click.echo(f"machine: {r['machine']}, ray {r['ray']}; {r['trials']} trivial trials x {r['rounds']} rounds, "
-               "one at a time")
+               f"one at a time, after {r['warmup_trials']} untimed")
     click.echo("bare Tune + OptunaSearch: " + ", ".join(f"{v:.3f}" for v in r["bare_s_per_trial"]) + " s/trial")
     click.echo("wrnsearch run:            " + ", ".join(f"{v:.3f}" for v in r["ours_s_per_trial"]) + " s/trial")
-    click.echo(f"ratio (best of each): {r['ratio']:.2f}x")
+    click.echo(f"ratio (best of each): {r['ratio']:.2f}x; median: {r['median_ratio']:.2f}x, "
+               f"wrnsearch adds {r['added_median_s'] * 1e3:.1f} ms per trial")

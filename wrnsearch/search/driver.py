@@ -11,11 +11,12 @@ files: the study records every result.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,11 +160,31 @@ def _tuner(space: Space, searcher: Any, trainable: Trainable, ctx: dict[str, Any
     )
 
 
+@contextlib.contextmanager
+def _without_tune_result_files() -> Iterator[None]:
+    """Tune's per-trial result files (result.json, progress.csv, TensorBoard events) would repeat
+    what the study holds, at a few milliseconds per result: off while this search runs, and the
+    warning of Tune's result grid about the files it then cannot find silenced. The process's
+    setting is restored afterwards, for other Tune runs in it."""
+    name = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
+    before = os.environ.get(name)
+    analysis_log = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = analysis_log.level
+    os.environ[name] = "1"
+    analysis_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        analysis_log.setLevel(level)
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions, progress: RunProgress,
           on_event: EventCallback | None, trainable: Trainable | None) -> str | None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our own live view replaces Tune's tables
-    # Tune's per-trial result files (result.json, progress.csv) would repeat what the study holds
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     import ray
 
     from wrnsearch.search.searcher import StudySearcher
@@ -181,15 +202,11 @@ def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions,
         interrupted = False
         # Tune's result grid at the end looks for the per-trial files it was told not to write;
         # the study holds every result, so its warning about them is noise
-        analysis_log = logging.getLogger("ray.tune.analysis.experiment_analysis")
-        level = analysis_log.level
-        analysis_log.setLevel(logging.ERROR)
         try:
-            tuner.fit()
+            with _without_tune_result_files():
+                tuner.fit()
         except KeyboardInterrupt:
             interrupted = True
-        finally:
-            analysis_log.setLevel(level)
         time_up = bool(space.budget.time and progress.elapsed_s >= space.budget.time)
         # Tune handles Ctrl-C itself and returns with trials in flight: when the search's time
         # is not up, that was the user. Those trials did not fail; like a killed driver's, they

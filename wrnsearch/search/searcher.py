@@ -22,6 +22,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from ray.tune.search import Searcher
 
+from wrnsearch.compat import tell
 from wrnsearch.record import Attr, Status, TrialRecord
 from wrnsearch.search.decisions import FREE_PROPOSALS_REASON, MAX_FREE_PROPOSALS, stop_proposing
 from wrnsearch.search.options import EventCallback, RunProgress
@@ -221,7 +222,7 @@ class StudySearcher(Searcher):
                 self.live.pop(trial_id)
             for followers in self.followers.values():
                 for follower in followers:
-                    self.study.tell(follower, state=optuna.trial.TrialState.FAIL)
+                    tell(self.study, follower, state=optuna.trial.TrialState.FAIL)
             self.followers.clear()
 
     def forget_in_flight(self) -> None:

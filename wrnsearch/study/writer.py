@@ -3,9 +3,9 @@
 Only the search's driver writes the study (SQLite takes one writer). Every write of a trial's
 record goes through here, so the study's attributes are spelled by :mod:`wrnsearch.record`
 alone and each outcome costs as few transactions as Optuna allows: the outcome's attributes in
-one multi-row upsert, then Optuna's own ``tell``. What the driver needs later of a finished trial
-(its values and attributes, to reuse them) is kept in memory as a :class:`Result`, never read
-back.
+one upsert, then Optuna's own ``tell`` (without the read-back of ``Study.tell``). What the
+driver needs later of a finished trial (its values and attributes, to reuse them) is kept in
+memory as a :class:`Result`, never read back.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from wrnsearch import __version__
-from wrnsearch.compat import set_trial_attrs
+from wrnsearch.compat import set_trial_attrs, tell
 from wrnsearch.errors import RunError
 from wrnsearch.record import INTERRUPTED_REASON, WORKER_DIED_REASON, Attr, Status, TrialRecord
 from wrnsearch.space import Space
@@ -102,7 +102,7 @@ def reconcile_running(study: optuna.Study) -> list[int]:
     numbers = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         set_trial_attrs(study, t, {Attr.FAIL_REASON: INTERRUPTED_REASON, Attr.STATUS: Status.INTERRUPTED.value})
-        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+        tell(study, t.number, state=TrialState.FAIL, skip_if_finished=True)
         if t.params and Attr.INFEASIBLE_REASON not in t.user_attrs and Attr.REUSED_FROM not in t.user_attrs:
             study.enqueue_trial(t.params, user_attrs={Attr.RETRY_OF: t.number}, skip_if_exists=False)
         numbers.append(t.number)
@@ -143,7 +143,7 @@ def tell_infeasible(study: optuna.Study, trial: optuna.Trial, space: Space, prop
 
     The proposal's attributes already say so (``infeasible_reason``, ``status``).
     """
-    study.tell(trial, infeasible_values(space, proposal.cost))
+    tell(study, trial, infeasible_values(space, proposal.cost))
 
 
 def tell_copy(study: optuna.Study, trial: optuna.Trial, source: Result) -> Result:
@@ -152,9 +152,9 @@ def tell_copy(study: optuna.Study, trial: optuna.Trial, source: Result) -> Resul
     attrs[Attr.REUSED_FROM] = source.number
     set_trial_attrs(study, trial, attrs)
     if source.state == TrialState.COMPLETE:
-        study.tell(trial, list(source.values or ()))
+        tell(study, trial, list(source.values or ()))
     else:
-        study.tell(trial, state=source.state)
+        tell(study, trial, state=source.state)
     return Result(trial.number, source.state, source.values, attrs)
 
 
@@ -162,7 +162,7 @@ def tell_leader_failed(study: optuna.Study, trial: optuna.Trial, leader: int) ->
     """A proposal that waited for the same architecture in flight, which failed: no result either."""
     set_trial_attrs(study, trial, {Attr.FAIL_REASON: f"same architecture as trial {leader}, which failed",
                                    Attr.REUSED_FROM: leader})
-    study.tell(trial, state=TrialState.FAIL)
+    tell(study, trial, state=TrialState.FAIL)
 
 
 def tell_record(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, objectives: list[str],
@@ -179,18 +179,18 @@ def tell_record(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, o
     values = None
     if record.status == Status.COMPLETE:
         values = objective_values(record, objectives)
-        study.tell(trial, values)
+        tell(study, trial, values)
         state = TrialState.COMPLETE
     else:
         state = TrialState.PRUNED if record.status.stopped_early else TrialState.FAIL
-        study.tell(trial, state=state)
+        tell(study, trial, state=state)
     return Result(trial.number, state, tuple(values) if values else None, {**proposal.attrs, **attrs})
 
 
 def tell_stopped(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
     """A trial Tune never completed (the search's time budget): pruned with the reason."""
     set_trial_attrs(study, trial, {Attr.STATUS: Status.PRUNED.value, Attr.PRUNE_REASON: reason})
-    study.tell(trial, state=TrialState.PRUNED)
+    tell(study, trial, state=TrialState.PRUNED)
 
 
 def lost_worker_record(name: str) -> TrialRecord:
