@@ -20,10 +20,10 @@ from wrnsearch.spec import WRNSpec
 
 
 def trivial_wrn_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
-    """Stands in for training in ``bench overhead``: reports one epoch, then its record, at once.
+    """Stands in for training in ``bench overhead``: an epoch report, then the record, at once.
 
-    The protocol of the real trainable (:mod:`wrnsearch.search.trainable`) for a trial of two
-    epochs: one epoch report for the scheduler, then the final report with the whole record.
+    The real trainable's protocol (:mod:`wrnsearch.search.trainable`): every epoch but the last
+    reported for the scheduler, then the final report with the whole record.
     """
     from ray import tune
 
