@@ -172,7 +172,8 @@ def test_space_show_count_sample():
 
 
 def _block_names() -> list[str]:
-    from conftest import BLOCK_TYPES
+    from tests.conftest import BLOCK_TYPES
+
     from wrnsearch.spec import WRNSpec
 
     return [WRNSpec(blocks_per_group=1, widen_factor=1, kernels=k).name for k in BLOCK_TYPES]
