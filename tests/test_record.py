@@ -25,6 +25,7 @@ from wrnsearch.study.writer import (
     tell_leader_failed,
     tell_record,
     tell_stopped,
+    trial_key,
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -79,10 +80,10 @@ def study_and_space(tmp_path):
 
 
 def _propose(study, space, name: str):
-    """A proposal of ``name`` (enqueued, so the sampler proposes exactly it)."""
+    """A proposal of ``name`` as the searcher makes it (enqueued, so the sampler proposes exactly it)."""
     study.enqueue_trial({"architecture": name})
     trial = study.ask()
-    return trial, propose(study, trial, space)
+    return trial, propose(study, trial, space, lambda spec: {Attr.KEY: trial_key(space, spec)})
 
 
 def test_every_outcome_as_the_driver_stores_it(study_and_space):
@@ -123,7 +124,7 @@ def test_every_outcome_as_the_driver_stores_it(study_and_space):
     assert first.values == [40.0, 78_000.0, 2.5] and first.user_attrs["status"] == "complete"
     assert copy.values == first.values and copy.user_attrs[Attr.REUSED_FROM] == 0
     assert copy.user_attrs[Attr.ARCH] == "WRN-10-1"  # the copy carries the proposal's attributes too
-    assert Attr.KEY not in copy.user_attrs  # a copy is not a second training of its key
+    assert copy.user_attrs[Attr.KEY] == first.user_attrs[Attr.KEY]  # its own proposal's: the same architecture
     assert trials[1].user_attrs[Attr.PRUNE_REASON] == "stopped early after epoch 1"
     assert trials[1].user_attrs["epochs"] == 1
     assert trials[2].user_attrs[Attr.FAIL_REASON] == "loss became nan"
@@ -135,12 +136,18 @@ def test_every_outcome_as_the_driver_stores_it(study_and_space):
     assert done == Result.of(first)
 
 
-def test_a_retried_copy_or_infeasible_proposal_is_not_queued_again(study_and_space):
+def test_only_whole_proposals_that_were_going_to_train_are_queued_again(study_and_space):
     study, space = study_and_space
     _propose(study, space, "WRN-40-8")  # over budget, killed while it was being told
-    trial, p = _propose(study, space, "WRN-10-1")
+    trial, _ = _propose(study, space, "WRN-10-1")
     from wrnsearch.compat import set_trial_attrs
 
     set_trial_attrs(study, trial, {Attr.REUSED_FROM: 0})  # killed half-way through copying a result
-    assert reconcile_running(study) == [0, 1]
-    assert [outcome_of(t) for t in study.get_trials(deepcopy=False)] == [Outcome.INTERRUPTED, Outcome.INTERRUPTED]
+    half = study.ask()
+    half.suggest_categorical("architecture", ["WRN-10-1", "WRN-10-2", "WRN-40-8"])  # killed mid-proposal
+    whole, _ = _propose(study, space, "WRN-10-2")  # handed to Tune, then the driver was killed
+    assert reconcile_running(study) == [0, 1, 2, 3]
+    trials = study.get_trials(deepcopy=False)
+    assert [outcome_of(t) for t in trials] == [Outcome.INTERRUPTED] * 4 + [Outcome.WAITING]
+    assert trials[4].user_attrs[Attr.RETRY_OF] == whole.number
+    assert trials[4].system_attrs["fixed_params"] == {"architecture": "WRN-10-2"}

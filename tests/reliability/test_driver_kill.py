@@ -65,9 +65,10 @@ def test_driver_sigkill_then_resume(tmp_path, ledger, seed, label, finished):
     assert Counter(t.user_attrs["key"] for t in trained).most_common(1)[0][1] == 1, "an architecture was trained twice"
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     # a trial the killed driver left running is retried once, with the same parameters, unless it
-    # was never going to train: over budget, or a copy of a finished result (killed mid-bookkeeping)
+    # was never going to train: killed half-way through its proposal (no key yet), over budget, or
+    # a copy of a finished result (killed mid-bookkeeping)
     for t in trials:
-        if (t.user_attrs.get("status") == "interrupted" and t.params and INFEASIBLE_ATTR not in t.user_attrs
-                and "reused_from" not in t.user_attrs):
+        if (t.user_attrs.get("status") == "interrupted" and "key" in t.user_attrs
+                and INFEASIBLE_ATTR not in t.user_attrs and "reused_from" not in t.user_attrs):
             retry = [r for r in trials if r.user_attrs.get("retry_of") == t.number]
             assert len(retry) == 1 and retry[0].params == t.params, (t.number, t.user_attrs, len(retry))

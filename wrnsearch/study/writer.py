@@ -96,14 +96,17 @@ def reconcile_running(study: optuna.Study) -> list[int]:
     """Trials a killed driver left RUNNING: mark them failed (interrupted) and queue them again.
 
     Called under the run lock, so no other driver can be running them. The queued copy carries
-    the same parameters and resumes from the architecture's checkpoint; an over-budget proposal
-    or a copy of a finished result is not queued (it was never going to train).
+    the same parameters and resumes from the architecture's checkpoint. Not queued: a proposal
+    the driver was killed in the middle of (some parameters suggested, no key written: it never
+    reached Tune, and a copy of part of its parameters would be another architecture), an
+    over-budget proposal, a copy of a finished result (none of them was going to train).
     """
     numbers = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         set_trial_attrs(study, t, {Attr.FAIL_REASON: INTERRUPTED_REASON, Attr.STATUS: Status.INTERRUPTED.value})
         tell(study, t.number, state=TrialState.FAIL, skip_if_finished=True)
-        if t.params and Attr.INFEASIBLE_REASON not in t.user_attrs and Attr.REUSED_FROM not in t.user_attrs:
+        attrs = t.user_attrs
+        if Attr.KEY in attrs and Attr.INFEASIBLE_REASON not in attrs and Attr.REUSED_FROM not in attrs:
             study.enqueue_trial(t.params, user_attrs={Attr.RETRY_OF: t.number}, skip_if_exists=False)
         numbers.append(t.number)
     return numbers
