@@ -100,7 +100,7 @@ def test_image_folder_is_decoded_exactly_and_cached(tmp_path):
     assert len(list((tmp_path / "cache" / "decoded").glob("*.npz"))) == 3
 
 
-def test_archive_is_unpacked_once(tmp_path):
+def test_archive_is_decoded_once_without_unpacking(tmp_path, monkeypatch):
     import tarfile
 
     src = tmp_path / "src"
@@ -110,8 +110,15 @@ def test_archive_is_unpacked_once(tmp_path):
     with tarfile.open(root / "cifar10-jpeg.tar.gz", "w:gz") as tar:
         tar.add(src / "cifar10-jpeg", arcname="cifar10-jpeg")
     raw = read_dataset("cifar10", root, download=False)
-    assert raw.train_x.shape[0] == 18
-    assert len(list((tmp_path / "cache" / "extracted").iterdir())) == 1
+    folder = read_dataset("cifar10", src, download=False)  # the same images, unpacked
+    assert raw.train_x.shape[0] == 18 and raw.classes == folder.classes
+    for key in ("train_x", "train_y", "test_x", "test_y"):
+        assert np.array_equal(getattr(raw, key), getattr(folder, key)), key
+    assert not (tmp_path / "cache" / "extracted").exists()  # nothing unpacked
+    assert len(list((tmp_path / "cache" / "decoded").glob("cifar10-*.npz"))) == 1
+    monkeypatch.setattr(tarfile, "open", None)  # a second read is the cache's
+    again = read_dataset("cifar10", root, download=False)
+    assert np.array_equal(again.train_x, raw.train_x) and again.source == raw.source
 
 
 def test_missing_dataset_says_where_to_put_files(tmp_path):
