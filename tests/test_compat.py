@@ -133,3 +133,11 @@ def test_tell_stores_what_study_tell_stores(study):
     assert study.trials[2].state == TrialState.PRUNED
     with pytest.raises(ValueError, match="Cannot tell a PRUNED trial"):
         compat.tell(study, pruned, state=TrialState.FAIL)
+
+
+def test_close_storage_lets_go_of_the_database(study):
+    study.ask()
+    engine = compat.study_storage(study)._backend.engine
+    assert engine.pool.checkedin() >= 1  # the pool keeps the file open between calls
+    compat.close_storage(study)
+    assert engine.pool.checkedin() == 0

@@ -42,6 +42,15 @@ def study_storage(study: Any) -> Any:
     return study._storage  # noqa: SLF001
 
 
+def close_storage(study: Any) -> None:
+    """Close the database connections a study's RDB storage pools (``_CachedStorage._backend``):
+    a driver that returns must not keep its run directory's files open."""
+    backend = getattr(study_storage(study), "_backend", None)
+    engine = getattr(backend, "engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
 def trial_id(trial: Any) -> int:
     """The storage id of a ``Trial`` or ``FrozenTrial`` (``_trial_id``; Optuna exposes only the number)."""
     return trial._trial_id  # noqa: SLF001

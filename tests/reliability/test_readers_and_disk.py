@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import kill_group, load, synthetic_space, trials_of, wait_for, wrnsearch_exe
+from wrnsearch.search import RunOptions, run_search
 from wrnsearch.study import counts_as_trained
 
 
@@ -32,6 +33,7 @@ def test_dashboard_report_and_pareto_poll_during_a_search(tmp_path, ledger):
     port = _free_port()
     dash = None
     polls = {"dashboard": 0, "report": 0, "pareto": 0}
+    seen_trials = set()  # how many trials the dashboard listed, poll by poll
     errors = []
     try:
         wait_for(lambda: (run_dir / "study.db").exists() and trials_of(run_dir, "readers"), 120, "the study", run)
@@ -42,7 +44,7 @@ def test_dashboard_report_and_pareto_poll_during_a_search(tmp_path, ledger):
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
                     sid = json.loads(r.read())["study_summaries"][0]["study_id"]
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{sid}", timeout=10) as r:
-                    json.loads(r.read())
+                    seen_trials.add(len(json.loads(r.read())["trials"]))
                 polls["dashboard"] += 1
             except OSError:
                 pass  # not listening yet
@@ -52,6 +54,7 @@ def test_dashboard_report_and_pareto_poll_during_a_search(tmp_path, ledger):
                     errors.append((cmd, proc.returncode, proc.stderr[-500:]))
                 polls[cmd] += 1
         out, err = run.communicate(timeout=600)
+        still_serving = dash is not None and dash.poll() is None
     finally:
         kill_group(run)
         if dash is not None:
@@ -67,6 +70,12 @@ def test_dashboard_report_and_pareto_poll_during_a_search(tmp_path, ledger):
     assert "Traceback" not in dash_err and "Traceback" not in err
     assert min(polls.values()) >= 2, polls
     assert len(trained) == 5
+    assert len(seen_trials) >= 2, "the dashboard saw the study grow"
+    assert still_serving  # the dashboard outlived the search
+    events = [json.loads(line) for line in out.strip().splitlines()]  # quiet mode: JSON lines only
+    assert [e["event"] for e in events[-2:]] == ["end", "outputs"]
+    assert any(line.startswith("report: ") for line in events[-1]["files"])
+    assert (run_dir / "report.html").exists() and (run_dir / "pareto.csv").exists()
 
 
 def _mount_tmpfs(target: Path, size: str) -> bool:
@@ -94,11 +103,11 @@ def small_fs(tmp_path):
 
 
 def _finished_run(small_fs: Path, tmp_path: Path) -> tuple[list[str], Path, Path]:
+    """A finished run on the small file system (made in this process), and the command that resumes it."""
     space = synthetic_space(tmp_path, "disk", max_trials=2, epochs=1, train_size=256)
-    cmd = [wrnsearch_exe(), "run", str(space), "--runs-dir", str(small_fs), "--quiet"]
-    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, first.stderr[-2000:]
-    return cmd, space, small_fs / "disk"
+    first = run_search(space, RunOptions(runs_dir=small_fs, num_cpus=2))
+    assert first.stop_reason.startswith("budget.max_trials")
+    return [wrnsearch_exe(), "run", str(space), "--runs-dir", str(small_fs), "--quiet"], space, small_fs / "disk"
 
 
 def _snapshot(run_dir: Path) -> list[tuple]:
@@ -118,7 +127,7 @@ def _snapshot(run_dir: Path) -> list[tuple]:
     return [tuple(r) for r in rows]
 
 
-def test_read_only_run_directory(small_fs, tmp_path, ledger):
+def test_read_only_run_directory(small_fs, tmp_path, ledger, local_ray):
     cmd, _, run_dir = _finished_run(small_fs, tmp_path)
     before = _snapshot(run_dir)
     assert subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], capture_output=True).returncode == 0
@@ -134,7 +143,7 @@ def test_read_only_run_directory(small_fs, tmp_path, ledger):
     assert after == before
 
 
-def test_full_disk(small_fs, tmp_path, ledger):
+def test_full_disk(small_fs, tmp_path, ledger, local_ray):
     cmd, _, run_dir = _finished_run(small_fs, tmp_path)
     before = _snapshot(run_dir)
     filler = small_fs / "filler"

@@ -22,6 +22,7 @@ from typing import Any
 
 import optuna
 
+from wrnsearch.compat import close_storage
 from wrnsearch.errors import RunError
 from wrnsearch.pareto import eligible_trials
 from wrnsearch.record import Attr
@@ -50,27 +51,36 @@ def run_search(space_path: str | Path | None, options: RunOptions = RunOptions()
     write_run_dir(space, run_dir)
     with RunLock(run_dir):
         study = open_study(space, url)
-        reconciled = reconcile_running(study)
-        trials = study.get_trials(deepcopy=False)
-        progress = _progress_of(space, study, trials)
-        if on_event:
-            on_event("run", {"run_dir": str(run_dir), "storage": url, "resumed": bool(trials),
-                             "reconciled": reconciled, "trained_before": progress.finished_before}, progress)
-        stop_reason = _nothing_left(space, trials, progress)
-        if stop_reason is None:
-            try:
-                stop_reason = _tune(space, study, run_dir, options, progress, on_event, trainable)
-            except Exception as e:
-                cause = _storage_failure(e)
-                if cause is None:
-                    raise
-                raise RunError(
-                    f"the study could not be written ({cause}); every trial finished before is kept in {url}: "
-                    f"free disk space or fix permissions, then resume with: wrnsearch resume {run_dir}"
-                ) from e
-        if on_event:
-            on_event("end", {"reason": stop_reason}, progress)
-        return RunResult(run_dir, url, space.name, progress, stop_reason, reconciled)
+        try:
+            return _run_locked(space, study, run_dir, url, options, on_event, trainable)
+        finally:
+            close_storage(study)
+
+
+def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, options: RunOptions,
+                on_event: EventCallback | None, trainable: Trainable | None) -> RunResult:
+    """The run, under the run directory's lock, on its open study."""
+    reconciled = reconcile_running(study)
+    trials = study.get_trials(deepcopy=False)
+    progress = _progress_of(space, study, trials)
+    if on_event:
+        on_event("run", {"run_dir": str(run_dir), "storage": url, "resumed": bool(trials),
+                         "reconciled": reconciled, "trained_before": progress.finished_before}, progress)
+    stop_reason = _nothing_left(space, trials, progress)
+    if stop_reason is None:
+        try:
+            stop_reason = _tune(space, study, run_dir, options, progress, on_event, trainable)
+        except Exception as e:
+            cause = _storage_failure(e)
+            if cause is None:
+                raise
+            raise RunError(
+                f"the study could not be written ({cause}); every trial finished before is kept in {url}: "
+                f"free disk space or fix permissions, then resume with: wrnsearch resume {run_dir}"
+            ) from e
+    if on_event:
+        on_event("end", {"reason": stop_reason}, progress)
+    return RunResult(run_dir, url, space.name, progress, stop_reason, reconciled)
 
 
 def _progress_of(space: Space, study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> RunProgress:
