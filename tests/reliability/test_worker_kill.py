@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import threading
 
 from optuna.trial import TrialState
 from tests.procs import process_table
 
-from conftest import kill_group, synthetic_space, trials_of, wrnsearch_exe
+from conftest import synthetic_space, trials_of
+from wrnsearch.search import RunOptions, run_search
 from wrnsearch.study import counts_as_trained
 
 
@@ -31,48 +29,35 @@ def _trainable_workers(driver_pid: int) -> list[int]:
     return [pid for pid, (_, cmd) in table.items() if cmd.startswith("ray::ImplicitFunc") and descends(pid)]
 
 
-def _run_and_kill_worker(tmp_path, name: str, max_failures: int):
-    """Run a search; when trial 0 reports epoch 1, SIGKILL its worker once. Return (events, killed)."""
+def _run_and_kill_worker(tmp_path, name: str, max_failures: int, local_ray):
+    """Run a search in this process on the session's Ray; when trial 0 reports epoch 1, SIGKILL its
+    worker once. Return (the trial that lost its worker, the pids killed, the run directory)."""
     space = synthetic_space(tmp_path, name, max_trials=3, epochs=4, train_size=768, max_concurrent=1,
                             max_failures=max_failures, sampler="random")
-    runs = tmp_path / "runs"
-    proc = subprocess.Popen([wrnsearch_exe(), "run", str(space), "--runs-dir", str(runs), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     killed: list[int] = []
     victim: list[int] = []
-    events = []
-    stderr: list[str] = []
-    reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
-    reader.start()
-    try:
-        for line in proc.stdout:
-            if not line.startswith("{"):
-                continue
-            event = json.loads(line)
-            events.append(event)
-            if not killed and event["event"] == "epoch" and event["epoch"] == 1:
-                workers = _trainable_workers(proc.pid)
-                assert workers, "no trial worker process found"
-                for pid in workers:
-                    os.kill(pid, signal.SIGKILL)
-                killed.extend(workers)
-                victim.append(event["number"])
-        proc.wait(timeout=600)
-    finally:
-        kill_group(proc)
-    reader.join(timeout=10)
+
+    def on_event(kind, data, progress):
+        if not killed and kind == "epoch" and data["epoch"] == 1:
+            workers = _trainable_workers(os.getpid())  # the session's Ray runs under this process
+            assert workers, "no trial worker process found"
+            for pid in workers:
+                os.kill(pid, signal.SIGKILL)
+            killed.extend(workers)
+            victim.append(data["number"])
+
+    result = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2), on_event=on_event)
     assert victim, "no trial reached epoch 1"
-    return proc.returncode, victim[0], killed, runs / name, "".join(stderr)
+    return victim[0], killed, result.run_dir
 
 
-def test_killed_worker_resumes_from_its_checkpoint(tmp_path, ledger):
-    rc, victim, killed, run_dir, err = _run_and_kill_worker(tmp_path, "wk", max_failures=1)
+def test_killed_worker_resumes_from_its_checkpoint(tmp_path, ledger, local_ray):
+    victim, killed, run_dir = _run_and_kill_worker(tmp_path, "wk", max_failures=1, local_ray=local_ray)
     trials = trials_of(run_dir, "wk")
     first = trials[victim]
-    ok = rc == 0 and first.user_attrs.get("status") == "complete" and first.user_attrs.get("resumed_from_epoch", 0) >= 1
+    ok = first.user_attrs.get("status") == "complete" and first.user_attrs.get("resumed_from_epoch", 0) >= 1
     ledger.fault("trial worker killed mid-training (within max_failures)", "SIGKILL after epoch 1 of 4",
                  survived=ok, finished_before=0, lost=0)
-    assert rc == 0, err[-2000:]
     assert killed
     assert first.state == TrialState.COMPLETE and first.user_attrs["status"] == "complete"
     assert first.user_attrs["resumed_from_epoch"] >= 1  # the epoch reached before the kill was kept
@@ -80,15 +65,15 @@ def test_killed_worker_resumes_from_its_checkpoint(tmp_path, ledger):
     assert sum(counts_as_trained(t) for t in trials) == 3
 
 
-def test_worker_killed_beyond_max_failures_fails_and_the_search_goes_on(tmp_path, ledger):
-    rc, victim, killed, run_dir, err = _run_and_kill_worker(tmp_path, "wf", max_failures=0)
+def test_worker_killed_beyond_max_failures_fails_and_the_search_goes_on(tmp_path, ledger, local_ray):
+    victim, killed, run_dir = _run_and_kill_worker(tmp_path, "wf", max_failures=0, local_ray=local_ray)
     trials = trials_of(run_dir, "wf")
     assert trials[victim].state == TrialState.FAIL
     failed = [t for t in trials if t.state == TrialState.FAIL]
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("status") == "complete"]
-    ok = rc == 0 and len(failed) == 1 and len(done) == 2
+    ok = len(failed) == 1 and len(done) == 2
     ledger.fault("trial worker killed beyond max_failures", "SIGKILL after epoch 1, max_failures 0: recorded as failed",
                  survived=ok, finished_before=0, lost=0)
-    assert rc == 0, err[-2000:]
+    assert killed
     assert len(failed) == 1 and "worker died" in failed[0].user_attrs["fail_reason"]
     assert len(done) == 2  # the search went on to the requested count
