@@ -8,6 +8,7 @@ Run it alone and write RELIABILITY.md with:
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import shutil
@@ -52,6 +53,10 @@ def ledger() -> Ledger:
 
 
 def pytest_sessionfinish(session, exitstatus):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: its ledger goes to the controller
+        workeroutput["reliability_ledger"] = json.dumps({"faults": LEDGER.faults, "inputs": LEDGER.inputs})
+        return
     path = session.config.getoption("--reliability-report")
     if not path or not (LEDGER.faults or LEDGER.inputs):
         return
@@ -102,6 +107,14 @@ def pytest_sessionfinish(session, exitstatus):
     lines += [f"- {f['kind']}: {f['detail']} — {'survived' if f['survived'] else 'NOT survived'}, lost {f['lost']}"
               for f in LEDGER.faults]
     Path(path).write_text("\n".join(lines) + "\n")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist's controller: add a finished worker's ledger to the report's."""
+    ledger = json.loads(getattr(node, "workeroutput", {}).get("reliability_ledger", "{}"))
+    LEDGER.faults += ledger.get("faults", [])
+    LEDGER.inputs += ledger.get("inputs", [])
 
 
 # ----------------------------------------------------------------------------------------------

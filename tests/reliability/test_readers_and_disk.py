@@ -6,6 +6,7 @@ import json
 import shutil
 import socket
 import subprocess
+import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -84,6 +85,18 @@ def _mount_tmpfs(target: Path, size: str) -> bool:
                           capture_output=True).returncode == 0
 
 
+def _remount_read_only(target: Path, timeout_s: float = 60) -> None:
+    """Remount read-only once no process holds a file there for writing (the finished run's trial
+    workers, whose working directory was their trial's folder, exit on their own time)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        proc = subprocess.run(["mount", "-o", "remount,ro", str(target)], capture_output=True, text=True)
+        if proc.returncode == 0:
+            return
+        assert "busy" in proc.stderr and time.monotonic() < deadline, proc.stderr
+        time.sleep(0.5)
+
+
 def _umount(target: Path) -> None:
     subprocess.run(["umount", "-l", str(target)], capture_output=True)
 
@@ -130,7 +143,7 @@ def _snapshot(run_dir: Path) -> list[tuple]:
 def test_read_only_run_directory(small_fs, tmp_path, ledger, local_ray):
     cmd, _, run_dir = _finished_run(small_fs, tmp_path)
     before = _snapshot(run_dir)
-    assert subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], capture_output=True).returncode == 0
+    _remount_read_only(small_fs)
     proc = subprocess.run([*cmd[:-1], "--set", "budget.max_trials=4"], capture_output=True, text=True, timeout=300)
     lines = proc.stderr.strip().splitlines()
     after = _snapshot(run_dir)

@@ -10,8 +10,10 @@ retried by Tune up to ``search.max_failures`` times and resumes from its checkpo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,30 +32,66 @@ def trial_device(gpus: float) -> str:
     return "cuda" if gpus > 0 and torch.cuda.is_available() else "cpu"
 
 
-def cap_memory(extra_bytes: int) -> None:
-    """Let this worker grow by ``extra_bytes`` of address space at most (CPU trials only: CUDA
-    reserves large address ranges). Beyond it allocations fail and the trial is out_of_memory."""
+class MemoryCap:
+    """Let this worker grow by ``extra_bytes`` of address space at most while training (CPU trials
+    only: CUDA reserves large address ranges). Beyond it allocations fail and the trial is
+    recorded as out_of_memory, instead of the host's OOM killer taking a process at random.
+
+    The cap is lifted while the worker talks to Ray (epoch reports, the final record): an
+    allocation refused in one of Ray's own threads would kill the worker, and the trial would be
+    retried and fail as a lost worker instead of being recorded.
+    """
+
+    def __init__(self, extra_bytes: int | None) -> None:
+        import resource
+
+        self.extra_bytes = extra_bytes
+        self.saved = resource.getrlimit(resource.RLIMIT_AS)
+
+    def __enter__(self) -> MemoryCap:
+        if self.extra_bytes:
+            self._set(_address_space_bytes() + int(self.extra_bytes))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._set(self.saved[0])
+
+    @contextlib.contextmanager
+    def lifted(self) -> Iterator[None]:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        self._set(self.saved[0])
+        try:
+            yield
+        finally:
+            self._set(soft)
+
+    def hit(self) -> bool:
+        """True when training ran under the cap and came within 10 % of it."""
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if not self.extra_bytes or soft == resource.RLIM_INFINITY:
+            return False
+        try:
+            with open("/proc/self/status") as f:
+                peak_kib = next(int(line.split()[1]) for line in f if line.startswith("VmPeak:"))
+        except (OSError, StopIteration, ValueError):
+            return False
+        return peak_kib * 1024 >= 0.9 * soft
+
+    def _set(self, soft: int) -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (soft, self.saved[1]))
+
+
+def _address_space_bytes() -> int:
     import resource
 
     with open("/proc/self/statm") as f:
-        vsize = int(f.read().split()[0]) * resource.getpagesize()
-    limit = vsize + int(extra_bytes)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
-
-
-def hit_memory_cap() -> bool:
-    """True when this worker runs under a memory cap and came within 10 % of it."""
-    import resource
-
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft == resource.RLIM_INFINITY:
-        return False
-    try:
-        with open("/proc/self/status") as f:
-            peak_kib = next(int(line.split()[1]) for line in f if line.startswith("VmPeak:"))
-    except (OSError, StopIteration, ValueError):
-        return False
-    return peak_kib * 1024 >= 0.9 * soft
+        return int(f.read().split()[0]) * resource.getpagesize()
 
 
 def _splits(ctx: dict[str, Any]) -> Any:
@@ -74,19 +112,30 @@ def _train(spec: WRNSpec, config: dict[str, Any], ctx: dict[str, Any]) -> TrialR
     from wrnsearch.space import TrainConfig
     from wrnsearch.train import train_trial
 
+    splits = _splits(ctx)  # before the memory cap: the cap is for the trial, not for the data
+    device = trial_device(ctx["gpus"])
+    cap = MemoryCap(ctx.get("memory_per_trial") if device == "cpu" else None)
+
     def on_epoch(report: Any, _path: Any) -> None:
         # The last epoch is reported with the whole record: a scheduler that stops a trial on its
         # last epoch report (ASHA at max_t) must not cut the record off.
         if report.epoch < report.epochs:
-            tune.report({"epoch": report.epoch, "val_error": report.val_error, "train_loss": report.train_loss,
-                         "elapsed_s": report.elapsed_s, "images_per_s": report.images_per_s})
+            with cap.lifted():
+                tune.report({"epoch": report.epoch, "val_error": report.val_error, "train_loss": report.train_loss,
+                             "elapsed_s": report.elapsed_s, "images_per_s": report.images_per_s})
 
-    device = trial_device(ctx["gpus"])
-    if ctx.get("memory_per_trial") and device == "cpu":
-        cap_memory(ctx["memory_per_trial"])
-    return train_trial(spec, TrainConfig.model_validate(ctx["train"]), _splits(ctx), device=device,
-                       time_limit_s=ctx["trial_time_s"], checkpoint_dir=Path(ctx["checkpoints"]) / config["key"],
-                       callback=on_epoch, threads=ctx["cpus"])
+    with cap:
+        try:
+            return train_trial(spec, TrainConfig.model_validate(ctx["train"]), splits, device=device,
+                               time_limit_s=ctx["trial_time_s"], callback=on_epoch, threads=ctx["cpus"],
+                               checkpoint_dir=Path(ctx["checkpoints"]) / config["key"])
+        except Exception as e:
+            if not cap.hit():
+                raise
+            # allocation failures under the cap surface as odd errors from deep inside torch
+            text = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+            return TrialRecord(name=spec.name, status=Status.OUT_OF_MEMORY,
+                               reason=f"out of memory under resources.memory_per_trial ({text})")
 
 
 def wrn_trainable(config: dict[str, Any], ctx: dict[str, Any]) -> None:
@@ -99,13 +148,9 @@ def wrn_trainable(config: dict[str, Any], ctx: dict[str, Any]) -> None:
     except WRNSearchError as e:  # deterministic: retrying cannot help, so report instead of raising
         record = TrialRecord(name=spec.name, status=Status.FAILED, reason=str(e))
     except Exception as e:  # noqa: BLE001 - a bug in a trial must not retry forever; it is recorded
-        text = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
-        if hit_memory_cap():  # allocation failures surface as odd errors from deep inside torch
-            record = TrialRecord(name=spec.name, status=Status.OUT_OF_MEMORY,
-                                 reason=f"out of memory under resources.memory_per_trial ({text})")
-        else:
-            log.exception("trial %s failed", spec.name)
-            record = TrialRecord(name=spec.name, status=Status.FAILED, reason=text)
+        log.exception("trial %s failed", spec.name)
+        record = TrialRecord(name=spec.name, status=Status.FAILED, reason=f"{type(e).__name__}: "
+                                                                          f"{' '.join(str(e).split())[:300]}")
     node = current_node()
     record.node, record.node_ip, record.node_id = node.hostname, node.ip, node.node_id
     report_record(record)
