@@ -32,6 +32,14 @@ def rng() -> random.Random:
     return random.Random(1234)
 
 
+def pytest_configure(config):
+    """Under pytest-xdist each of the two workers computes on one thread (torch, OpenMP), so that
+    the two do not fight over the cores with twice as many threads; nothing here is timed."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
 def pytest_addoption(parser):
     parser.addoption("--reliability-report", metavar="PATH", default=None,
                      help="Write the reliability suite's figures (faults injected and survived, bad inputs) to PATH.")

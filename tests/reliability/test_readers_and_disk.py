@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -93,8 +94,22 @@ def _remount_read_only(target: Path, timeout_s: float = 60) -> None:
         proc = subprocess.run(["mount", "-o", "remount,ro", str(target)], capture_output=True, text=True)
         if proc.returncode == 0:
             return
-        assert "busy" in proc.stderr and time.monotonic() < deadline, proc.stderr
+        assert "busy" in proc.stderr and time.monotonic() < deadline, (proc.stderr, _holders(target))
         time.sleep(0.5)
+
+
+def _holders(target: Path) -> list[str]:
+    """Processes with their working directory or an open file under ``target`` (for the message)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            links = [os.readlink(f"/proc/{pid}/cwd")]
+            links += [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:80]
+        except OSError:
+            continue
+        found += [f"{pid} {cmd}: {link}" for link in links if link.startswith(str(target))]
+    return found
 
 
 def _umount(target: Path) -> None:
@@ -115,12 +130,21 @@ def small_fs(tmp_path):
         shutil.rmtree(target, ignore_errors=True)
 
 
-def _finished_run(small_fs: Path, tmp_path: Path) -> tuple[list[str], Path, Path]:
-    """A finished run on the small file system (made in this process), and the command that resumes it."""
+def _finished_run(small_fs: Path, tmp_path: Path, *, in_process: bool) -> tuple[list[str], Path, Path]:
+    """A finished run on the small file system, and the command that resumes it.
+
+    ``in_process``: on the session's Ray, whose processes outlive the run (a read-only remount
+    needs every process of the run gone: there the run is a command of its own).
+    """
     space = synthetic_space(tmp_path, "disk", max_trials=2, epochs=1, train_size=256)
-    first = run_search(space, RunOptions(runs_dir=small_fs, num_cpus=2))
-    assert first.stop_reason.startswith("budget.max_trials")
-    return [wrnsearch_exe(), "run", str(space), "--runs-dir", str(small_fs), "--quiet"], space, small_fs / "disk"
+    cmd = [wrnsearch_exe(), "run", str(space), "--runs-dir", str(small_fs), "--quiet"]
+    if in_process:
+        first = run_search(space, RunOptions(runs_dir=small_fs, num_cpus=2))
+        assert first.stop_reason.startswith("budget.max_trials")
+    else:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    return cmd, space, small_fs / "disk"
 
 
 def _snapshot(run_dir: Path) -> list[tuple]:
@@ -140,8 +164,8 @@ def _snapshot(run_dir: Path) -> list[tuple]:
     return [tuple(r) for r in rows]
 
 
-def test_read_only_run_directory(small_fs, tmp_path, ledger, local_ray):
-    cmd, _, run_dir = _finished_run(small_fs, tmp_path)
+def test_read_only_run_directory(small_fs, tmp_path, ledger):
+    cmd, _, run_dir = _finished_run(small_fs, tmp_path, in_process=False)
     before = _snapshot(run_dir)
     _remount_read_only(small_fs)
     proc = subprocess.run([*cmd[:-1], "--set", "budget.max_trials=4"], capture_output=True, text=True, timeout=300)
@@ -157,7 +181,7 @@ def test_read_only_run_directory(small_fs, tmp_path, ledger, local_ray):
 
 
 def test_full_disk(small_fs, tmp_path, ledger, local_ray):
-    cmd, _, run_dir = _finished_run(small_fs, tmp_path)
+    cmd, _, run_dir = _finished_run(small_fs, tmp_path, in_process=True)
     before = _snapshot(run_dir)
     filler = small_fs / "filler"
     subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M", "count=100"], capture_output=True)

@@ -115,6 +115,8 @@ def _train(spec: WRNSpec, config: dict[str, Any], ctx: dict[str, Any]) -> TrialR
     splits = _splits(ctx)  # before the memory cap: the cap is for the trial, not for the data
     device = trial_device(ctx["gpus"])
     cap = MemoryCap(ctx.get("memory_per_trial") if device == "cpu" else None)
+    if cap.extra_bytes:
+        _warm_up(ctx["cpus"])
 
     def on_epoch(report: Any, _path: Any) -> None:
         # The last epoch is reported with the whole record: a scheduler that stops a trial on its
@@ -136,6 +138,32 @@ def _train(spec: WRNSpec, config: dict[str, Any], ctx: dict[str, Any]) -> TrialR
             text = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
             return TrialRecord(name=spec.name, status=Status.OUT_OF_MEMORY,
                                reason=f"out of memory under resources.memory_per_trial ({text})")
+
+
+def _warm_up(threads: int) -> None:
+    """Run what a trial runs once, on a tiny network, before a memory cap goes on.
+
+    Under the cap, what torch does for the first time (starting its compute threads, importing
+    the modules it loads lazily: torch.optim reaches for torch._dynamo and sympy) can crash the
+    interpreter outright instead of raising: a segmentation fault in the import machinery, seen
+    here. Done once beforehand, nothing of that is left for the capped trial.
+    """
+    import io
+
+    import torch
+
+    from wrnsearch.measure import measure_training_step
+    from wrnsearch.model import build_model
+    from wrnsearch.spec import parse_name
+    from wrnsearch.train import Augmenter
+
+    torch.set_num_threads(max(1, int(threads)))
+    model = build_model(parse_name("WRN-10-1", num_classes=2))
+    measure_training_step(model, batch=2, resolution=8, num_classes=2, steps=1, warmup=1)
+    images = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
+    Augmenter((0.5,) * 3, (0.25,) * 3, augment=True, normalize="meanstd",
+              device=torch.device("cpu")).train_batch(images, torch.Generator())
+    torch.save(model.state_dict(), io.BytesIO())
 
 
 def wrn_trainable(config: dict[str, Any], ctx: dict[str, Any]) -> None:
