@@ -1,8 +1,9 @@
 """wrnsearch: search the Wide Residual Network design space for error/size/speed trade-offs.
 
-Public names are re-exported here; the modules behind them are one per concern (spec, cost,
-model, measure, space, data, train, search, pareto, report, cli). Names that need torch are
-imported lazily, so ``import wrnsearch`` stays cheap for the arithmetic parts.
+Public names of the leaves are re-exported here. The package has one subpackage per stage of the
+data flow (space, study, pareto, search, report, cluster, bench, cli; README.md, "Where things
+live"). Names that need torch are imported lazily, so ``import wrnsearch`` stays cheap for the
+arithmetic parts.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ def test_dashboard_report_and_pareto_poll_during_a_search(tmp_path, ledger):
     dash = None
     polls = {"dashboard": 0, "report": 0, "pareto": 0}
     seen_trials = set()  # how many trials the dashboard listed, poll by poll
+    names: set[str] = set()
     errors = []
     try:
         wait_for(lambda: (run_dir / "study.db").exists() and trials_of(run_dir, "readers"), 120, "the study", run)
@@ -44,7 +45,8 @@ def test_dashboard_report_and_pareto_poll_during_a_search(tmp_path, ledger):
         while run.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
-                    sid = json.loads(r.read())["study_summaries"][0]["study_id"]
+                    summary = json.loads(r.read())["study_summaries"][0]
+                    sid, names = summary["study_id"], names | {summary["study_name"]}
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{sid}", timeout=10) as r:
                     seen_trials.add(len(json.loads(r.read())["trials"]))
                 polls["dashboard"] += 1
@@ -72,7 +74,7 @@ def test_dashboard_report_and_pareto_poll_during_a_search(tmp_path, ledger):
     assert "Traceback" not in dash_err and "Traceback" not in err
     assert min(polls.values()) >= 2, polls
     assert len(trained) == 5
-    assert len(seen_trials) >= 2, "the dashboard saw the study grow"
+    assert names == {"readers"} and len(seen_trials) >= 2, "the dashboard saw the study grow"
     assert still_serving  # the dashboard outlived the search
     events = [json.loads(line) for line in out.strip().splitlines()]  # quiet mode: JSON lines only
     assert [e["event"] for e in events[-2:]] == ["end", "outputs"]

@@ -7,12 +7,24 @@
 - :mod:`~wrnsearch.search.connect`: starting or joining Ray, and Ray's errors in one line;
 - :mod:`~wrnsearch.search.options`: what a run is asked for and what it reports.
 
-Only this package knows Ray and Optuna together. Importing it does not import Ray.
+Only this package knows Ray and Optuna together. Importing it imports nothing: a trial's worker
+imports :mod:`~wrnsearch.search.trainable` through it and needs neither Optuna nor the driver.
 """
 
 from __future__ import annotations
 
-from wrnsearch.search.driver import run_search
-from wrnsearch.search.options import EventCallback, RunOptions, RunProgress, RunResult
+from typing import Any
 
 __all__ = ["EventCallback", "RunOptions", "RunProgress", "RunResult", "run_search"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run_search":
+        from wrnsearch.search.driver import run_search
+
+        return run_search
+    if name in ("EventCallback", "RunOptions", "RunProgress", "RunResult"):
+        from wrnsearch.search import options
+
+        return getattr(options, name)
+    raise AttributeError(f"module 'wrnsearch.search' has no attribute {name!r}")
