@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from wrnsearch.cli import main, print_json
@@ -97,3 +99,39 @@ def bench_overhead_command(trials: int, rounds: int, warmup_trials: int, fmt: st
     click.echo("wrnsearch run:            " + ", ".join(f"{v:.3f}" for v in r["ours_s_per_trial"]) + " s/trial")
     click.echo(f"ratio (best of each): {r['ratio']:.2f}x; median: {r['median_ratio']:.2f}x, "
                f"wrnsearch adds {r['added_median_s'] * 1e3:.1f} ms per trial")
+
+
+@bench.command("record")
+@click.argument("space_file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The table to write (JSON).")
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None,
+              help="The recording's run directory (default runs/<space>-record); the same command resumes it.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where the data set lives.")
+@click.option("--repeat-seed", type=int, default=1, show_default=True, help="Training seed of the repeats.")
+@click.option("--repeats", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Architectures trained again with --repeat-seed (spread over the parameter counts).")
+@click.option("--quiet", is_flag=True, help="JSON lines instead of the live view.")
+def bench_record_command(space_file: str, output: str, run_dir: str | None, data_root: str | None, repeat_seed: int,
+                         repeats: int, quiet: bool) -> None:
+    """Record a benchmark table: train every architecture of a grid space fully, then export it.
+
+    Resumable: run the same command again after a stop. The table (per architecture: params,
+    MACs, latency timed alone, per-epoch validation error and seconds, fixed costs, test error)
+    feeds `wrnsearch bench search --table`.
+    """
+    import shlex
+
+    from wrnsearch.bench.record import record_table
+    from wrnsearch.cli.live import LiveView, json_lines
+
+    command = "wrnsearch " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if quiet:
+        table = record_table(space_file, output, run_dir=run_dir, data_root=data_root, repeat_seed=repeat_seed,
+                             repeats=repeats, command=command, say=click.echo, on_event=json_lines)
+    else:
+        with LiveView() as view:
+            table = record_table(space_file, output, run_dir=run_dir, data_root=data_root, repeat_seed=repeat_seed,
+                                 repeats=repeats, command=command, say=view.console.print, on_event=view.on_event)
+    agreement = table["meta"]["repeat_agreement"]
+    click.echo(f"wrote {output}: {len(table['architectures'])} architectures; repeats with seed {repeat_seed}: "
+               f"n={agreement['n']}, Spearman rho {agreement['spearman_rho']}")

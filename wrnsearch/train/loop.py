@@ -55,6 +55,7 @@ class EpochReport:
     elapsed_s: float  # since the trial started (including earlier runs when resumed)
     images_per_s: float  # training throughput of this epoch
     lr: float
+    epoch_s: float | None = None  # wall seconds of this epoch: training and validation
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -266,13 +267,15 @@ def _train_epochs(trainer: _Trainer, record: TrialRecord, identity: dict[str, An
 
     try:
         for epoch in range(trainer.first_epoch, trainer.epochs):
+            epoch_start = time.monotonic()
             loss = trainer.train_epoch(epoch, elapsed_s, time_limit_s, on_step)
             lr = trainer.optimizer.param_groups[0]["lr"]  # the rate this epoch trained at
             trainer.scheduler.step()
-            report = EpochReport(epoch=epoch + 1, epochs=trainer.epochs, train_loss=loss, val_error=trainer.val_error(),
+            val_error = trainer.val_error()
+            report = EpochReport(epoch=epoch + 1, epochs=trainer.epochs, train_loss=loss, val_error=val_error,
                                  elapsed_s=elapsed_s(),
                                  images_per_s=trainer.epoch_images / max(trainer.epoch_time_s, 1e-9),
-                                 lr=lr)
+                                 lr=lr, epoch_s=time.monotonic() - epoch_start)
             trainer.curve.append(report.to_dict())
             path = None
             if checkpoint_dir is not None:
