@@ -37,7 +37,7 @@ search:
   population_size: 6
 """
 
-SAMPLERS = ["tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce"]
+SAMPLERS = ["tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce", "ehvi"]
 
 
 def _objective_values(spec: WRNSpec, cost) -> list[float]:

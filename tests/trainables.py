@@ -33,3 +33,34 @@ def scripted_wrn_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
     report_record(TrialRecord(name=spec.name, status=Status.COMPLETE, val_error=error, test_error=error,
                               params=cost.params, macs=cost.macs, latency_ms=1.0, epochs=epochs,
                               curve=[{"epoch": e, "val_error": error} for e in range(1, epochs + 1)], device="cpu"))
+
+
+def scripted_error(spec: WRNSpec, epoch: int, epochs: int) -> float:
+    """Validation error after ``epoch`` of ``epochs``: bigger networks better, every net improving."""
+    final = max(1.0, 80.0 - 10.0 * float(spec.widen_factor) - (spec.depth - 10) / 3)
+    return final + 6.0 * (epochs - epoch)
+
+
+def scripted_latency_ms(params: int) -> float:
+    return round(params / 1e4, 3)
+
+
+def scripted_mo_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """As the real trainable reports to a multi-objective scheduler: every epoch's validation error
+    with the objectives known before training (params, MACs, latency), then the record."""
+    from ray import tune
+
+    from wrnsearch.search.trainable import report_record
+
+    spec = WRNSpec.from_dict(config["spec"])
+    epochs = int(ctx["train"]["epochs"])
+    cost = model_cost(spec, 16)
+    latency = scripted_latency_ms(cost.params)
+    for e in range(1, epochs):
+        tune.report({"epoch": e, "val_error": scripted_error(spec, e, epochs), "params": cost.params,
+                     "macs": cost.macs, "latency_ms": latency})
+    error = scripted_error(spec, epochs, epochs)
+    report_record(TrialRecord(name=spec.name, status=Status.COMPLETE, val_error=error, test_error=error,
+                              params=cost.params, macs=cost.macs, latency_ms=latency, epochs=epochs,
+                              curve=[{"epoch": e, "val_error": scripted_error(spec, e, epochs)}
+                                     for e in range(1, epochs + 1)], device="cpu"))

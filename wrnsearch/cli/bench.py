@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from wrnsearch.cli import main, print_json
+from wrnsearch.cli import SET_OPTION, main, print_json
 
 
 @main.group()
@@ -135,3 +135,39 @@ def bench_record_command(space_file: str, output: str, run_dir: str | None, data
     agreement = table["meta"]["repeat_agreement"]
     click.echo(f"wrote {output}: {len(table['architectures'])} architectures; repeats with seed {repeat_seed}: "
                f"n={agreement['n']}, Spearman rho {agreement['spearman_rho']}")
+
+
+@bench.command("search")
+@click.option("--table", "table", required=True, type=click.Path(dir_okay=False),
+              help="A table written by wrnsearch bench record.")
+@click.option("--method", "methods", multiple=True, required=True,
+              help="SAMPLER+SCHEDULER (e.g. tpe+moasha, random+fifo), or default; repeat to compare.")
+@click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True, help="Seeds per method.")
+@click.option("--first-seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Run seeds K..K+S-1.")
+@click.option("--trials", type=click.IntRange(min=1), default=None,
+              help="Launched trials per run (default: a quarter of the table's architectures).")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Trials at a time on the simulated clock.")
+@click.option("--compute", "compute_s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Also stop launching once this many worker-seconds are spent.")
+@SET_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output format.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write median and quartile curves per method to this HTML file.")
+def bench_search_command(table: str, methods: tuple[str, ...], seeds: int, first_seed: int, trials: int | None,
+                         workers: int, compute_s: float | None, overrides: tuple[str, ...], fmt: str,
+                         html_path: str | None) -> None:
+    """Replay the real searcher on a recorded table in simulated time: hypervolume per method and seed."""
+    from wrnsearch.bench.quality import format_quality, write_quality_html
+    from wrnsearch.bench.replay import bench_search
+
+    result = bench_search(table, methods, seeds=seeds, first_seed=first_seed, trials=trials, workers=workers,
+                          compute_s=compute_s, overrides=overrides)
+    if html_path:
+        write_quality_html(result, html_path)
+    if fmt == "json":
+        print_json(result)
+    else:
+        click.echo(format_quality(result))

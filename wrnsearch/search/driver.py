@@ -27,7 +27,13 @@ from wrnsearch.errors import RunError
 from wrnsearch.pareto import eligible_trials
 from wrnsearch.record import Attr
 from wrnsearch.search.connect import cluster_node_count, gpus_per_trial, init_ray
-from wrnsearch.search.decisions import TIME_STOPPED_REASON, end_reason, exhausted_reason, max_trials_reason
+from wrnsearch.search.decisions import (
+    TIME_STOPPED_REASON,
+    end_reason,
+    exhausted_reason,
+    grace_epochs,
+    max_trials_reason,
+)
 from wrnsearch.search.options import EventCallback, RunOptions, RunProgress, RunResult
 from wrnsearch.space import Space, space_size
 from wrnsearch.study import Outcome, count_outcomes, outcome_of, storage_url
@@ -147,14 +153,8 @@ def _trial_context(space: Space, run_dir: Path, options: RunOptions, gpus: float
 
 def _tuner(space: Space, searcher: Any, trainable: Trainable, ctx: dict[str, Any], run_dir: Path, allowed: int) -> Any:
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    if space.search.scheduler == "asha":
-        scheduler = ASHAScheduler(time_attr="epoch", metric="val_error", mode="min", max_t=space.train.epochs,
-                                  grace_period=space.search.asha.grace_period,
-                                  reduction_factor=space.search.asha.reduction_factor)
-    else:
-        scheduler = FIFOScheduler()
+    scheduler = _scheduler(space)
     resources = {"cpu": space.resources.cpus_per_trial, "gpu": ctx["gpus"]}
     return tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, ctx=ctx), resources),
@@ -168,6 +168,23 @@ def _tuner(space: Space, searcher: Any, trainable: Trainable, ctx: dict[str, Any
             failure_config=tune.FailureConfig(max_failures=space.search.max_failures), log_to_file=True,
         ),
     )
+
+
+def _scheduler(space: Space) -> Any:
+    """Ray Tune's scheduler for ``search.scheduler``: fifo, asha (validation error only), moasha (every objective)."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    cfg, epochs = space.search.asha, space.train.epochs
+    if space.search.scheduler == "asha":
+        return ASHAScheduler(time_attr="epoch", metric="val_error", mode="min", max_t=epochs,
+                             grace_period=grace_epochs(cfg.grace_period, epochs),
+                             reduction_factor=cfg.reduction_factor)
+    if space.search.scheduler == "moasha":
+        from wrnsearch.search.moasha import MOASHAScheduler
+
+        return MOASHAScheduler(space.objectives, max_t=epochs, grace_period=cfg.grace_period,
+                               reduction_factor=cfg.reduction_factor)
+    return FIFOScheduler()
 
 
 @contextlib.contextmanager

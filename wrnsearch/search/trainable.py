@@ -109,10 +109,12 @@ def _splits(ctx: dict[str, Any]) -> Any:
 def _train(spec: WRNSpec, config: dict[str, Any], ctx: dict[str, Any]) -> TrialRecord:
     from ray import tune
 
+    from wrnsearch.cost import model_cost
     from wrnsearch.space import TrainConfig
     from wrnsearch.train import train_trial
 
     splits = _splits(ctx)  # before the memory cap: the cap is for the trial, not for the data
+    cost = model_cost(spec, splits.train_x.shape[-1])  # objectives known before training, for MO-ASHA
     device = trial_device(ctx["gpus"])
     cap = MemoryCap(ctx.get("memory_per_trial") if device == "cpu" else None)
     if cap.extra_bytes:
@@ -124,7 +126,8 @@ def _train(spec: WRNSpec, config: dict[str, Any], ctx: dict[str, Any]) -> TrialR
         if report.epoch < report.epochs:
             with cap.lifted():
                 tune.report({"epoch": report.epoch, "val_error": report.val_error, "train_loss": report.train_loss,
-                             "elapsed_s": report.elapsed_s, "images_per_s": report.images_per_s})
+                             "elapsed_s": report.elapsed_s, "images_per_s": report.images_per_s,
+                             "params": cost.params, "macs": cost.macs, "latency_ms": report.latency_ms})
 
     with cap:
         try:

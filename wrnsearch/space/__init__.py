@@ -26,6 +26,7 @@ from wrnsearch.space.loader import drop_retired_keys, load_space, parse_space, s
 from wrnsearch.space.schema import (
     OBJECTIVES,
     SAMPLERS,
+    SCHEDULERS,
     DatasetConfig,
     SearchConfig,
     Space,
@@ -35,7 +36,7 @@ from wrnsearch.space.schema import (
 )
 
 __all__ = [
-    "OBJECTIVES", "SAMPLERS", "DatasetConfig", "Dim", "SearchConfig", "Space", "SpaceDims", "TrainConfig",
+    "OBJECTIVES", "SAMPLERS", "SCHEDULERS", "DatasetConfig", "Dim", "SearchConfig", "Space", "SpaceDims", "TrainConfig",
     "budget_violations", "constraint_values", "count_specs", "depth_param", "depths_for", "drop_retired_keys",
     "iter_specs", "load_space", "minimum_costs", "paper_recipe", "parse_space", "space_blocks", "space_cost",
     "space_from_data", "space_size", "spec_from_params", "training_space", "with_dataset",

@@ -15,7 +15,8 @@ from wrnsearch.space.dims import BlockList, Bytes, Count, Dim, IntDim, NumDim, P
 from wrnsearch.spec import is_odd_kernel, width_problem
 
 OBJECTIVES = ("error", "params", "latency_ms", "macs")
-SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce")
+SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce", "ehvi")
+SCHEDULERS = ("fifo", "asha", "moasha")
 MAX_DEPTH = 1000
 MAX_WIDEN_FACTOR = 64
 
@@ -216,14 +217,25 @@ class TrainConfig(_Section):
 
 
 class AshaConfig(_Section):
-    grace_period: int = Field(default=1, ge=1)  # epochs before a trial can be stopped
+    """Successive halving's settings, for ``asha`` and ``moasha``."""
+
+    # epochs before a trial can be stopped: a whole count, or a fraction (< 1) of train.epochs, so
+    # that a setting measured on a short benchmark carries to a long search
+    grace_period: float = Field(default=1, gt=0)
     reduction_factor: float = Field(default=3, gt=1)
+
+    @field_validator("grace_period")
+    @classmethod
+    def _grace(cls, v: float) -> float:
+        if v > 1 and v != int(v):
+            raise ValueError(f"grace_period {v} is a whole number of epochs or a fraction of train.epochs below 1")
+        return int(v) if v >= 1 else v
 
 
 class SearchConfig(_Section):
-    sampler: Literal["tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce"] = "tpe"
+    sampler: Literal["tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce", "ehvi"] = "tpe"
     seed: int = 0
-    scheduler: Literal["fifo", "asha"] = "fifo"
+    scheduler: Literal["fifo", "asha", "moasha"] = "fifo"
     asha: AshaConfig = Field(default_factory=AshaConfig)
     max_concurrent: int = Field(default=1, ge=1)
     max_failures: int = Field(default=1, ge=0)  # retries of a trial whose worker died

@@ -232,6 +232,10 @@ def make_sampler(space: Space) -> optuna.samplers.BaseSampler:
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=cfg.n_startup_trials,
                                          warn_independent_sampling=False)
+    if name == "ehvi":
+        from wrnsearch.study.ehvi import EHVISampler
+
+        return EHVISampler(space, seed=seed, n_startup_trials=cfg.n_startup_trials)
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False,
                                           warn_asynchronous_seeding=False)

@@ -56,9 +56,12 @@ class EpochReport:
     images_per_s: float  # training throughput of this epoch
     lr: float
     epoch_s: float | None = None  # wall seconds of this epoch: training and validation
+    latency_ms: float | None = None  # the trial's measured latency (for schedulers; not in the curve)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("latency_ms")
+        return out
 
 
 # Return False to stop the trial (an early-stopping scheduler), anything else to go on.
@@ -275,7 +278,7 @@ def _train_epochs(trainer: _Trainer, record: TrialRecord, identity: dict[str, An
             report = EpochReport(epoch=epoch + 1, epochs=trainer.epochs, train_loss=loss, val_error=val_error,
                                  elapsed_s=elapsed_s(),
                                  images_per_s=trainer.epoch_images / max(trainer.epoch_time_s, 1e-9),
-                                 lr=lr, epoch_s=time.monotonic() - epoch_start)
+                                 lr=lr, epoch_s=time.monotonic() - epoch_start, latency_ms=record.latency_ms)
             trainer.curve.append(report.to_dict())
             path = None
             if checkpoint_dir is not None:

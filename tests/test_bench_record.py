@@ -1,0 +1,91 @@
+"""wrnsearch bench record: a table made by a real (grid, no early stopping) search, resumable, on one CPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from wrnsearch.bench.record import MACHINE_FILE, cpu_model, record_table, spearman
+from wrnsearch.cost import model_cost
+from wrnsearch.model import build_model
+from wrnsearch.spec import parse_name
+from wrnsearch.study import load_study
+
+SPACE = """\
+name: tinyrec
+dataset: {name: synthetic, num_classes: 10, resolution: 32, train_size: 128, test_size: 64, val_size: 64}
+space:
+  depth: [7, 10]
+  widen_factor: [1]
+  block: ["B(3)", "B(3,3)"]
+objectives: [error, params, latency_ms]
+budget: {max_trials: 10}
+train: {epochs: 2, batch_size: 64, lr: 0.05, amp: false, channels_last: false, latency_steps: 20}
+search: {sampler: grid, scheduler: fifo, max_concurrent: 2}
+resources: {cpus_per_trial: 1}
+"""
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "wrnsearch", "bench", "record", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_record_a_table_resume_it_and_refuse_another_cpu(tmp_path, local_ray):
+    space = tmp_path / "tinyrec.yaml"
+    space.write_text(SPACE)
+    out, run_dir = tmp_path / "table.json", tmp_path / "rec"
+    table = record_table(space, out, run_dir=run_dir, repeats=2, command="wrnsearch bench record ...")
+    assert json.loads(out.read_text()) == table
+    rows = {a["arch"]: a for a in table["architectures"]}
+    assert set(rows) == {"WRN-7-1-B(3)", "WRN-10-1-B(3)", "WRN-10-1"}  # every architecture of the space
+    for name, a in rows.items():
+        spec = parse_name(name)
+        assert a["params"] == sum(p.numel() for p in build_model(spec).parameters()) == model_cost(spec).params
+        assert a["macs"] == model_cost(spec).macs
+        assert len(a["val_error"]) == len(a["epoch_s"]) == 2 and all(s > 0 for s in a["epoch_s"])
+        assert a["fixed_s"] >= 0 and a["latency_ms"] > 0 and a["device"].startswith("cpu")
+        assert a["test_error"] is not None
+    repeated = [n for n, a in rows.items() if "repeats" in a]
+    # spread over the parameter counts: the smallest and the largest (ties by name)
+    assert sorted(repeated) == ["WRN-10-1-B(3)", "WRN-7-1-B(3)"]
+    assert all(rows[n]["repeats"][0]["seed"] == 1 and len(rows[n]["repeats"][0]["val_error"]) == 2 for n in repeated)
+    meta = table["meta"]
+    assert meta["machine"]["cpu"] == cpu_model() and meta["precision"] == "fp32"
+    assert meta["split"]["val_indices_sha256"] and meta["seeds"] == {"train": 0, "repeat": 1, "split": 0}
+    assert meta["repeat_agreement"]["n"] == 2 and meta["command"] == "wrnsearch bench record ..."
+    assert meta["recorded"]["first_trial"] <= meta["recorded"]["last_trial"]
+
+    # resumed: nothing trained again, the same rows
+    before = len(load_study(run_dir).trials)
+    again = record_table(space, out, run_dir=run_dir, repeats=2)
+    assert len(load_study(run_dir).trials) == before
+    assert again["architectures"] == table["architectures"]
+
+    # the same recording on another CPU model refuses, in one line, before it trains anything
+    machine = json.loads((run_dir / MACHINE_FILE).read_text())
+    (run_dir / MACHINE_FILE).write_text(json.dumps({**machine, "cpu": "Some Other CPU"}))
+    proc = _cli(str(space), "-o", str(out), "--run-dir", str(run_dir), "--quiet")
+    assert proc.returncode == 2 and "was recorded on 'Some Other CPU'" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("change, message", [
+    ("sampler: grid", "search.sampler is tpe"),
+    ("scheduler: fifo", "search.scheduler is asha"),
+    ("amp: false", "train.amp is auto"),
+])
+def test_a_space_that_would_not_train_everything_fully_in_fp32_is_refused(tmp_path, change, message):
+    replacement = {"sampler: grid": "sampler: tpe", "scheduler: fifo": "scheduler: asha", "amp: false": "amp: auto"}
+    space = tmp_path / "s.yaml"
+    space.write_text(SPACE.replace(change, replacement[change]))
+    proc = _cli(str(space), "-o", str(tmp_path / "t.json"), "--run-dir", str(tmp_path / "r"))
+    assert proc.returncode == 2 and message in proc.stderr and not (tmp_path / "r").exists()
+
+
+def test_spearman():
+    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
+    assert spearman([1, 1, 2], [1, 2, 3]) == pytest.approx(0.8660254)  # average ranks for ties

@@ -1,0 +1,133 @@
+"""Search quality from replays: medians and quartiles over seeds, as a table and as plotly curves.
+
+N is a quarter of the table's architectures and C a quarter of the worker-seconds that training
+every architecture fully costs; each method is read at N and 2N launched trials and at C and 2C
+worker-seconds (:func:`summarize`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from wrnsearch.bench.replay import hv_at, quartiles, small_front_found
+
+
+def checkpoints(result: dict[str, Any]) -> dict[str, float]:
+    """N, 2N (trials) and C, 2C (worker-seconds) of a result."""
+    n = max(1, result["architectures"] // 4)
+    c = result["full_compute_s"] / 4
+    return {"N": n, "2N": 2 * n, "C": c, "2C": 2 * c}
+
+
+def summarize(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per method: (q1, median, q3) of HV at N, 2N, C, 2C, and of the small front members found."""
+    marks = checkpoints(result)
+    out: dict[str, dict[str, Any]] = {}
+    for name, method in result["methods"].items():
+        runs = method["seeds"]
+        row: dict[str, Any] = {}
+        for key in ("N", "2N"):
+            k = str(int(marks[key]))
+            values = [r["hv_at_trials"].get(k) for r in runs]
+            row[f"hv@{key}"] = quartiles(values) if all(v is not None for v in values) else None
+        for key in ("C", "2C"):
+            row[f"hv@{key}"] = quartiles([hv_at(r["hv_at_compute"], marks[key]) for r in runs])
+        row["small_front"] = quartiles([small_front_found(result, r) for r in runs])
+        row["launched"] = float(np.median([r["launched"] for r in runs]))
+        row["stopped"] = float(np.median([r["stopped"] for r in runs]))
+        row["worker_s"] = float(np.median([r["worker_s"] for r in runs]))
+        row["wall_s"] = float(sum(r["wall_s"] for r in runs))
+        out[name] = row
+    return out
+
+
+def _cell(q: tuple[float, float, float] | None) -> str:
+    return "-" if q is None else f"{q[1]:.3f} [{q[0]:.3f}, {q[2]:.3f}]"
+
+
+def format_quality(result: dict[str, Any]) -> str:
+    """The text table ``wrnsearch bench search --format table`` prints."""
+    marks = checkpoints(result)
+    seeds = result["seeds"]
+    lines = [
+        f"table {result['table']}: {result['architectures']} architectures, {result['epochs']} epochs; "
+        f"{result['workers']} workers; seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}); {result['trials']} trials per run"
+        + (f", {result['compute_budget_s']:,.0f} worker-s budget" if result.get("compute_budget_s") else ""),
+        f"hypervolume of the whole table (hv_true): {result['hv_true']:.3f}; N = {marks['N']} trials, "
+        f"C = {marks['C']:,.0f} worker-s (a quarter of training everything: {result['full_compute_s']:,.0f} s); "
+        f"median [quartiles] over seeds",
+        f"true front: {len(result['true_front'])} architectures, {len(result['true_front_small'])} of them below "
+        "the median parameter count",
+    ]
+    header = ["method", f"HV@N={marks['N']}", f"HV@2N={marks['2N']}", f"HV@C={marks['C']:,.0f}s",
+              f"HV@2C={marks['2C']:,.0f}s", "small front found", "stopped", "worker-s"]
+    rows = [header]
+    for name, s in summarize(result).items():
+        rows.append([name, _cell(s["hv@N"]), _cell(s["hv@2N"]), _cell(s["hv@C"]), _cell(s["hv@2C"]),
+                     f"{s['small_front'][1]:g} [{s['small_front'][0]:g}, {s['small_front'][2]:g}]",
+                     f"{s['stopped']:g}", f"{s['worker_s']:,.0f}"])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.append(f"replayed in {result['wall_s']:.1f} s")
+    return "\n".join(lines)
+
+
+def _band(xs: Sequence[float], runs: Sequence[Sequence[float]]) -> tuple[list[float], list[float], list[float]]:
+    arr = np.asarray(runs, dtype=float)
+    q = np.percentile(arr, [25, 50, 75], axis=0)
+    return list(q[0]), list(q[1]), list(q[2])
+
+
+def quality_figure(result: dict[str, Any]) -> Any:
+    """Median and quartile curves per method: HV against launched trials and against worker-seconds."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("hypervolume vs launched trials",
+                                                        "hypervolume vs worker-seconds"))
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f",
+               "#bcbd22", "#17becf"]
+    top = max((r["worker_s"] for m in result["methods"].values() for r in m["seeds"]), default=1.0)
+    grid = list(np.linspace(0, top, 200))
+    for i, (name, method) in enumerate(result["methods"].items()):
+        color = palette[i % len(palette)]
+        runs = method["seeds"]
+        k = min(len(r["hv_at_trials"]) for r in runs)
+        xs = list(range(1, k + 1))
+        lo, med, hi = _band(xs, [[r["hv_at_trials"][str(j)] for j in xs] for r in runs])
+        _add_band(fig, go, xs, lo, med, hi, name, color, col=1, legend=True)
+        lo, med, hi = _band(grid, [[hv_at(r["hv_at_compute"], x) for x in grid] for r in runs])
+        _add_band(fig, go, grid, lo, med, hi, name, color, col=2, legend=False)
+    for col in (1, 2):
+        fig.add_hline(y=result["hv_true"], line_dash="dot", line_color="gray", row=1, col=col)
+    fig.update_yaxes(title_text="hypervolume (normalized, ref 1.1)")
+    fig.update_xaxes(title_text="launched trials", row=1, col=1)
+    fig.update_xaxes(title_text="worker-seconds", row=1, col=2)
+    fig.update_layout(title=f"Search quality on {result['table']}: median and quartiles over "
+                            f"{len(result['seeds'])} seeds, {result['workers']} workers", height=520)
+    return fig
+
+
+def _add_band(fig: Any, go: Any, xs: Sequence[float], lo: Sequence[float], med: Sequence[float],
+              hi: Sequence[float], name: str, color: str, *, col: int, legend: bool) -> None:
+    fig.add_trace(go.Scatter(x=list(xs) + list(xs)[::-1], y=list(hi) + list(lo)[::-1], fill="toself",
+                             fillcolor=color, opacity=0.15, line={"width": 0}, hoverinfo="skip",
+                             legendgroup=name, showlegend=False), row=1, col=col)
+    fig.add_trace(go.Scatter(x=list(xs), y=list(med), mode="lines", name=name, line={"color": color},
+                             legendgroup=name, showlegend=legend), row=1, col=col)
+
+
+def write_quality_html(result: dict[str, Any], path: str) -> None:
+    """A self-contained HTML page (plotly inlined) with the curves and the text table."""
+    import html
+
+    from wrnsearch.files import atomic_write_text
+
+    fig = quality_figure(result)
+    body = fig.to_html(full_html=False, include_plotlyjs=True)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>wrnsearch search quality</title></head>"
+            f"<body>{body}<pre>{html.escape(format_quality(result))}</pre></body></html>")
+    atomic_write_text(path, page)

@@ -1,0 +1,316 @@
+"""``wrnsearch bench search``: the real searcher replayed on a recorded table, in simulated time.
+
+Each method (``SAMPLER+SCHEDULER``) runs the real proposal path: the searcher of a real search
+(:class:`~wrnsearch.search.searcher.StudySearcher`: the space's sampler, budgets as constraints,
+de-duplication) on a real in-memory Optuna study, and the real rung decisions
+(:class:`~wrnsearch.search.decisions.Rungs`: ASHA's or MO-ASHA's). Training is replaced by
+look-ups in the table (:mod:`wrnsearch.bench.record`) and a simulated clock: ``workers`` trials
+at a time, each charged its recorded fixed costs at its start and each epoch its recorded
+seconds. A launched trial is one that trained (fully or until stopped); over-budget and
+already-trained proposals are not launched and cost nothing.
+
+Hypervolume is measured as the field measures it: objectives as in a search (final validation
+error, params, latency_ms), min-max normalized over the table's architectures (0 best, 1 worst),
+reference point 1.1 in each, the same for every method; against launched trials and against
+worker-seconds.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wrnsearch.errors import RunError
+from wrnsearch.pareto import hypervolume, non_dominated_mask
+from wrnsearch.record import Status, TrialRecord
+from wrnsearch.search.decisions import Rungs, grace_epochs, rung_milestones
+from wrnsearch.space import SAMPLERS, SCHEDULERS, SearchConfig, Space, space_from_data
+from wrnsearch.spec import WRNSpec
+
+log = logging.getLogger(__name__)
+
+OBJECTIVES = ("error", "params", "latency_ms")
+REFERENCE = 1.1
+
+
+@dataclass(frozen=True)
+class Table:
+    """A recorded table: its meta, its rows by architecture name, and the space it covers."""
+
+    meta: dict[str, Any]
+    rows: dict[str, dict[str, Any]]
+    space_data: dict[str, Any]
+
+    @property
+    def epochs(self) -> int:
+        return int(self.meta["recipe"]["epochs"])
+
+    def full_compute_s(self) -> float:
+        """Worker-seconds that training every architecture fully costs (the sum of all epoch times)."""
+        return float(sum(sum(r["epoch_s"]) for r in self.rows.values()))
+
+    def objective_matrix(self, names: Sequence[str]) -> np.ndarray:
+        return np.array([[self.rows[n]["val_error"][-1], self.rows[n]["params"], self.rows[n]["latency_ms"]]
+                         for n in names], dtype=float)
+
+
+def load_table(path: str | Path) -> Table:
+    """Read a table written by ``wrnsearch bench record``.
+
+    Raises:
+        RunError: naming the file and what is wrong with it.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+        meta, archs = data["meta"], data["architectures"]
+        rows = {a["arch"]: a for a in archs}
+        space_data = {"name": f"{meta['space']}-replay", "dataset": meta["dataset"], "space": meta["search_space"],
+                      "objectives": list(OBJECTIVES), "budget": {**meta["budget"], "time": None, "trial_time": None},
+                      "train": meta["recipe"]}
+        for a in archs:
+            for key in ("params", "latency_ms", "epoch_s", "fixed_s", "val_error"):
+                a[key]  # noqa: B018 - a KeyError names the missing field
+    except FileNotFoundError:
+        raise RunError(f"{path}: no such table (make one with wrnsearch bench record)") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RunError(f"{path}: not a benchmark table ({type(e).__name__}: {e})") from None
+    return Table(meta, rows, space_data)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A sampler and a scheduler, as ``SAMPLER+SCHEDULER`` names them."""
+
+    sampler: str
+    scheduler: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.sampler}+{self.scheduler}"
+
+    @classmethod
+    def parse(cls, text: str) -> Method:
+        """``tpe+moasha``; ``default`` is the sampler and scheduler a space gets when it names none.
+
+        Raises:
+            RunError: for an unknown sampler or scheduler.
+        """
+        if text == "default":
+            cfg = SearchConfig()
+            return cls(cfg.sampler, cfg.scheduler)
+        sampler, _, scheduler = text.partition("+")
+        scheduler = scheduler or "fifo"
+        if sampler not in SAMPLERS or sampler in ("grid", "bruteforce"):
+            raise RunError(f"--method {text}: unknown sampler {sampler!r} (one of "
+                           f"{', '.join(s for s in SAMPLERS if s not in ('grid', 'bruteforce'))})")
+        if scheduler not in SCHEDULERS:
+            raise RunError(f"--method {text}: unknown scheduler {scheduler!r} (one of {', '.join(SCHEDULERS)})")
+        return cls(sampler, scheduler)
+
+
+def method_space(table: Table, method: Method, seed: int, overrides: Sequence[str] = ()) -> Space:
+    """The table's space searched by ``method`` with ``seed`` (``--set`` overrides on top)."""
+    data = {**table.space_data, "search": {"sampler": method.sampler, "scheduler": method.scheduler, "seed": seed}}
+    return space_from_data(data, source=f"{table.meta['space']} table", overrides=overrides)
+
+
+class _Clock:
+    """Busy worker-seconds on a simulated clock."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.busy_s = 0.0
+        self.running = 0
+
+    def advance(self, to: float) -> None:
+        self.busy_s += (to - self.now) * self.running
+        self.now = to
+
+
+def replay(table: Table, method: Method, seed: int, *, trials: int, workers: int = 2,
+           compute_s: float | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """One seeded search on the table: what it launched, when, and what it found."""
+    import optuna
+
+    from wrnsearch.search.options import RunProgress
+    from wrnsearch.search.searcher import StudySearcher
+    from wrnsearch.study.sampling import make_sampler
+
+    space = method_space(table, method, seed, overrides)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=space.directions, sampler=make_sampler(space))
+    study.set_metric_names(list(space.objectives))
+    searcher = StudySearcher(space, study, RunProgress(max_trials=trials), None, allowed=trials)
+    rungs = _rungs(space, table.epochs)
+    clock, events, launched, ended = _Clock(), [], [], []
+    order = iter(range(10**9))  # ties on the clock: first scheduled, first served
+    state: dict[str, dict[str, Any]] = {}
+
+    def launch() -> bool:
+        if compute_s is not None and clock.busy_s >= compute_s:
+            return False
+        tid = f"t{len(launched)}"
+        config = searcher.suggest(tid)
+        if not isinstance(config, dict):
+            return False
+        name = WRNSpec.from_dict(config["spec"]).name
+        if name not in table.rows:
+            raise RunError(f"the table holds no {name}, which its own space proposed: record the table again")
+        row = table.rows[name]
+        state[tid] = {"name": name, "row": row, "epoch": 0, "start": clock.now}
+        launched.append(tid)
+        clock.running += 1
+        heapq.heappush(events, (clock.now + row["fixed_s"] + row["epoch_s"][0], next(order), tid))
+        return True
+
+    for _ in range(workers):
+        if not launch():
+            break
+    while events:
+        when, _, tid = heapq.heappop(events)
+        clock.advance(when)
+        s = state[tid]
+        s["epoch"] += 1
+        row, epoch = s["row"], s["epoch"]
+        error = row["val_error"][epoch - 1]
+        if epoch < table.epochs and rungs is not None and not rungs.decide(
+                tid, epoch, [error, row["params"], row["latency_ms"]]):
+            searcher.on_trial_complete(tid, {"epoch": epoch, "val_error": error})
+            status = Status.PRUNED
+        elif epoch < table.epochs:
+            heapq.heappush(events, (clock.now + row["epoch_s"][epoch], next(order), tid))
+            continue
+        else:
+            searcher.on_trial_complete(tid, {"final": True, "record": _record(s["name"], row, table).to_json()})
+            status = Status.COMPLETE
+        clock.running -= 1
+        ended.append({"trial": tid, "arch": s["name"], "status": status.value, "epochs": epoch,
+                      "end_s": round(clock.now, 3), "worker_s": round(clock.busy_s, 3)})
+        launch()
+    summary = _summary(table, launched, state, ended, clock)
+    summary["proposed"] = len(study.trials)  # launched, and those over budget or trained before
+    return summary
+
+
+def _rungs(space: Space, epochs: int) -> Rungs | None:
+    if space.search.scheduler == "fifo":
+        return None
+    cfg = space.search.asha
+    milestones = rung_milestones(grace_epochs(cfg.grace_period, epochs), cfg.reduction_factor, epochs)
+    return Rungs(milestones, cfg.reduction_factor, multi=space.search.scheduler == "moasha")
+
+
+def _record(name: str, row: dict[str, Any], table: Table) -> TrialRecord:
+    return TrialRecord(name=name, status=Status.COMPLETE, params=row["params"], macs=row.get("macs"),
+                       latency_ms=row["latency_ms"], device=row.get("device"), val_error=row["val_error"][-1],
+                       test_error=row.get("test_error"), epochs=table.epochs, epochs_budget=table.epochs)
+
+
+class Normalizer:
+    """Min-max over the table's architectures, per objective: 0 best, 1 worst."""
+
+    def __init__(self, table: Table) -> None:
+        self.names = sorted(table.rows)
+        values = table.objective_matrix(self.names)
+        self.lo, self.hi = values.min(0), values.max(0)
+        self.span = np.where(self.hi > self.lo, self.hi - self.lo, 1.0)
+        self.true = self.normalize(values)
+
+    def normalize(self, values: np.ndarray) -> np.ndarray:
+        return (np.asarray(values, dtype=float).reshape(-1, 3) - self.lo) / self.span
+
+    def hv(self, table: Table, names: Sequence[str]) -> float:
+        if not names:
+            return 0.0
+        return float(hypervolume(self.normalize(table.objective_matrix(list(names))), REFERENCE))
+
+
+def _summary(table: Table, launched: list[str], state: dict[str, dict[str, Any]], ended: list[dict[str, Any]],
+             clock: _Clock) -> dict[str, Any]:
+    norm = Normalizer(table)
+    complete = {e["trial"] for e in ended if e["status"] == Status.COMPLETE.value}
+    hv_at_trials = {}
+    for k in range(1, len(launched) + 1):
+        names = [state[t]["name"] for t in launched[:k] if t in complete]
+        hv_at_trials[str(k)] = round(norm.hv(table, names), 6)
+    hv_at_compute, found = [], []
+    for e in ended:
+        if e["status"] == Status.COMPLETE.value:
+            found.append(e["arch"])
+        hv_at_compute.append([e["worker_s"], round(norm.hv(table, found), 6)])
+    names = sorted(set(found))
+    front = [n for n, keep in zip(names, non_dominated_mask(table.objective_matrix(names))) if keep] if names else []
+    return {"hv_at_trials": hv_at_trials, "hv_at_compute": hv_at_compute, "front": front,
+            "launched": len(launched), "stopped": sum(e["status"] == Status.PRUNED.value for e in ended),
+            "worker_s": round(clock.busy_s, 3), "makespan_s": round(clock.now, 3), "trials": ended}
+
+
+def true_front(table: Table) -> list[str]:
+    names = sorted(table.rows)
+    return [n for n, keep in zip(names, non_dominated_mask(table.objective_matrix(names))) if keep]
+
+
+def hv_at(curve: Sequence[Sequence[float]], compute_s: float) -> float:
+    """The hypervolume a run had reached by ``compute_s`` worker-seconds (a step function)."""
+    reached = 0.0
+    for worker_s, hv in curve:
+        if worker_s > compute_s:
+            break
+        reached = hv
+    return reached
+
+
+def bench_search(table_path: str | Path, methods: Sequence[str], *, seeds: int = 10, first_seed: int = 0,
+                 trials: int | None = None, workers: int = 2, compute_s: float | None = None,
+                 overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Every method on ``seeds`` seeds; the JSON ``wrnsearch bench search --format json`` prints."""
+    table = load_table(table_path)
+    norm = Normalizer(table)
+    n_archs = len(table.rows)
+    trials = trials or max(1, n_archs // 4)
+    out: dict[str, Any] = {
+        "table": str(table_path), "architectures": n_archs, "epochs": table.epochs, "workers": workers,
+        "trials": trials, "seeds": list(range(first_seed, first_seed + seeds)), "compute_budget_s": compute_s,
+        "full_compute_s": round(table.full_compute_s(), 1), "objectives": list(OBJECTIVES),
+        "reference": REFERENCE, "hv_true": round(float(hypervolume(norm.true, REFERENCE)), 6),
+        "true_front": true_front(table),
+        "overrides": list(overrides), "methods": {},
+    }
+    median = statistics.median(r["params"] for r in table.rows.values())
+    out["true_front_small"] = [n for n in out["true_front"] if table.rows[n]["params"] < median]
+    started = time.perf_counter()
+    for text in methods:
+        method = Method.parse(text)
+        runs = []
+        for seed in out["seeds"]:
+            t0 = time.perf_counter()
+            run = replay(table, method, seed, trials=trials, workers=workers, compute_s=compute_s,
+                         overrides=overrides)
+            run["seed"], run["wall_s"] = seed, round(time.perf_counter() - t0, 3)
+            runs.append(run)
+        key = method.name if text != "default" else f"default ({method.name})"
+        out["methods"][key] = {"seeds": runs}
+    out["wall_s"] = round(time.perf_counter() - started, 2)
+    return out
+
+
+def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
+    """Lower quartile, median, upper quartile (linear interpolation)."""
+    q = np.percentile(np.asarray(values, dtype=float), [25, 50, 75])
+    return float(q[0]), float(q[1]), float(q[2])
+
+
+def small_front_found(result: dict[str, Any], run: dict[str, Any]) -> int:
+    """How many of the true front's architectures below the median parameter count a run found."""
+    found = {t["arch"] for t in run["trials"] if t["status"] == Status.COMPLETE.value}
+    return len(found & set(result["true_front_small"]))

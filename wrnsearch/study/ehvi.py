@@ -1,0 +1,251 @@
+"""``search.sampler: ehvi``: a sampler that uses what only this tool knows about a WRN.
+
+Of a search's three objectives, two are known before any training: the parameter count exactly
+(and the MACs), the latency nearly (a log-linear fit on MACs and parameters over the trials timed
+so far). Only the validation error is unknown. Generic samplers treat all three as black boxes.
+This one enumerates every architecture of the (finite) space within its budgets, predicts each
+untried one's error with a Gaussian process over its shape (log params, log MACs, depth, width,
+convolutions per block, share of 1x1 kernels, dropout) fitted to the finished trials, and
+proposes the candidate with the largest *expected hypervolume improvement*: the volume its point
+would add to the current front, averaged over the predicted error, in closed form (the error is
+the only uncertain coordinate, so the expectation is a sum over the front's error levels of
+2-D areas times a normal partial expectation).
+
+The first ``search.n_startup_trials`` proposals are uniform over the feasible candidates.
+Running trials are not proposed again. No torch here: costs are analytic.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial, TrialState
+
+from wrnsearch.errors import SpaceError
+from wrnsearch.record import Attr
+from wrnsearch.space import Space, budget_violations, depth_param, iter_specs, space_blocks, space_cost
+from wrnsearch.spec import WRNSpec, format_block
+
+MAX_CANDIDATES = 20_000
+REFERENCE = 1.1
+
+
+def params_of(space: Space, spec: WRNSpec) -> dict[str, Any]:
+    """The Optuna parameters that make ``spec`` in ``space`` (the inverse of ``spec_from_params``)."""
+    dims = space.space
+    if dims.architecture is not None:
+        return {"architecture": spec.name}
+    out: dict[str, Any] = {"block": format_block(spec.kernels)} if len(space_blocks(dims)) > 1 else {}
+    if dims.depth is not None:
+        out[depth_param(space, len(spec.kernels))] = spec.depth
+    else:
+        out["blocks_per_group"] = spec.blocks_per_group
+    out["widen_factor"] = spec.widen_factor
+    out["dropout"] = spec.dropout
+    return out
+
+
+def _features(spec: WRNSpec, params: int, macs: int) -> list[float]:
+    ones = sum(1 for k in spec.kernels if k == 1) / len(spec.kernels)
+    return [math.log(params), math.log(max(macs, 1)), spec.depth, float(spec.widen_factor), len(spec.kernels), ones,
+            spec.dropout]
+
+
+class _GP:
+    """A small Gaussian process (RBF kernel, standardized inputs and targets), its length scale and
+    noise picked by marginal likelihood from a grid."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.mean, self.std = float(y.mean()), float(y.std()) or 1.0
+        self.x = x
+        yn = (y - self.mean) / self.std
+        best = None
+        d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+        for ls in (0.5, 1.0, 2.0, 4.0):
+            for noise in (1e-3, 1e-2, 1e-1, 0.3):
+                k = np.exp(-0.5 * d2 / ls**2) + noise * np.eye(len(x))
+                try:
+                    chol = np.linalg.cholesky(k)
+                except np.linalg.LinAlgError:
+                    continue
+                alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, yn))
+                nll = 0.5 * yn @ alpha + np.log(np.diag(chol)).sum()
+                if best is None or nll < best[0]:
+                    best = (nll, ls, chol, alpha)
+        assert best is not None
+        _, self.ls, self.chol, self.alpha = best
+
+    def predict(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d2 = ((xs[:, None, :] - self.x[None, :, :]) ** 2).sum(-1)
+        ks = np.exp(-0.5 * d2 / self.ls**2)
+        mu = ks @ self.alpha
+        v = np.linalg.solve(self.chol, ks.T)
+        var = np.clip(1.0 - (v**2).sum(0), 1e-9, None)
+        return mu * self.std + self.mean, np.sqrt(var) * self.std
+
+
+def _area_2d(points: list[tuple[float, float]], lo: tuple[float, float], ref: tuple[float, float]) -> float:
+    """Area of the box ``[lo, ref]`` dominated by ``points`` (minimized), each clipped into the box."""
+    pts = sorted((max(x, lo[0]), max(y, lo[1])) for x, y in points if x < ref[0] and y < ref[1])
+    # sweep left to right along the staircase of the non-dominated clipped points
+    area, best_y = 0.0, ref[1]
+    stairs = []
+    for x, y in pts:
+        if y < best_y:
+            stairs.append((x, y))
+            best_y = y
+    for i, (x, y) in enumerate(stairs):
+        x_next = stairs[i + 1][0] if i + 1 < len(stairs) else ref[0]
+        area += (x_next - x) * (ref[1] - y)
+    return area
+
+
+def _partial(a: float, b: float, mu: float, sigma: float) -> float:
+    """E[(b - max(a, e))^+] for e ~ N(mu, sigma^2) (a may be -inf): the expected length of
+    ``[max(a, e), b]``."""
+    zb = (b - mu) / sigma
+    cdf_b, pdf_b = 0.5 * (1 + math.erf(zb / math.sqrt(2))), math.exp(-0.5 * zb * zb) / math.sqrt(2 * math.pi)
+    if a == -math.inf:
+        return (b - mu) * cdf_b + sigma * pdf_b
+    za = (a - mu) / sigma
+    cdf_a, pdf_a = 0.5 * (1 + math.erf(za / math.sqrt(2))), math.exp(-0.5 * za * za) / math.sqrt(2 * math.pi)
+    return (b - a) * cdf_a + (b - mu) * (cdf_b - cdf_a) + sigma * (pdf_b - pdf_a)
+
+
+def expected_improvement(front: list[tuple[float, float, float]], point: tuple[float, float], mu: float,
+                         sigma: float, ref: tuple[float, float, float] = (REFERENCE,) * 3) -> float:
+    """Expected hypervolume improvement of a candidate with known coordinates ``point`` (2nd and 3rd
+    objectives) and error ~ N(mu, sigma^2) (1st), over ``front`` (all normalized, minimized).
+
+    At error level z the candidate adds the part of its box ``[point, ref]`` that no front point
+    with error <= z covers; that area changes only at the front's error levels.
+
+    >>> round(expected_improvement([], (0.0, 0.0), 0.0, 1e-9, (1, 1, 1)), 6)
+    1.0
+    >>> expected_improvement([(0.0, 0.0, 0.0)], (0.5, 0.5), 0.5, 1e-9, (1, 1, 1))
+    0.0
+    """
+    if point[0] >= ref[1] or point[1] >= ref[2]:
+        return 0.0
+    box = (ref[1] - point[0]) * (ref[2] - point[1])
+    levels = sorted({e for e, _, _ in front if e < ref[0]})
+    bounds = [-math.inf, *levels, ref[0]]
+    total = 0.0
+    for a, b in zip(bounds, bounds[1:]):
+        covering = [(p, q) for e, p, q in front if e <= a] if a != -math.inf else []
+        area = box - _area_2d(covering, point, (ref[1], ref[2])) if covering else box
+        if area > 0 and b > a:
+            total += area * _partial(a, b, mu, sigma)
+    return max(0.0, total)
+
+
+class EHVISampler(BaseSampler):
+    """Proposes the feasible, untried architecture with the largest expected hypervolume improvement."""
+
+    def __init__(self, space: Space, seed: int | None = None, n_startup_trials: int = 10) -> None:
+        if "error" not in space.objectives:
+            raise SpaceError(f"{space.source}: search.sampler ehvi predicts the error: list error among the objectives")
+        self.space = space
+        self.n_startup_trials = n_startup_trials
+        self.rng = np.random.default_rng(seed)
+        self._random = optuna.samplers.RandomSampler(seed=seed)
+        self.candidates: list[tuple[WRNSpec, Any]] = []
+        for spec in iter_specs(space):
+            cost = space_cost(space, spec)
+            if not budget_violations(space, cost):
+                self.candidates.append((spec, cost))
+            if len(self.candidates) > MAX_CANDIDATES:
+                raise SpaceError(f"{space.source}: search.sampler ehvi ranks every architecture, and this space "
+                                 f"holds over {MAX_CANDIDATES:,} within its budgets: use tpe, or narrow the space")
+        if not self.candidates:
+            raise SpaceError(f"{space.source}: no architecture of the space fits its budgets")
+        self.names = [s.name for s, _ in self.candidates]
+        feats = np.array([_features(s, c.params, c.macs) for s, c in self.candidates], dtype=float)
+        self.feat_mean, self.feat_std = feats.mean(0), feats.std(0)
+        self.feat_std[self.feat_std == 0] = 1.0
+        self.features = (feats - self.feat_mean) / self.feat_std
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self._chosen: dict[int, dict[str, Any]] = {}
+
+    def reseed_rng(self) -> None:
+        self.rng = np.random.default_rng()
+        self._random.reseed_rng()
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        if trial.number not in self._chosen:
+            self._chosen = {trial.number: params_of(self.space, self.candidates[self._choose(study, trial)][0])}
+        chosen = self._chosen[trial.number]
+        if param_name in chosen:
+            return chosen[param_name]
+        return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    def _choose(self, study: optuna.Study, trial: FrozenTrial) -> int:
+        trials = study.get_trials(deepcopy=False)
+        tried = {t.user_attrs.get(Attr.ARCH) for t in trials if t.number != trial.number}
+        open_ = [i for i, n in enumerate(self.names) if n not in tried] or list(range(len(self.names)))
+        done = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get(Attr.ARCH) in self.index
+                and t.values and all(math.isfinite(v) for v in t.values)]
+        if len(done) < max(self.n_startup_trials, 2):
+            return int(self.rng.choice(open_))
+        scores = self.scores(done, open_)
+        best = max(scores)
+        ties = [i for i, s in zip(open_, scores) if s >= best - 1e-12]
+        return int(self.rng.choice(ties))
+
+    def scores(self, done: list[FrozenTrial], open_: list[int]) -> list[float]:
+        """Expected hypervolume improvement of each open candidate, given the finished trials."""
+        objectives = list(self.space.objectives)
+        rows = [self.index[t.user_attrs[Attr.ARCH]] for t in done]
+        err_i = objectives.index("error")
+        errors = np.array([t.values[err_i] for t in done], dtype=float)
+        gp = _GP(self.features[rows], errors)
+        mu, sigma = gp.predict(self.features[open_])
+        known = {name: self._known(name, done, objectives) for name in objectives if name != "error"}
+        lo_e, hi_e = float(errors.min()), float(errors.max())
+        span_e = (hi_e - lo_e) or 1.0
+
+        def norm_known(name: str, values: np.ndarray) -> np.ndarray:
+            all_values = known[name]
+            lo, hi = float(all_values.min()), float(all_values.max())
+            return (values - lo) / ((hi - lo) or 1.0)
+
+        others = [n for n in objectives if n != "error"][:2]
+        coords = [norm_known(n, known[n]) for n in others]
+        while len(coords) < 2:
+            coords.append(np.zeros(len(self.candidates)))
+        front = []
+        for t, r in zip(done, rows):
+            front.append(((t.values[err_i] - lo_e) / span_e, float(coords[0][r]), float(coords[1][r])))
+        return [expected_improvement(front, (float(coords[0][i]), float(coords[1][i])), (m - lo_e) / span_e,
+                                     max(s, 1e-6) / span_e)
+                for i, m, s in zip(open_, mu, sigma)]
+
+    def _known(self, name: str, done: list[FrozenTrial], objectives: list[str]) -> np.ndarray:
+        """Every candidate's value of an objective known before training (latency: fitted)."""
+        if name == "params":
+            return np.array([c.params for _, c in self.candidates], dtype=float)
+        if name == "macs":
+            return np.array([c.macs for _, c in self.candidates], dtype=float)
+        # latency_ms: log-linear in log MACs and log params, fitted on the trials timed so far
+        i = objectives.index(name)
+        rows = [self.index[t.user_attrs[Attr.ARCH]] for t in done]
+        design = np.c_[np.ones(len(self.candidates)), self.features[:, :3]]
+        y = np.log(np.array([max(t.values[i], 1e-6) for t in done]))
+        coef, *_ = np.linalg.lstsq(design[rows], y, rcond=None)
+        fitted = np.exp(design @ coef)
+        for t, r in zip(done, rows):
+            fitted[r] = t.values[i]
+        return fitted
