@@ -136,3 +136,19 @@ def test_cli_json_and_html(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "wrnsearch", "bench", "search", "--table", str(path), "--method",
                           "foo"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown sampler 'foo'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_compute_budget_stops_launching(tmp_path):
+    from wrnsearch.bench.replay import compute_budget
+
+    table = load_table(write_table(tmp_path / "t.json"))
+    assert table.full_compute_s() == 40.0  # 4 epochs of 1 + 2 + 3 + 4 s
+    assert compute_budget("2C", table) == 20.0 and compute_budget("C", table) == 10.0
+    assert compute_budget("15", table) == 15.0
+    with pytest.raises(RunError, match="--compute 2X"):
+        compute_budget("2X", table)
+    for seed in range(4):
+        run = replay(table, Method("random", "fifo"), seed=seed, trials=4, workers=1, compute_s=20.0)
+        spent = [t["worker_s"] for t in run["trials"]]
+        assert all(w < 20.0 for w in spent[:-1])  # each launch happened below the budget
+        assert spent[-1] >= 20.0 or run["launched"] == 4

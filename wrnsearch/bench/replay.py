@@ -270,11 +270,33 @@ def hv_at(curve: Sequence[Sequence[float]], compute_s: float) -> float:
     return reached
 
 
+def compute_budget(text: str | float | None, table: Table) -> float | None:
+    """Worker-seconds from ``--compute``: seconds, or a multiple of C (``2C``), a quarter of what
+    training every architecture of the table fully costs.
+
+    Raises:
+        RunError: for anything else.
+    """
+    if text is None:
+        return None
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1] or 1) * table.full_compute_s() / 4 if raw.upper().endswith("C") else float(raw)
+    except ValueError:
+        raise RunError(f"--compute {raw}: give worker-seconds (e.g. 3600) or a multiple of C (e.g. 2C)") from None
+    if not value > 0:
+        raise RunError(f"--compute {raw}: must be positive")
+    return value
+
+
 def bench_search(table_path: str | Path, methods: Sequence[str], *, seeds: int = 10, first_seed: int = 0,
-                 trials: int | None = None, workers: int = 2, compute_s: float | None = None,
+                 trials: int | None = None, workers: int = 2, compute: str | float | None = None,
                  overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Every method on ``seeds`` seeds; the JSON ``wrnsearch bench search --format json`` prints."""
     table = load_table(table_path)
+    compute_s = compute_budget(compute, table)
+    for text in methods:
+        Method.parse(text)  # every method checked before the first runs
     norm = Normalizer(table)
     n_archs = len(table.rows)
     trials = trials or max(1, n_archs // 4)

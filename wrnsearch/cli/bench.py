@@ -149,22 +149,23 @@ def bench_record_command(space_file: str, output: str, run_dir: str | None, data
               help="Launched trials per run (default: a quarter of the table's architectures).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Trials at a time on the simulated clock.")
-@click.option("--compute", "compute_s", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Also stop launching once this many worker-seconds are spent.")
+@click.option("--compute", "compute", default=None, metavar="SECONDS|xC",
+              help="Also stop launching once this many worker-seconds are spent; 2C is twice C, a quarter of "
+                   "what training every architecture of the table costs.")
 @SET_OPTION
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="Output format.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
               help="Also write median and quartile curves per method to this HTML file.")
 def bench_search_command(table: str, methods: tuple[str, ...], seeds: int, first_seed: int, trials: int | None,
-                         workers: int, compute_s: float | None, overrides: tuple[str, ...], fmt: str,
+                         workers: int, compute: str | None, overrides: tuple[str, ...], fmt: str,
                          html_path: str | None) -> None:
     """Replay the real searcher on a recorded table in simulated time: hypervolume per method and seed."""
     from wrnsearch.bench.quality import format_quality, write_quality_html
     from wrnsearch.bench.replay import bench_search
 
     result = bench_search(table, methods, seeds=seeds, first_seed=first_seed, trials=trials, workers=workers,
-                          compute_s=compute_s, overrides=overrides)
+                          compute=compute, overrides=overrides)
     if html_path:
         write_quality_html(result, html_path)
     if fmt == "json":
