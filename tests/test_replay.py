@@ -118,7 +118,8 @@ def test_cli_json_and_html(tmp_path):
     html = tmp_path / "q.html"
     out = subprocess.run([sys.executable, "-m", "wrnsearch", "bench", "search", "--table", str(path), "--method",
                           "default", "--method", "random+fifo", "--seeds", "3", "--first-seed", "5", "--trials", "3",
-                          "--format", "json", "--html", str(html)], capture_output=True, text=True, check=True)
+                          "--format", "json", "--html", str(html), "--svg", str(tmp_path / "q.svg")],
+                         capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
     assert result["seeds"] == [5, 6, 7] and result["workers"] == 2
     assert 0 < result["hv_true"] <= 1.1 ** 3
@@ -133,6 +134,11 @@ def test_cli_json_and_html(tmp_path):
             assert set(seed["front"]) <= set(ARCHS)
     page = html.read_text()
     assert "plotly" in page and "hypervolume vs worker-seconds" in page and "random+fifo" in page
+    import xml.etree.ElementTree as ET
+
+    svg = ET.parse(tmp_path / "q.svg").getroot()  # well-formed, two panels, a curve per method and panel
+    lines = svg.findall("{http://www.w3.org/2000/svg}polyline")
+    assert len(lines) == 2 * len(result["methods"])
     bad = subprocess.run([sys.executable, "-m", "wrnsearch", "bench", "search", "--table", str(path), "--method",
                           "foo"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown sampler 'foo'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -131,3 +131,63 @@ def write_quality_html(result: dict[str, Any], path: str) -> None:
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>wrnsearch search quality</title></head>"
             f"<body>{body}<pre>{html.escape(format_quality(result))}</pre></body></html>")
     atomic_write_text(path, page)
+
+
+def quality_svg(result: dict[str, Any], *, width: int = 920, height: int = 400) -> str:
+    """The same median and quartile curves as a small standalone SVG (for BENCHMARKS.md)."""
+    import html
+
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f",
+               "#bcbd22", "#17becf"]
+    methods = list(result["methods"].items())
+    top, bottom, left = 30, 80, 50
+    panel_w = (width - left - 40) / 2
+    plot_h = height - top - bottom
+    hv_max = result["hv_true"] * 1.02
+    lo_hv = min(min(min(r["hv_at_trials"].values()) for r in m["seeds"]) for _, m in methods)
+    lo_hv = max(0.0, min(lo_hv, hv_max) - 0.02)
+    top_ws = max(r["worker_s"] for _, m in methods for r in m["seeds"])
+    k = min(len(r["hv_at_trials"]) for _, m in methods for r in m["seeds"])
+    grid = list(np.linspace(0, top_ws, 120))
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+           f'font-size="11"><rect width="100%" height="100%" fill="white"/>']
+
+    def y_of(hv: float) -> float:
+        return top + plot_h * (1 - (max(hv, lo_hv) - lo_hv) / (hv_max - lo_hv))
+
+    panels = (("hypervolume vs launched trials", k), ("hypervolume vs worker-seconds", top_ws))
+    for p, (title, x_max) in enumerate(panels):
+        x0 = left + p * (panel_w + 20)
+        out.append(f'<rect x="{x0}" y="{top}" width="{panel_w - 20}" height="{plot_h}" fill="none" stroke="#999"/>')
+        out.append(f'<text x="{x0 + (panel_w - 20) / 2}" y="{top - 10}" text-anchor="middle">{title}</text>')
+        for frac in (0, 0.5, 1):
+            out.append(f'<text x="{x0 + frac * (panel_w - 20)}" y="{top + plot_h + 15}" text-anchor="middle">'
+                       f'{frac * x_max:,.0f}</text>')
+        label = "launched trials" if p == 0 else "worker-seconds (simulated)"
+        out.append(f'<text x="{x0 + (panel_w - 20) / 2}" y="{top + plot_h + 30}" text-anchor="middle">{label}</text>')
+        for hv in np.linspace(lo_hv, hv_max, 5):
+            out.append(f'<text x="{x0 - 4}" y="{y_of(hv) + 4}" text-anchor="end">{hv:.2f}</text>')
+        ty = y_of(result["hv_true"])
+        out.append(f'<line x1="{x0}" x2="{x0 + panel_w - 20}" y1="{ty}" y2="{ty}" stroke="#aaa" stroke-dasharray="4"/>')
+        for i, (_, method) in enumerate(methods):
+            runs = method["seeds"]
+            if p == 0:
+                xs = list(range(1, k + 1))
+                values = [[r["hv_at_trials"][str(j)] for j in xs] for r in runs]
+            else:
+                xs = grid
+                values = [[hv_at(r["hv_at_compute"], x) for x in xs] for r in runs]
+            lo, med, hi = _band(xs, values)
+            sx = [x0 + (panel_w - 20) * x / (x_max or 1) for x in xs]
+            band = " ".join(f"{a:.1f},{y_of(b):.1f}" for a, b in zip(sx + sx[::-1], hi + lo[::-1]))
+            line = " ".join(f"{a:.1f},{y_of(b):.1f}" for a, b in zip(sx, med))
+            color = palette[i % len(palette)]
+            out.append(f'<polygon points="{band}" fill="{color}" fill-opacity="0.12" stroke="none"/>')
+            out.append(f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="1.6"/>')
+    for i, (name, _) in enumerate(methods):
+        x = left + (i % 5) * 170
+        y = height - 34 + 14 * (i // 5)
+        out.append(f'<line x1="{x}" x2="{x + 18}" y1="{y - 4}" y2="{y - 4}" stroke="{palette[i % len(palette)]}" '
+                   f'stroke-width="2"/><text x="{x + 22}" y="{y}">{html.escape(name)}</text>')
+    out.append("</svg>")
+    return "\n".join(out)

@@ -157,17 +157,22 @@ def bench_record_command(space_file: str, output: str, run_dir: str | None, data
               help="Output format.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
               help="Also write median and quartile curves per method to this HTML file.")
+@click.option("--svg", "svg_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the curves as a small standalone SVG (for a Markdown page).")
 def bench_search_command(table: str, methods: tuple[str, ...], seeds: int, first_seed: int, trials: int | None,
                          workers: int, compute: str | None, overrides: tuple[str, ...], fmt: str,
-                         html_path: str | None) -> None:
+                         html_path: str | None, svg_path: str | None) -> None:
     """Replay the real searcher on a recorded table in simulated time: hypervolume per method and seed."""
-    from wrnsearch.bench.quality import format_quality, write_quality_html
+    from wrnsearch.bench.quality import format_quality, quality_svg, write_quality_html
     from wrnsearch.bench.replay import bench_search
+    from wrnsearch.files import atomic_write_text
 
     result = bench_search(table, methods, seeds=seeds, first_seed=first_seed, trials=trials, workers=workers,
                           compute=compute, overrides=overrides)
     if html_path:
         write_quality_html(result, html_path)
+    if svg_path:
+        atomic_write_text(svg_path, quality_svg(result))
     if fmt == "json":
         print_json(result)
     else:

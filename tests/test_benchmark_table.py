@@ -1,0 +1,57 @@
+"""The shipped benchmark table: what the issue asks of it, and that its numbers are the models'."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wrnsearch.bench.replay import load_table
+from wrnsearch.cost import model_cost
+from wrnsearch.model import build_model
+from wrnsearch.space import budget_violations, iter_specs, load_space, space_cost
+from wrnsearch.spec import parse_name
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLE = ROOT / "benchmarks" / "wrn-cifar10-cpu.json"
+SPACE = ROOT / "benchmarks" / "wrn-cifar10-cpu.yaml"
+
+
+@pytest.fixture(scope="module")
+def table() -> dict:
+    return json.loads(TABLE.read_text())
+
+
+def test_the_table_covers_its_space_fully(table):
+    space = load_space(SPACE)
+    feasible = {s.name for s in iter_specs(space) if not budget_violations(space, space_cost(space, s))}
+    rows = {a["arch"]: a for a in table["architectures"]}
+    assert set(rows) == feasible and len(rows) >= 48
+    spans = {key: {a[key] for a in rows.values()} for key in ("depth", "widen_factor", "convs_per_block", "block")}
+    assert len(spans["depth"]) >= 4 and len(spans["widen_factor"]) >= 4
+    assert spans["convs_per_block"] == {1, 2, 3} and len(spans["block"]) == 6
+    for a in rows.values():
+        assert len(a["val_error"]) == len(a["epoch_s"]) == table["meta"]["recipe"]["epochs"] >= 6
+        assert a["fixed_s"] > 0 and a["latency_ms"] > 0 and a["device"].startswith("cpu")
+        assert 0 <= a["test_error"] <= 100 and all(0 <= e <= 100 for e in a["val_error"])
+
+
+def test_params_and_macs_are_the_built_models(table):
+    for a in table["architectures"]:
+        spec = parse_name(a["arch"])
+        assert a["params"] == sum(p.numel() for p in build_model(spec).parameters()), a["arch"]
+        assert a["macs"] == model_cost(spec).macs, a["arch"]
+
+
+def test_provenance_split_and_noise_are_recorded(table):
+    meta = table["meta"]
+    assert meta["command"].startswith("wrnsearch bench record benchmarks/wrn-cifar10-cpu.yaml")
+    assert meta["precision"] == "fp32" and meta["device"] == "cpu" and meta["machine"]["cpu"]
+    assert meta["dataset"]["name"] == "cifar10" and meta["dataset"]["train_subset"] >= 2000
+    assert meta["split"]["val"] >= 1000 and meta["split"]["val_indices_sha256"]
+    assert meta["recorded"]["first_trial"] < meta["recorded"]["last_trial"]
+    repeated = [a for a in table["architectures"] if a.get("repeats")]
+    assert len(repeated) >= 8 and meta["repeat_agreement"]["n"] == len(repeated)
+    assert -1 <= meta["repeat_agreement"]["spearman_rho"] <= 1
+    assert load_table(TABLE).full_compute_s() > 0
