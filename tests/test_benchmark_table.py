@@ -55,3 +55,22 @@ def test_provenance_split_and_noise_are_recorded(table):
     assert len(repeated) >= 8 and meta["repeat_agreement"]["n"] == len(repeated)
     assert -1 <= meta["repeat_agreement"]["spearman_rho"] <= 1
     assert load_table(TABLE).full_compute_s() > 0
+
+
+def test_a_small_replay_on_the_shipped_table():
+    # what CI can afford of the comparison: two methods, two seeds, a few trials, two processes
+    from wrnsearch.bench.replay import bench_search
+
+    result = bench_search(TABLE, ["random+fifo", "tpe+moasha"], seeds=2, trials=8, processes=2)
+    assert result["architectures"] == 60 and 0 < result["hv_true"] < 1.1 ** 3
+    assert set(result["true_front_small"]) <= set(result["true_front"])
+    for method in result["methods"].values():
+        assert [run["seed"] for run in method["seeds"]] == [0, 1]
+        for run in method["seeds"]:
+            hvs = [run["hv_at_trials"][str(k)] for k in range(1, 9)]
+            assert hvs == sorted(hvs) and hvs[-1] <= result["hv_true"] + 1e-9
+            assert run["launched"] == 8 and set(run["front"]) <= {t["arch"] for t in run["trials"]}
+    # the same seed replays the same search, in a process pool or not
+    alone = bench_search(TABLE, ["random+fifo"], seeds=1, trials=8, processes=1)
+    assert alone["methods"]["random+fifo"]["seeds"][0]["trials"] == \
+        result["methods"]["random+fifo"]["seeds"][0]["trials"]

@@ -291,8 +291,11 @@ def compute_budget(text: str | float | None, table: Table) -> float | None:
 
 def bench_search(table_path: str | Path, methods: Sequence[str], *, seeds: int = 10, first_seed: int = 0,
                  trials: int | None = None, workers: int = 2, compute: str | float | None = None,
-                 overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Every method on ``seeds`` seeds; the JSON ``wrnsearch bench search --format json`` prints."""
+                 overrides: Sequence[str] = (), processes: int = 1) -> dict[str, Any]:
+    """Every method on ``seeds`` seeds; the JSON ``wrnsearch bench search --format json`` prints.
+
+    ``processes`` > 1 replays (method, seed) pairs in that many processes, one thread each.
+    """
     table = load_table(table_path)
     compute_s = compute_budget(compute, table)
     for text in methods:
@@ -306,24 +309,49 @@ def bench_search(table_path: str | Path, methods: Sequence[str], *, seeds: int =
         "full_compute_s": round(table.full_compute_s(), 1), "objectives": list(OBJECTIVES),
         "reference": REFERENCE, "hv_true": round(float(hypervolume(norm.true, REFERENCE)), 6),
         "true_front": true_front(table),
-        "overrides": list(overrides), "methods": {},
+        "overrides": list(overrides), "processes": processes, "methods": {},
     }
     median = statistics.median(r["params"] for r in table.rows.values())
     out["true_front_small"] = [n for n in out["true_front"] if table.rows[n]["params"] < median]
     started = time.perf_counter()
-    for text in methods:
+    jobs = [(text, seed) for text in methods for seed in out["seeds"]]
+    args = dict(trials=trials, workers=workers, compute_s=compute_s, overrides=tuple(overrides))
+    if processes > 1 and len(jobs) > 1:
+        import concurrent.futures
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # no forked Ray or torch state
+        with concurrent.futures.ProcessPoolExecutor(processes, mp_context=ctx, initializer=_one_thread) as pool:
+            runs = list(pool.map(_replay_job, [(str(table_path), text, seed, args) for text, seed in jobs]))
+    else:
+        runs = [_replay_job((table, text, seed, args)) for text, seed in jobs]
+    for (text, _), run in zip(jobs, runs):
         method = Method.parse(text)
-        runs = []
-        for seed in out["seeds"]:
-            t0 = time.perf_counter()
-            run = replay(table, method, seed, trials=trials, workers=workers, compute_s=compute_s,
-                         overrides=overrides)
-            run["seed"], run["wall_s"] = seed, round(time.perf_counter() - t0, 3)
-            runs.append(run)
         key = method.name if text != "default" else f"default ({method.name})"
-        out["methods"][key] = {"seeds": runs}
+        out["methods"].setdefault(key, {"seeds": []})["seeds"].append(run)
     out["wall_s"] = round(time.perf_counter() - started, 2)
     return out
+
+
+def _one_thread() -> None:
+    import os
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        import torch
+
+        torch.set_num_threads(1)  # Optuna's GP sampler computes with torch
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _replay_job(job: tuple[Any, str, int, dict[str, Any]]) -> dict[str, Any]:
+    table, text, seed, args = job
+    table = table if isinstance(table, Table) else load_table(table)
+    t0 = time.perf_counter()
+    run = replay(table, Method.parse(text), seed, **args)
+    run["seed"], run["wall_s"] = seed, round(time.perf_counter() - t0, 3)
+    return run
 
 
 def quartiles(values: Sequence[float]) -> tuple[float, float, float]:

@@ -137,6 +137,12 @@ def bench_record_command(space_file: str, output: str, run_dir: str | None, data
                f"n={agreement['n']}, Spearman rho {agreement['spearman_rho']}")
 
 
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 @bench.command("search")
 @click.option("--table", "table", required=True, type=click.Path(dir_okay=False),
               help="A table written by wrnsearch bench record.")
@@ -152,6 +158,8 @@ def bench_record_command(space_file: str, output: str, run_dir: str | None, data
 @click.option("--compute", "compute", default=None, metavar="SECONDS|xC",
               help="Also stop launching once this many worker-seconds are spent; 2C is twice C, a quarter of "
                    "what training every architecture of the table costs.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes replaying seeds side by side (default: one per core).")
 @SET_OPTION
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="Output format.")
@@ -160,7 +168,7 @@ def bench_record_command(space_file: str, output: str, run_dir: str | None, data
 @click.option("--svg", "svg_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the curves as a small standalone SVG (for a Markdown page).")
 def bench_search_command(table: str, methods: tuple[str, ...], seeds: int, first_seed: int, trials: int | None,
-                         workers: int, compute: str | None, overrides: tuple[str, ...], fmt: str,
+                         workers: int, compute: str | None, jobs: int | None, overrides: tuple[str, ...], fmt: str,
                          html_path: str | None, svg_path: str | None) -> None:
     """Replay the real searcher on a recorded table in simulated time: hypervolume per method and seed."""
     from wrnsearch.bench.quality import format_quality, quality_svg, write_quality_html
@@ -168,7 +176,7 @@ def bench_search_command(table: str, methods: tuple[str, ...], seeds: int, first
     from wrnsearch.files import atomic_write_text
 
     result = bench_search(table, methods, seeds=seeds, first_seed=first_seed, trials=trials, workers=workers,
-                          compute=compute, overrides=overrides)
+                          compute=compute, overrides=overrides, processes=jobs or _cores())
     if html_path:
         write_quality_html(result, html_path)
     if svg_path:

@@ -32,6 +32,7 @@ from wrnsearch.space import Space, budget_violations, depth_param, iter_specs, s
 from wrnsearch.spec import WRNSpec, format_block
 
 MAX_CANDIDATES = 20_000
+SPREAD_SHARE = 0.8  # a start-up proposal is drawn among those at least this share of the farthest
 REFERENCE = 1.1
 
 
@@ -57,13 +58,19 @@ def _features(spec: WRNSpec, params: int, macs: int) -> list[float]:
 
 
 class _GP:
-    """A small Gaussian process (RBF kernel, standardized inputs and targets), its length scale and
-    noise picked by marginal likelihood from a grid."""
+    """A small Gaussian process on the residuals of a ridge regression (a linear trend in the
+    standardized features, which extrapolates where the RBF kernel alone would fall back to the
+    mean), its length scale and noise picked by marginal likelihood from a grid."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.mean, self.std = float(y.mean()), float(y.std()) or 1.0
         self.x = x
-        yn = (y - self.mean) / self.std
+        design = np.c_[np.ones(len(x)), x]
+        penalty = np.eye(design.shape[1]) * 1.0
+        penalty[0, 0] = 0.0
+        self.coef = np.linalg.solve(design.T @ design + penalty, design.T @ y)
+        resid = y - design @ self.coef
+        self.mean, self.std = 0.0, float(resid.std()) or float(y.std()) or 1.0
+        yn = resid / self.std
         best = None
         d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
         for ls in (0.5, 1.0, 2.0, 4.0):
@@ -86,7 +93,8 @@ class _GP:
         mu = ks @ self.alpha
         v = np.linalg.solve(self.chol, ks.T)
         var = np.clip(1.0 - (v**2).sum(0), 1e-9, None)
-        return mu * self.std + self.mean, np.sqrt(var) * self.std
+        trend = np.c_[np.ones(len(xs)), xs] @ self.coef
+        return trend + mu * self.std, np.sqrt(var) * self.std
 
 
 def _area_2d(points: list[tuple[float, float]], lo: tuple[float, float], ref: tuple[float, float]) -> float:
@@ -199,11 +207,22 @@ class EHVISampler(BaseSampler):
         done = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get(Attr.ARCH) in self.index
                 and t.values and all(math.isfinite(v) for v in t.values)]
         if len(done) < max(self.n_startup_trials, 2):
-            return int(self.rng.choice(open_))
+            return self._spread(open_, [self.index[n] for n in tried if n in self.index])
         scores = self.scores(done, open_)
         best = max(scores)
         ties = [i for i, s in zip(open_, scores) if s >= best - 1e-12]
         return int(self.rng.choice(ties))
+
+    def _spread(self, open_: list[int], tried: list[int]) -> int:
+        """A start-up proposal: the smallest architecture first (nothing can dominate it in size, so it
+        anchors the front's low end), then the open one farthest from every tried one (maximin in the
+        standardized features), which also spreads the model's training points."""
+        if not tried:
+            smallest = min(self.candidates[i][1].params for i in open_)
+            return int(self.rng.choice([i for i in open_ if self.candidates[i][1].params == smallest]))
+        d = ((self.features[open_][:, None, :] - self.features[tried][None, :, :]) ** 2).sum(-1).min(1)
+        best = d.max()
+        return int(self.rng.choice([i for i, v in zip(open_, d) if v >= SPREAD_SHARE * best]))
 
     def scores(self, done: list[FrozenTrial], open_: list[int]) -> list[float]:
         """Expected hypervolume improvement of each open candidate, given the finished trials."""
