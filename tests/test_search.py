@@ -15,6 +15,7 @@ import optuna
 import pytest
 
 from wrnsearch.search import RunOptions, run_search
+from wrnsearch.space import iter_specs, load_space, space_cost
 from wrnsearch.study import count_outcomes, counts_as_trained, is_feasible
 
 pytestmark = pytest.mark.slow
@@ -193,3 +194,19 @@ def test_ctrl_c_interrupts_cleanly_and_resume_finishes(tmp_path):
     trained = [t for t in load(runs / "c", "c").get_trials(deepcopy=False) if counts_as_trained(t)]
     assert len(trained) == 4
     assert Counter(t.user_attrs["key"] for t in trained).most_common(1)[0][1] == 1
+
+
+def test_a_real_search_with_the_default_sampler(tmp_path, local_ray):
+    # ehvi (the default) through Ray Tune: two at a time, never the same architecture twice, every
+    # proposal within budget, the model used after the start-up trials
+    space = write_space(tmp_path, name="e", max_trials=6, epochs=1, sampler="ehvi")
+    result = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2))
+    study = load(result.run_dir, "e")
+    trials = study.get_trials(deepcopy=False)
+    trained = [t for t in trials if counts_as_trained(t)]
+    assert len(trained) == 6 and len(trials) == 6  # no infeasible or repeated proposal
+    assert len({t.user_attrs["arch"] for t in trained}) == 6
+    loaded = load_space(space)
+    assert loaded.search.sampler == "ehvi"
+    smallest = min(space_cost(loaded, spec).params for spec in iter_specs(loaded))
+    assert min(t.user_attrs["params"] for t in trained) == smallest  # its start-up begins with the smallest

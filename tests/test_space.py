@@ -209,3 +209,19 @@ def test_a_run_directory_written_by_an_earlier_version_still_resumes(tmp_path, c
     assert resolved == run_dir and space.train.epochs == 2 and space.train.amp is True
     assert "train.workers is retired and ignored" in caplog.text
     assert "workers" not in space.to_yaml_dict()["train"]
+
+
+def test_the_default_sampler_is_ehvi_where_it_applies(tmp_path):
+    finite = load_space(write(tmp_path, "name: t\nspace: {depth: [16, 22], widen_factor: {low: 1, high: 12}}\n"))
+    assert finite.search.sampler == "ehvi"
+    continuous = load_space(write(tmp_path, "name: t\nspace: {depth: 16, widen_factor: 2, "
+                                            "dropout: {low: 0.0, high: 0.5}}\n"))
+    assert continuous.search.sampler == "tpe"  # ehvi cannot enumerate it
+    huge = load_space(write(tmp_path, "name: t\nspace: {blocks_per_group: {low: 1, high: 300}, "
+                                      "widen_factor: {low: 1, high: 64}, dropout: [0.0, 0.1, 0.2]}\n"))
+    assert huge.search.sampler == "tpe"
+    chosen = load_space(write(tmp_path, "name: t\nspace: {depth: 16, widen_factor: 2}\nsearch: {sampler: nsga2}\n"))
+    assert chosen.search.sampler == "nsga2"
+    with pytest.raises(SpaceError, match="search.sampler: ehvi needs a finite space"):
+        load_space(write(tmp_path, "name: t\nspace: {depth: 16, widen_factor: 2, dropout: {low: 0.0, high: 0.5}}\n"
+                                   "search: {sampler: ehvi}\n"))

@@ -143,6 +143,11 @@ def _make_dim(value: Any, integer: bool) -> Dim:
     return Dim("fixed", integer=integer, values=(_number(value, integer, "value"),))
 
 
+def parse_dim(value: Any, integer: bool) -> Dim:
+    """A dimension from its YAML form (raises ``ValueError`` when it is not one)."""
+    return _make_dim(value, integer)
+
+
 def _int_dim(value: Any) -> Dim:
     return _make_dim(value, integer=True)
 

@@ -11,12 +11,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from wrnsearch.space.dims import BlockList, Bytes, Count, Dim, IntDim, NumDim, PositiveAmount, Seconds
+from wrnsearch.space.dims import BlockList, Bytes, Count, Dim, IntDim, NumDim, PositiveAmount, Seconds, parse_dim
 from wrnsearch.spec import is_odd_kernel, width_problem
 
 OBJECTIVES = ("error", "params", "latency_ms", "macs")
 SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce", "ehvi")
 SCHEDULERS = ("fifo", "asha", "moasha")
+EHVI_MAX_ARCHITECTURES = 20_000  # ehvi ranks every architecture; the default falls back to tpe beyond
 MAX_DEPTH = 1000
 MAX_WIDEN_FACTOR = 64
 
@@ -221,8 +222,10 @@ class AshaConfig(_Section):
 
     # epochs before a trial can be stopped: a whole count, or a fraction (< 1) of train.epochs, so
     # that a setting measured on a short benchmark carries to a long search
-    grace_period: float = Field(default=1, gt=0)
-    reduction_factor: float = Field(default=3, gt=1)
+    # defaults measured on benchmarks/wrn-cifar10-cpu.json (BENCHMARKS.md): 2 of 6 epochs and
+    # halving beat 1 epoch and thirds for both ASHA and MO-ASHA
+    grace_period: float = Field(default=0.34, gt=0)
+    reduction_factor: float = Field(default=2, gt=1)
 
     @field_validator("grace_period")
     @classmethod
@@ -233,7 +236,8 @@ class AshaConfig(_Section):
 
 
 class SearchConfig(_Section):
-    sampler: Literal["tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce", "ehvi"] = "tpe"
+    # ehvi: measured best on benchmarks/wrn-cifar10-cpu.json at equal trials and compute (BENCHMARKS.md)
+    sampler: Literal["tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce", "ehvi"] = "ehvi"
     seed: int = 0
     scheduler: Literal["fifo", "asha", "moasha"] = "fifo"
     asha: AshaConfig = Field(default_factory=AshaConfig)
@@ -257,6 +261,26 @@ class ResourcesConfig(_Section):
         if v != "auto" and v < 0:
             raise ValueError("gpus_per_trial must be >= 0 (fractions share a GPU)")
         return v
+
+
+def _enumerable(dims: Any) -> bool:
+    """Whether raw space dimensions are finite and hold at most EHVI_MAX_ARCHITECTURES (an upper bound)."""
+    if not isinstance(dims, dict):
+        return False
+    if "architecture" in dims:
+        return True
+    size = 1.0
+    try:
+        for key, integer in (("depth", True), ("blocks_per_group", True), ("widen_factor", False),
+                             ("dropout", False)):
+            if key in dims:
+                size *= parse_dim(dims[key], integer).size()
+        blocks = dims.get("block", dims.get("kernel_sizes"))
+        if isinstance(blocks, list):
+            size *= max(1, len(blocks)) ** (1 if "block" in dims else 3)
+    except (ValueError, TypeError):
+        return True  # the validation that follows reports the problem
+    return size <= EHVI_MAX_ARCHITECTURES
 
 
 class Space(_Section):
@@ -284,6 +308,19 @@ class Space(_Section):
         if len(set(v)) != len(v):
             raise ValueError("an objective is listed twice")
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_sampler(cls, data: Any) -> Any:
+        """A space that names no sampler gets ehvi where ehvi applies (a finite space of at most
+        EHVI_MAX_ARCHITECTURES), else tpe; filled before validation, so the saved space names it."""
+        if not isinstance(data, dict) or not isinstance(data.get("search", {}), dict):
+            return data
+        search = data.get("search") or {}
+        if "sampler" in search:
+            return data
+        sampler = "ehvi" if _enumerable(data.get("space")) else "tpe"
+        return {**data, "search": {**search, "sampler": sampler}}
 
     @model_validator(mode="before")
     @classmethod

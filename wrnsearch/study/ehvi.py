@@ -29,9 +29,10 @@ from optuna.trial import FrozenTrial, TrialState
 from wrnsearch.errors import SpaceError
 from wrnsearch.record import Attr
 from wrnsearch.space import Space, budget_violations, depth_param, iter_specs, space_blocks, space_cost
+from wrnsearch.space.schema import EHVI_MAX_ARCHITECTURES
 from wrnsearch.spec import WRNSpec, format_block
 
-MAX_CANDIDATES = 20_000
+MAX_CANDIDATES = EHVI_MAX_ARCHITECTURES
 SPREAD_SHARE = 0.8  # a start-up proposal is drawn among those at least this share of the farthest
 REFERENCE = 1.1
 
