@@ -2,7 +2,9 @@
 
 The figures go to BENCHMARKS.md with the command that produced them and the machine it ran on;
 tests never time anything. One module per benchmark: :mod:`~wrnsearch.bench.cost`,
-:mod:`~wrnsearch.bench.train`, :mod:`~wrnsearch.bench.overhead`.
+:mod:`~wrnsearch.bench.train`, :mod:`~wrnsearch.bench.overhead`; search quality is
+:mod:`~wrnsearch.bench.record` (a recorded table), :mod:`~wrnsearch.bench.replay` (the searcher
+on it in simulated time) and :mod:`~wrnsearch.bench.quality` (medians, quartiles, plots).
 """
 
 from __future__ import annotations
