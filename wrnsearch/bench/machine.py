@@ -26,15 +26,23 @@ def random_specs(n: int, seed: int = 0) -> list[WRNSpec]:
     ]
 
 
-def machine_description() -> str:
-    """CPU model and core count, for the benchmark record."""
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or the platform's word for it."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return platform.processor() or platform.machine()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def machine_description() -> str:
+    """CPU model and core count, for the benchmark record."""
+    return f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}"

@@ -8,7 +8,7 @@ worker-seconds (:func:`summarize`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -75,10 +75,36 @@ def format_quality(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _band(xs: Sequence[float], runs: Sequence[Sequence[float]]) -> tuple[list[float], list[float], list[float]]:
-    arr = np.asarray(runs, dtype=float)
-    q = np.percentile(arr, [25, 50, 75], axis=0)
-    return list(q[0]), list(q[1]), list(q[2])
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]
+DASHES = ["", "6 3"]  # a second round of the palette is dashed, so that no two methods look alike
+
+
+class Band(NamedTuple):
+    """A curve's x values and its lower quartile, median and upper quartile over seeds."""
+
+    xs: list[float]
+    lo: list[float]
+    med: list[float]
+    hi: list[float]
+
+
+def _band(xs: Sequence[float], runs: Sequence[Sequence[float]]) -> Band:
+    q = np.percentile(np.asarray(runs, dtype=float), [25, 50, 75], axis=0)
+    return Band(list(xs), list(q[0]), list(q[1]), list(q[2]))
+
+
+def curves(result: dict[str, Any], points: int = 200) -> list[tuple[str, Band, Band]]:
+    """Per method: HV against launched trials, and against worker-seconds on a common grid."""
+    top = max((r["worker_s"] for m in result["methods"].values() for r in m["seeds"]), default=1.0)
+    grid = list(np.linspace(0, top, points))
+    out = []
+    for name, method in result["methods"].items():
+        runs = method["seeds"]
+        trials = list(range(1, min(len(r["hv_at_trials"]) for r in runs) + 1))
+        out.append((name, _band(trials, [[r["hv_at_trials"][str(j)] for j in trials] for r in runs]),
+                    _band(grid, [[hv_at(r["hv_at_compute"], x) for x in grid] for r in runs])))
+    return out
 
 
 def quality_figure(result: dict[str, Any]) -> Any:
@@ -88,19 +114,10 @@ def quality_figure(result: dict[str, Any]) -> Any:
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=("hypervolume vs launched trials",
                                                         "hypervolume vs worker-seconds"))
-    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f",
-               "#bcbd22", "#17becf"]
-    top = max((r["worker_s"] for m in result["methods"].values() for r in m["seeds"]), default=1.0)
-    grid = list(np.linspace(0, top, 200))
-    for i, (name, method) in enumerate(result["methods"].items()):
-        color = palette[i % len(palette)]
-        runs = method["seeds"]
-        k = min(len(r["hv_at_trials"]) for r in runs)
-        xs = list(range(1, k + 1))
-        lo, med, hi = _band(xs, [[r["hv_at_trials"][str(j)] for j in xs] for r in runs])
-        _add_band(fig, go, xs, lo, med, hi, name, color, col=1, legend=True)
-        lo, med, hi = _band(grid, [[hv_at(r["hv_at_compute"], x) for x in grid] for r in runs])
-        _add_band(fig, go, grid, lo, med, hi, name, color, col=2, legend=False)
+    for i, (name, by_trials, by_compute) in enumerate(curves(result)):
+        style = (PALETTE[i % len(PALETTE)], "dash" if i >= len(PALETTE) else "solid")
+        _add_band(fig, go, by_trials, name, style, col=1, legend=True)
+        _add_band(fig, go, by_compute, name, style, col=2, legend=False)
     for col in (1, 2):
         fig.add_hline(y=result["hv_true"], line_dash="dot", line_color="gray", row=1, col=col)
     fig.update_yaxes(title_text="hypervolume (normalized, ref 1.1)")
@@ -111,12 +128,12 @@ def quality_figure(result: dict[str, Any]) -> Any:
     return fig
 
 
-def _add_band(fig: Any, go: Any, xs: Sequence[float], lo: Sequence[float], med: Sequence[float],
-              hi: Sequence[float], name: str, color: str, *, col: int, legend: bool) -> None:
-    fig.add_trace(go.Scatter(x=list(xs) + list(xs)[::-1], y=list(hi) + list(lo)[::-1], fill="toself",
+def _add_band(fig: Any, go: Any, band: Band, name: str, style: tuple[str, str], *, col: int, legend: bool) -> None:
+    color, dash = style
+    fig.add_trace(go.Scatter(x=band.xs + band.xs[::-1], y=band.hi + band.lo[::-1], fill="toself",
                              fillcolor=color, opacity=0.15, line={"width": 0}, hoverinfo="skip",
                              legendgroup=name, showlegend=False), row=1, col=col)
-    fig.add_trace(go.Scatter(x=list(xs), y=list(med), mode="lines", name=name, line={"color": color},
+    fig.add_trace(go.Scatter(x=band.xs, y=band.med, mode="lines", name=name, line={"color": color, "dash": dash},
                              legendgroup=name, showlegend=legend), row=1, col=col)
 
 
@@ -137,57 +154,46 @@ def quality_svg(result: dict[str, Any], *, width: int = 920, height: int = 400) 
     """The same median and quartile curves as a small standalone SVG (for BENCHMARKS.md)."""
     import html
 
-    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f",
-               "#bcbd22", "#17becf"]
-    methods = list(result["methods"].items())
+    methods = curves(result, points=120)
     top, bottom, left = 30, 80, 50
     panel_w = (width - left - 40) / 2
     plot_h = height - top - bottom
     hv_max = result["hv_true"] * 1.02
-    lo_hv = min(min(min(r["hv_at_trials"].values()) for r in m["seeds"]) for _, m in methods)
-    lo_hv = max(0.0, min(lo_hv, hv_max) - 0.02)
-    top_ws = max(r["worker_s"] for _, m in methods for r in m["seeds"])
-    k = min(len(r["hv_at_trials"]) for _, m in methods for r in m["seeds"])
-    grid = list(np.linspace(0, top_ws, 120))
+    lo_hv = max(0.0, min(min(min(t.lo), hv_max) for _, t, _ in methods) - 0.02)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
            f'font-size="11"><rect width="100%" height="100%" fill="white"/>']
 
     def y_of(hv: float) -> float:
         return top + plot_h * (1 - (max(hv, lo_hv) - lo_hv) / (hv_max - lo_hv))
 
-    panels = (("hypervolume vs launched trials", k), ("hypervolume vs worker-seconds", top_ws))
-    for p, (title, x_max) in enumerate(panels):
+    panels = (("hypervolume vs launched trials", "launched trials", max(t.xs[-1] for _, t, _ in methods)),
+              ("hypervolume vs worker-seconds", "worker-seconds (simulated)", methods[0][2].xs[-1]))
+    for p, (title, label, x_max) in enumerate(panels):
         x0 = left + p * (panel_w + 20)
         out.append(f'<rect x="{x0}" y="{top}" width="{panel_w - 20}" height="{plot_h}" fill="none" stroke="#999"/>')
         out.append(f'<text x="{x0 + (panel_w - 20) / 2}" y="{top - 10}" text-anchor="middle">{title}</text>')
         for frac in (0, 0.5, 1):
             out.append(f'<text x="{x0 + frac * (panel_w - 20)}" y="{top + plot_h + 15}" text-anchor="middle">'
                        f'{frac * x_max:,.0f}</text>')
-        label = "launched trials" if p == 0 else "worker-seconds (simulated)"
         out.append(f'<text x="{x0 + (panel_w - 20) / 2}" y="{top + plot_h + 30}" text-anchor="middle">{label}</text>')
         for hv in np.linspace(lo_hv, hv_max, 5):
             out.append(f'<text x="{x0 - 4}" y="{y_of(hv) + 4}" text-anchor="end">{hv:.2f}</text>')
         ty = y_of(result["hv_true"])
         out.append(f'<line x1="{x0}" x2="{x0 + panel_w - 20}" y1="{ty}" y2="{ty}" stroke="#aaa" stroke-dasharray="4"/>')
-        for i, (_, method) in enumerate(methods):
-            runs = method["seeds"]
-            if p == 0:
-                xs = list(range(1, k + 1))
-                values = [[r["hv_at_trials"][str(j)] for j in xs] for r in runs]
-            else:
-                xs = grid
-                values = [[hv_at(r["hv_at_compute"], x) for x in xs] for r in runs]
-            lo, med, hi = _band(xs, values)
-            sx = [x0 + (panel_w - 20) * x / (x_max or 1) for x in xs]
-            band = " ".join(f"{a:.1f},{y_of(b):.1f}" for a, b in zip(sx + sx[::-1], hi + lo[::-1]))
-            line = " ".join(f"{a:.1f},{y_of(b):.1f}" for a, b in zip(sx, med))
-            color = palette[i % len(palette)]
-            out.append(f'<polygon points="{band}" fill="{color}" fill-opacity="0.12" stroke="none"/>')
-            out.append(f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="1.6"/>')
-    for i, (name, _) in enumerate(methods):
+        for i, bands in enumerate(methods):
+            band = bands[1 + p]
+            sx = [x0 + (panel_w - 20) * x / (x_max or 1) for x in band.xs]
+            area = " ".join(f"{a:.1f},{y_of(b):.1f}" for a, b in zip(sx + sx[::-1], band.hi + band.lo[::-1]))
+            line = " ".join(f"{a:.1f},{y_of(b):.1f}" for a, b in zip(sx, band.med))
+            color, dash = PALETTE[i % len(PALETTE)], DASHES[(i // len(PALETTE)) % len(DASHES)]
+            out.append(f'<polygon points="{area}" fill="{color}" fill-opacity="0.12" stroke="none"/>')
+            out.append(f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="1.6" '
+                       f'stroke-dasharray="{dash}"/>')
+    for i, (name, _, _) in enumerate(methods):
         x = left + (i % 5) * 170
         y = height - 34 + 14 * (i // 5)
-        out.append(f'<line x1="{x}" x2="{x + 18}" y1="{y - 4}" y2="{y - 4}" stroke="{palette[i % len(palette)]}" '
-                   f'stroke-width="2"/><text x="{x + 22}" y="{y}">{html.escape(name)}</text>')
+        color, dash = PALETTE[i % len(PALETTE)], DASHES[(i // len(PALETTE)) % len(DASHES)]
+        out.append(f'<line x1="{x}" x2="{x + 18}" y1="{y - 4}" y2="{y - 4}" stroke="{color}" stroke-width="2" '
+                   f'stroke-dasharray="{dash}"/><text x="{x + 22}" y="{y}">{html.escape(name)}</text>')
     out.append("</svg>")
     return "\n".join(out)

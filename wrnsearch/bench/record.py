@@ -18,39 +18,23 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wrnsearch.bench.machine import cpu_model, usable_cores
 from wrnsearch.errors import RunError
 from wrnsearch.files import atomic_write_text
 from wrnsearch.record import Attr
 from wrnsearch.space import Space, load_space, space_from_data, with_dataset
 from wrnsearch.spec import parse_name
 
-log = logging.getLogger(__name__)
-
 MACHINE_FILE = "machine.json"
 LATENCY_FILE = "latency-alone.json"
 TABLE_VERSION = 1
 
 Say = Callable[[str], None]
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), or the platform's word for it."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def check_recordable(space: Space) -> None:
@@ -74,7 +58,7 @@ def check_machine(run_dir: Path, threads: int) -> dict[str, Any]:
     """The machine a recording started on; a resume on another CPU model refuses (one line)."""
     import torch
 
-    here = {"cpu": cpu_model(), "cores": _cores(), "torch": torch.__version__, "threads_per_trial": threads}
+    here = {"cpu": cpu_model(), "cores": usable_cores(), "torch": torch.__version__, "threads_per_trial": threads}
     path = run_dir / MACHINE_FILE
     if path.is_file():
         first = json.loads(path.read_text())
@@ -86,12 +70,6 @@ def check_machine(run_dir: Path, threads: int) -> dict[str, Any]:
     here["started"] = _now()
     atomic_write_text(path, json.dumps(here, indent=1) + "\n")
     return here
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _now() -> str:

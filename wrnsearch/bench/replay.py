@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import logging
 import statistics
 import time
 from collections.abc import Sequence
@@ -30,13 +29,11 @@ from typing import Any
 import numpy as np
 
 from wrnsearch.errors import RunError
-from wrnsearch.pareto import hypervolume, non_dominated_mask
+from wrnsearch.pareto import hypervolume, non_dominated_mask, normalization_bounds, normalize
 from wrnsearch.record import Status, TrialRecord
 from wrnsearch.search.decisions import Rungs, grace_epochs, rung_milestones
 from wrnsearch.space import SAMPLERS, SCHEDULERS, SearchConfig, Space, space_from_data
 from wrnsearch.spec import WRNSpec
-
-log = logging.getLogger(__name__)
 
 OBJECTIVES = ("error", "params", "latency_ms")
 REFERENCE = 1.1
@@ -167,7 +164,7 @@ def replay(table: Table, method: Method, seed: int, *, trials: int, workers: int
         if name not in table.rows:
             raise RunError(f"the table holds no {name}, which its own space proposed: record the table again")
         row = table.rows[name]
-        state[tid] = {"name": name, "row": row, "epoch": 0, "start": clock.now}
+        state[tid] = {"name": name, "row": row, "epoch": 0}
         launched.append(tid)
         clock.running += 1
         heapq.heappush(events, (clock.now + row["fixed_s"] + row["epoch_s"][0], next(order), tid))
@@ -220,19 +217,22 @@ class Normalizer:
     """Min-max over the table's architectures, per objective: 0 best, 1 worst."""
 
     def __init__(self, table: Table) -> None:
-        self.names = sorted(table.rows)
-        values = table.objective_matrix(self.names)
-        self.lo, self.hi = values.min(0), values.max(0)
-        self.span = np.where(self.hi > self.lo, self.hi - self.lo, 1.0)
-        self.true = self.normalize(values)
-
-    def normalize(self, values: np.ndarray) -> np.ndarray:
-        return (np.asarray(values, dtype=float).reshape(-1, 3) - self.lo) / self.span
+        values = table.objective_matrix(sorted(table.rows))
+        self.bounds = normalization_bounds(values)
+        self.true = normalize(values, self.bounds)
 
     def hv(self, table: Table, names: Sequence[str]) -> float:
         if not names:
             return 0.0
-        return float(hypervolume(self.normalize(table.objective_matrix(list(names))), REFERENCE))
+        return float(hypervolume(normalize(table.objective_matrix(list(names)), self.bounds), REFERENCE))
+
+
+def front_of(table: Table, names: Sequence[str]) -> list[str]:
+    """The names, in order, that no other of ``names`` dominates."""
+    names = sorted(set(names))
+    if not names:
+        return []
+    return [n for n, keep in zip(names, non_dominated_mask(table.objective_matrix(names))) if keep]
 
 
 def _summary(table: Table, launched: list[str], state: dict[str, dict[str, Any]], ended: list[dict[str, Any]],
@@ -248,16 +248,9 @@ def _summary(table: Table, launched: list[str], state: dict[str, dict[str, Any]]
         if e["status"] == Status.COMPLETE.value:
             found.append(e["arch"])
         hv_at_compute.append([e["worker_s"], round(norm.hv(table, found), 6)])
-    names = sorted(set(found))
-    front = [n for n, keep in zip(names, non_dominated_mask(table.objective_matrix(names))) if keep] if names else []
-    return {"hv_at_trials": hv_at_trials, "hv_at_compute": hv_at_compute, "front": front,
+    return {"hv_at_trials": hv_at_trials, "hv_at_compute": hv_at_compute, "front": front_of(table, found),
             "launched": len(launched), "stopped": sum(e["status"] == Status.PRUNED.value for e in ended),
             "worker_s": round(clock.busy_s, 3), "makespan_s": round(clock.now, 3), "trials": ended}
-
-
-def true_front(table: Table) -> list[str]:
-    names = sorted(table.rows)
-    return [n for n, keep in zip(names, non_dominated_mask(table.objective_matrix(names))) if keep]
 
 
 def hv_at(curve: Sequence[Sequence[float]], compute_s: float) -> float:
@@ -308,7 +301,7 @@ def bench_search(table_path: str | Path, methods: Sequence[str], *, seeds: int =
         "trials": trials, "seeds": list(range(first_seed, first_seed + seeds)), "compute_budget_s": compute_s,
         "full_compute_s": round(table.full_compute_s(), 1), "objectives": list(OBJECTIVES),
         "reference": REFERENCE, "hv_true": round(float(hypervolume(norm.true, REFERENCE)), 6),
-        "true_front": true_front(table),
+        "true_front": front_of(table, table.rows),
         "overrides": list(overrides), "processes": processes, "methods": {},
     }
     median = statistics.median(r["params"] for r in table.rows.values())
@@ -322,7 +315,7 @@ def bench_search(table_path: str | Path, methods: Sequence[str], *, seeds: int =
 
         ctx = multiprocessing.get_context("spawn")  # no forked Ray or torch state
         with concurrent.futures.ProcessPoolExecutor(processes, mp_context=ctx, initializer=_one_thread) as pool:
-            runs = list(pool.map(_replay_job, [(str(table_path), text, seed, args) for text, seed in jobs]))
+            runs = list(pool.map(_replay_job, [(table, text, seed, args) for text, seed in jobs]))
     else:
         runs = [_replay_job((table, text, seed, args)) for text, seed in jobs]
     for (text, _), run in zip(jobs, runs):
@@ -345,9 +338,8 @@ def _one_thread() -> None:
         pass
 
 
-def _replay_job(job: tuple[Any, str, int, dict[str, Any]]) -> dict[str, Any]:
+def _replay_job(job: tuple[Table, str, int, dict[str, Any]]) -> dict[str, Any]:
     table, text, seed, args = job
-    table = table if isinstance(table, Table) else load_table(table)
     t0 = time.perf_counter()
     run = replay(table, Method.parse(text), seed, **args)
     run["seed"], run["wall_s"] = seed, round(time.perf_counter() - t0, 3)

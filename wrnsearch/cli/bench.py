@@ -127,7 +127,8 @@ def bench_record_command(space_file: str, output: str, run_dir: str | None, data
     command = "wrnsearch " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if quiet:
         table = record_table(space_file, output, run_dir=run_dir, data_root=data_root, repeat_seed=repeat_seed,
-                             repeats=repeats, command=command, say=click.echo, on_event=json_lines)
+                             repeats=repeats, command=command, say=lambda m: click.echo(m, err=True),
+                             on_event=json_lines)
     else:
         with LiveView() as view:
             table = record_table(space_file, output, run_dir=run_dir, data_root=data_root, repeat_seed=repeat_seed,
@@ -135,12 +136,6 @@ def bench_record_command(space_file: str, output: str, run_dir: str | None, data
     agreement = table["meta"]["repeat_agreement"]
     click.echo(f"wrote {output}: {len(table['architectures'])} architectures; repeats with seed {repeat_seed}: "
                f"n={agreement['n']}, Spearman rho {agreement['spearman_rho']}")
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 @bench.command("search")
@@ -171,12 +166,13 @@ def bench_search_command(table: str, methods: tuple[str, ...], seeds: int, first
                          workers: int, compute: str | None, jobs: int | None, overrides: tuple[str, ...], fmt: str,
                          html_path: str | None, svg_path: str | None) -> None:
     """Replay the real searcher on a recorded table in simulated time: hypervolume per method and seed."""
+    from wrnsearch.bench.machine import usable_cores
     from wrnsearch.bench.quality import format_quality, quality_svg, write_quality_html
     from wrnsearch.bench.replay import bench_search
     from wrnsearch.files import atomic_write_text
 
     result = bench_search(table, methods, seeds=seeds, first_seed=first_seed, trials=trials, workers=workers,
-                          compute=compute, overrides=overrides, processes=jobs or _cores())
+                          compute=compute, overrides=overrides, processes=jobs or usable_cores())
     if html_path:
         write_quality_html(result, html_path)
     if svg_path:

@@ -176,10 +176,10 @@ def promotion_keys(points: Sequence[Sequence[float]]) -> list[tuple[int, float]]
     return [(r, -c) for r, c in zip(ranks, crowding)]
 
 
-def promotion_order(points: Sequence[Sequence[float]]) -> list[int]:
+def promotion_order(points: Sequence[Sequence[float]], keys: Sequence[tuple[int, float]] | None = None) -> list[int]:
     """Indices of ``points`` best first: by non-domination rank, then by crowding distance (larger
-    first), then by index (earlier first)."""
-    keys = promotion_keys(points)
+    first), then by index (earlier first). ``keys``: their :func:`promotion_keys`, if known."""
+    keys = promotion_keys(points) if keys is None else keys
     return sorted(range(len(points)), key=lambda i: (keys[i], i))
 
 
@@ -197,12 +197,10 @@ def moasha_continues(recorded: Sequence[Sequence[float]], newcomer: Sequence[flo
     """
     points = [*recorded, newcomer]
     keep = max(1, int(math.floor(len(points) / reduction_factor + 1e-9)))
-    order = promotion_order(points)
-    me = len(points) - 1
-    if order.index(me) < keep:
-        return True
     keys = promotion_keys(points)
-    return keys[me] <= keys[order[keep - 1]]
+    order = promotion_order(points, keys)
+    me = len(points) - 1
+    return order.index(me) < keep or keys[me] <= keys[order[keep - 1]]
 
 
 class Rungs:

@@ -114,15 +114,18 @@ def _area_2d(points: list[tuple[float, float]], lo: tuple[float, float], ref: tu
     return area
 
 
+def _normal(z: float) -> tuple[float, float]:
+    """The standard normal's CDF and density at ``z``."""
+    return 0.5 * (1 + math.erf(z / math.sqrt(2))), math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+
 def _partial(a: float, b: float, mu: float, sigma: float) -> float:
     """E[(b - max(a, e))^+] for e ~ N(mu, sigma^2) (a may be -inf): the expected length of
     ``[max(a, e), b]``."""
-    zb = (b - mu) / sigma
-    cdf_b, pdf_b = 0.5 * (1 + math.erf(zb / math.sqrt(2))), math.exp(-0.5 * zb * zb) / math.sqrt(2 * math.pi)
+    cdf_b, pdf_b = _normal((b - mu) / sigma)
     if a == -math.inf:
         return (b - mu) * cdf_b + sigma * pdf_b
-    za = (a - mu) / sigma
-    cdf_a, pdf_a = 0.5 * (1 + math.erf(za / math.sqrt(2))), math.exp(-0.5 * za * za) / math.sqrt(2 * math.pi)
+    cdf_a, pdf_a = _normal((a - mu) / sigma)
     return (b - a) * cdf_a + (b - mu) * (cdf_b - cdf_a) + sigma * (pdf_b - pdf_a)
 
 

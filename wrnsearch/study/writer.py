@@ -72,13 +72,14 @@ def open_study(space: Space, url: str, *, create: bool = True, attempts: int = 5
 def _open_study_once(space: Space, url: str, create: bool) -> optuna.Study:
     storage = open_storage(url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = make_sampler(space)  # built once: ehvi enumerates the space
     try:
-        study = optuna.load_study(study_name=space.name, storage=storage, sampler=make_sampler(space))
+        study = optuna.load_study(study_name=space.name, storage=storage, sampler=sampler)
     except KeyError:
         if not create:
             raise RunError(f"no study named {space.name!r} in {url}") from None
         study = optuna.create_study(study_name=space.name, storage=storage, directions=space.directions,
-                                    sampler=make_sampler(space))
+                                    sampler=sampler)
         study.set_metric_names(list(space.objectives))
         study.set_user_attr("space", space.to_yaml_dict())
         study.set_user_attr("objectives", list(space.objectives))
