@@ -86,3 +86,31 @@ def test_after_start_up_it_proposes_where_the_front_can_grow():
     scores = sampler.scores(done, open_)
     assert max(scores) > 0
     assert len(set(np.round(scores, 9))) > 1  # it discriminates between candidates
+
+
+def test_cost_exponent_trades_improvement_for_cheaper_training():
+    # the same finished trials, scored with and without cost: the cost-aware choice maximizes the
+    # improvement per (relative MACs) ** e, and is never a more expensive network than the plain one
+    space = load_space(ROOT / "benchmarks/wrn-cifar10-cpu.yaml", ["search.sampler=ehvi",
+                                                                  "search.n_startup_trials=4"])
+    study = optuna.create_study(directions=space.directions, sampler=EHVISampler(space, seed=3, n_startup_trials=4))
+    for _ in range(8):
+        trial = study.ask()
+        proposal = propose(study, trial, space)
+        error = 80 - 5 * math.log(proposal.cost.params / 3e4)
+        study.tell(trial, [error, float(proposal.cost.params), proposal.cost.macs / 1e6])
+    plain = EHVISampler(space, seed=0, n_startup_trials=4)
+    thrifty = EHVISampler(space, seed=0, n_startup_trials=4, cost_exponent=1.0)
+    assert np.allclose(plain.cost_weight, 1.0)
+    macs = np.array([c.macs for _, c in thrifty.candidates], dtype=float)
+    assert thrifty.cost_weight[np.argmin(macs)] > 1 > thrifty.cost_weight[np.argmax(macs)]
+    nxt = study.ask()
+    picks = {}
+    for name, sampler in (("plain", plain), ("thrifty", thrifty)):
+        i = sampler._choose(study, nxt)
+        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        open_ = [j for j, n in enumerate(sampler.names) if n not in {t.user_attrs["arch"] for t in done}]
+        weighted = np.array(sampler.scores(done, open_)) * sampler.cost_weight[open_]
+        assert weighted[open_.index(i)] == pytest.approx(weighted.max())
+        picks[name] = sampler.candidates[i][1].macs
+    assert picks["thrifty"] < picks["plain"], picks  # here the cost changes the choice

@@ -9,9 +9,11 @@ convolutions per block, share of 1x1 kernels, dropout) fitted to the finished tr
 proposes the candidate with the largest *expected hypervolume improvement*: the volume its point
 would add to the current front, averaged over the predicted error, in closed form (the error is
 the only uncertain coordinate, so the expectation is a sum over the front's error levels of
-2-D areas times a normal partial expectation).
+2-D areas times a normal partial expectation). With ``search.cost_exponent`` e > 0 the
+improvement is divided by ``(MACs / median MACs) ** e``, MACs standing for the training seconds a
+proposal costs (expected improvement per unit cost; off by default: BENCHMARKS.md).
 
-The first ``search.n_startup_trials`` proposals are uniform over the feasible candidates.
+The first ``search.n_startup_trials`` proposals spread over the feasible candidates.
 Running trials are not proposed again. No torch here: costs are analytic.
 """
 
@@ -159,7 +161,8 @@ def expected_improvement(front: list[tuple[float, float, float]], point: tuple[f
 class EHVISampler(BaseSampler):
     """Proposes the feasible, untried architecture with the largest expected hypervolume improvement."""
 
-    def __init__(self, space: Space, seed: int | None = None, n_startup_trials: int = 10) -> None:
+    def __init__(self, space: Space, seed: int | None = None, n_startup_trials: int = 10,
+                 cost_exponent: float = 0.0) -> None:
         if "error" not in space.objectives:
             raise SpaceError(f"{space.source}: search.sampler ehvi predicts the error: list error among the objectives")
         self.space = space
@@ -182,6 +185,8 @@ class EHVISampler(BaseSampler):
         self.feat_std[self.feat_std == 0] = 1.0
         self.features = (feats - self.feat_mean) / self.feat_std
         self.index = {n: i for i, n in enumerate(self.names)}
+        macs = np.array([max(c.macs, 1) for _, c in self.candidates], dtype=float)
+        self.cost_weight = (macs / np.median(macs)) ** -cost_exponent
         self._chosen: dict[int, dict[str, Any]] = {}
 
     def reseed_rng(self) -> None:
@@ -212,7 +217,7 @@ class EHVISampler(BaseSampler):
                 and t.values and all(math.isfinite(v) for v in t.values)]
         if len(done) < max(self.n_startup_trials, 2):
             return self._spread(open_, [self.index[n] for n in tried if n in self.index])
-        scores = self.scores(done, open_)
+        scores = list(np.array(self.scores(done, open_)) * self.cost_weight[open_])
         best = max(scores)
         ties = [i for i, s in zip(open_, scores) if s >= best - 1e-12]
         return int(self.rng.choice(ties))

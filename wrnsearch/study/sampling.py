@@ -235,7 +235,8 @@ def make_sampler(space: Space) -> optuna.samplers.BaseSampler:
     if name == "ehvi":
         from wrnsearch.study.ehvi import EHVISampler
 
-        return EHVISampler(space, seed=seed, n_startup_trials=cfg.n_startup_trials)
+        return EHVISampler(space, seed=seed, n_startup_trials=cfg.n_startup_trials,
+                           cost_exponent=cfg.cost_exponent)
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False,
                                           warn_asynchronous_seeding=False)
