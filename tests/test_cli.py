@@ -62,6 +62,13 @@ def test_model_options_change_costs():
     assert more["resolution"] == 64
 
 
+def test_model_table_shows_both_latencies():
+    result = CliRunner().invoke(main, ["model", "WRN-10-1", "--measure", "--batch", "4", "--resolution", "16"])
+    assert result.exit_code == 0, result.output
+    assert "ms / training step of 4" in result.output
+    assert "inference latency" in result.output and "ms / pass of 1 " in result.output
+
+
 def test_model_table_shows_blocks_and_totals():
     result = CliRunner().invoke(main, ["model", "WRN-22-2-B(3,1,3)-d0.3"])
     assert result.exit_code == 0, result.output
@@ -72,10 +79,13 @@ def test_model_table_shows_blocks_and_totals():
 
 def test_model_measure_json():
     result = CliRunner().invoke(main, ["model", "WRN-10-1", "--measure", "--batch", "4", "--resolution", "16",
-                                       "--format", "json"])
+                                       "--infer-batch", "2", "--format", "json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     assert info["latency_ms"] > 0 and info["images_per_s"] > 0 and info["steps"] >= 20
+    infer = info["inference"]  # the inference pass beside the training step, at its own batch
+    assert info["latency_infer_ms"] == infer["latency_ms"] > 0 and infer["batch"] == 2 and info["batch"] == 4
+    assert infer["device"] == info["device"] and infer["steps"] == info["steps"]
     from wrnsearch.train import cpu_has_bf16_units
 
     assert info["amp"] == info["channels_last"] == cpu_has_bf16_units()  # auto: as a trial on this CPU

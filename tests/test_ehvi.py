@@ -114,3 +114,28 @@ def test_cost_exponent_trades_improvement_for_cheaper_training():
         assert weighted[open_.index(i)] == pytest.approx(weighted.max())
         picks[name] = sampler.candidates[i][1].macs
     assert picks["thrifty"] < picks["plain"], picks  # here the cost changes the choice
+
+
+@pytest.mark.parametrize("latency", ["latency_ms", "latency_infer_ms"])
+def test_either_latency_is_fitted_log_linearly_from_the_trials_timed(latency):
+    # a latency exactly log-linear in log params, log MACs and depth (at batch 1 every layer costs
+    # a fixed overhead too): fitted on the timed trials, it is recovered for every candidate
+    space = load_space(ROOT / "benchmarks/wrn-cifar10-cpu.yaml", ["search.sampler=ehvi", "search.n_startup_trials=6",
+                                                                  f"objectives=[error, params, {latency}]"])
+    sampler = EHVISampler(space, seed=0, n_startup_trials=6)
+
+    def truth(spec, cost):
+        return math.exp(-9.0 + 0.6 * math.log(cost.macs) - 0.1 * math.log(cost.params) + 0.03 * spec.depth)
+
+    study = optuna.create_study(directions=space.directions, sampler=sampler)
+    for _ in range(8):
+        trial = study.ask()
+        proposal = propose(study, trial, space)
+        error = 80 - 5 * math.log(proposal.cost.params / 3e4)
+        study.tell(trial, [error, float(proposal.cost.params), truth(proposal.spec, proposal.cost)])
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    fitted = sampler._known(latency, done, list(space.objectives))
+    expected = np.array([truth(s, c) for s, c in sampler.candidates])
+    assert fitted == pytest.approx(expected, rel=1e-6)
+    open_ = [i for i, n in enumerate(sampler.names) if n not in {t.user_attrs["arch"] for t in done}]
+    assert max(sampler.scores(done, open_)) > 0

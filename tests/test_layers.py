@@ -25,7 +25,7 @@ LAYERS: dict[str, int] = {
     "study": 5,
     "pareto": 6,
     "search": 7,
-    "report": 8,
+    "report": 8, "deploy": 8,
     "cluster": 9,
     "bench": 10,
     "cli": 11,

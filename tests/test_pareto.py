@@ -72,10 +72,13 @@ def _trained_attrs(spec: WRNSpec, rng: random.Random, device: str) -> dict:
     # a deterministic stand-in for training: wider and deeper is more accurate, bigger and slower
     error = round(60.0 / math.sqrt(spec.widen_factor * spec.depth) + rng.uniform(0, 1.5), 2)
     latency = round(cost.macs / 2e7 * (1.0 if device == CPU else 0.02) + rng.uniform(0, 0.5), 3)
+    # inference at batch 1: a per-layer overhead (depth) beside the work; no rng, so the draws stay put
+    latency_infer = round(0.05 * spec.depth + cost.macs / 6e8 * (1.0 if device == CPU else 0.05), 3)
     return {
         "arch": spec.name, "spec": spec.to_dict(), "params": cost.params, "macs": cost.macs,
         "activation_bytes": cost.activation_bytes, "status": "complete", "val_error": error,
         "test_error": round(error + rng.uniform(-0.3, 0.3), 2), "latency_ms": latency,
+        "latency_infer_ms": latency_infer,
         "images_per_s": round(32_000 / latency, 1), "peak_memory_bytes": None, "device": device,
         "node": "node-a", "epochs": 3, "epochs_budget": 3, "wall_time_s": 12.5,
         "curve": [{"epoch": e, "train_loss": 2.0 / e, "val_error": error + 3 - e, "elapsed_s": 4.0 * e,
@@ -105,6 +108,7 @@ def make_study(
     n_running: int = 2,
     name: str = "demo",
     max_params: float = 20e6,
+    train: dict | None = None,
 ) -> optuna.Study:
     """A SQLite study at ``path`` holding every kind of trial of docs/study.md, in shuffled order.
 
@@ -118,6 +122,8 @@ def make_study(
     space = {"name": name, "dataset": {"name": dataset},
              "space": {"depth": list(_DEPTHS), "widen_factor": list(_WIDTHS)},
              "objectives": list(objectives), "budget": {"max_params": max_params}}
+    if train:
+        space["train"] = train
     for key, value in (("space", space), ("objectives", list(objectives)), ("dataset", dataset),
                        ("wrnsearch_version", "0.1.0")):
         study.set_user_attr(key, value)
@@ -353,7 +359,8 @@ def test_only_complete_feasible_full_budget_trials_are_eligible(tmp_path):
 
 
 @pytest.mark.parametrize("objectives", ["error,params", "params,latency_ms", "error,macs",
-                                        "error,params,latency_ms,macs", "latency_ms"])
+                                        "error,params,latency_ms,macs", "latency_ms", "error,params,latency_infer_ms",
+                                        "latency_ms,latency_infer_ms"])
 def test_front_over_a_subset_of_objectives_matches_brute_force(study, objectives):
     chosen = objectives.split(",")
     trials = eligible_trials(study, chosen)
@@ -430,12 +437,14 @@ def test_front_rows_and_formats(study):
         assert row["params"] == trial.user_attrs["params"] and isinstance(row["params"], int)
         assert row["test_error"] == trial.user_attrs["test_error"] and row["device"] == trial.user_attrs["device"]
         assert row["epochs"] == 3 and row["macs"] == trial.user_attrs["macs"]
+        assert row["latency_infer_ms"] == trial.user_attrs["latency_infer_ms"]  # shown, though not optimized
     parsed = list(csv.DictReader(io.StringIO(format_front(rows, "csv"))))
     assert [int(r["trial"]) for r in parsed] == [r["trial"] for r in rows]
     assert [float(r["latency_ms"]) for r in parsed] == [r["latency_ms"] for r in rows]  # every digit kept
     assert json.loads(format_front(rows, "json")) == rows
     table = format_front(rows, "table").splitlines()
     assert table[0].split()[:3] == ["trial", "arch", "error"] and set(table[1]) <= {"-", " "}
+    assert "latency ms  infer ms" in table[0]
     assert len(table) == len(rows) + 2
     assert all(r["arch"] in line for r, line in zip(rows, table[2:]))
     with pytest.raises(ValueError, match="xml"):

@@ -35,8 +35,9 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-MULTI_PLOTS = ["plot-3d", "plot-error-params", "plot-error-latency", "plot-hypervolume", "plot-parallel"]
-SINGLE_PLOTS = ["plot-history", "plot-error-params", "plot-error-latency", "plot-parallel"]
+MULTI_PLOTS = ["plot-3d", "plot-error-params", "plot-error-latency", "plot-error-infer-latency", "plot-hypervolume",
+               "plot-parallel"]
+SINGLE_PLOTS = ["plot-history", "plot-error-params", "plot-error-latency", "plot-error-infer-latency", "plot-parallel"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -55,6 +56,8 @@ def reports(tmp_path_factory) -> dict[str, tuple[optuna.Study, Path]]:
         "empty": make_study(root / "empty.db", n_complete=0, n_running=2, name="empty"),
         "svhn": make_study(root / "svhn.db", n_complete=6, dataset="svhn", n_running=0, seed=4, name="svhn",
                            objectives=("error", "params")),
+        "infer": make_study(root / "infer.db", n_complete=12, n_running=0, seed=5, name="infer",
+                            objectives=("error", "params", "latency_infer_ms"), train={"infer_batch": 4}),
     }
     return {key: (study, write_report(study, root / key / "report.html")) for key, study in studies.items()}
 
@@ -145,7 +148,7 @@ def test_paper_results_are_labelled_reference_markers_on_cifar(reports, key, dat
                 if getattr(r, dataset) is not None}
     assert dict(zip(paper[0]["text"], zip(paper[0]["x"], paper[0]["y"]))) == expected
     assert ("WRN-40-8" in expected) == (dataset == "cifar10")  # no CIFAR-100 result published
-    for div_id in ("plot-error-latency", "plot-parallel"):  # the reference is on error vs params only
+    for div_id in ("plot-error-latency", "plot-error-infer-latency", "plot-parallel"):  # on error vs params only
         assert all(t.get("name") != PAPER_LABEL for t in _traces(text, div_id))
 
 
@@ -179,6 +182,28 @@ def test_plotted_fronts_and_hypervolume_are_the_computed_ones(reports):
     history = hypervolume_history(study)
     assert curve["y"] == pytest.approx(history.hypervolume.tolist())
     assert curve["x"] == (history.trial_numbers + 1).tolist()
+
+
+def test_a_study_of_inference_latency_plots_and_tabulates_it(reports):
+    study, _ = reports["infer"]
+    text = _html(reports, "infer")
+    assert _plot_ids(text) == MULTI_PLOTS
+    assert "error (minimize), params (minimize), latency_infer_ms (minimize)" in text
+    trials = front_info(study).trials
+    figures = {t.number: (t.user_attrs["params"], t.values[2], t.user_attrs["val_error"]) for t in trials}
+    assert all(t.values[2] == t.user_attrs["latency_infer_ms"] != t.user_attrs["latency_ms"] for t in trials)
+    # the 3D front is over the latency the study optimized: inference
+    on_front = {(x, y, z) for t in _traces(text, "plot-3d") if t["name"].startswith("front")
+                for x, y, z in zip(t["x"], t["y"], t["z"])}
+    assert on_front == {figures[row["trial"]] for row in front_rows(study)}
+    assert "Validation error, parameters and inference latency" in text
+    # its 2D plot is labelled with the batch the space timed it at, and draws the brute-force front
+    assert "inference latency (ms, batch 4)" in text and "latency (ms, training step at batch 32)" in text
+    points = [(y, e) for _, y, e in figures.values()]
+    front = sorted((p, e) for p, e in points if not any(q <= p and f <= e and (q, f) != (p, e) for q, f in points))
+    (step,) = [t for t in _traces(text, "plot-error-infer-latency") if t["name"] == "front"]
+    assert list(zip(step["x"], step["y"])) == front
+    assert "<th scope=\"col\" class=\"number\">infer ms</th>" in text
 
 
 def test_paper_numbers_match_the_architectures_they_name():

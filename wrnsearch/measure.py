@@ -1,9 +1,11 @@
-"""Measured speed: the latency of one training step, the paper's Figure 4 measure.
+"""Measured speed: the latency of one training step (the paper's Figure 4 measure) and of inference.
 
 ``latency_ms`` is the median wall time of one training step (forward, backward, SGD update) on a
 minibatch of random images at the data set's resolution, after warm-up, with the device
-synchronized around every timed step. Random images cost the same as real ones: convolution time
-does not depend on pixel values.
+synchronized around every timed step. ``latency_infer_ms`` is the same median for one forward
+pass in eval mode without autograd (:func:`measure_inference`), what deployers mean by latency,
+at batch 1 by default. Random images cost the same as real ones: convolution time does not
+depend on pixel values.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,7 +24,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class StepTiming:
-    """The result of :func:`measure_training_step`."""
+    """The result of :func:`measure_training_step` and :func:`measure_inference`."""
 
     latency_ms: float  # median of ``steps`` timed training steps
     latency_p90_ms: float
@@ -75,13 +78,9 @@ def measure_training_step(
     The model's weights change (real SGD updates), so pass a model you are about to train or
     throw away, or one whose state you restore afterwards.
     """
-    if steps < 1:
-        raise ValueError(f"steps {steps} must be >= 1")
     device = torch.device(device)
-    model.to(device).train()
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    if channels_last:
-        model.to(memory_format=memory_format)
+    memory_format = _prepare(model, device, channels_last)
+    model.train()
     x = torch.randn(batch, in_channels, resolution, resolution, device=device).contiguous(memory_format=memory_format)
     y = torch.randint(0, num_classes, (batch,), device=device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
@@ -93,6 +92,55 @@ def measure_training_step(
         loss.backward()
         optimizer.step()
 
+    return _timed(step, device, batch=batch, steps=steps, warmup=warmup)
+
+
+def measure_inference(
+    model: nn.Module,
+    *,
+    device: torch.device | str = "cpu",
+    batch: int = 1,
+    resolution: int = 32,
+    in_channels: int = 3,
+    steps: int = 20,
+    warmup: int = 5,
+    amp: bool = False,
+    channels_last: bool = False,
+) -> StepTiming:
+    """Median time of one forward pass in eval mode, without autograd, on ``batch`` random images.
+
+    The model's weights and batch-norm statistics are left as they were (eval mode uses the
+    running statistics and updates none); its train/eval mode is restored afterwards.
+    """
+    device = torch.device(device)
+    was_training = model.training
+    memory_format = _prepare(model, device, channels_last)
+    model.eval()
+    x = torch.randn(batch, in_channels, resolution, resolution, device=device).contiguous(memory_format=memory_format)
+
+    def step() -> None:
+        with torch.inference_mode(), autocast_context(device, amp):
+            model(x)
+
+    try:
+        return _timed(step, device, batch=batch, steps=steps, warmup=warmup)
+    finally:
+        model.train(was_training)
+
+
+def _prepare(model: nn.Module, device: torch.device, channels_last: bool) -> torch.memory_format:
+    """Move ``model`` to ``device`` (and channels_last memory); the memory format of its inputs."""
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _timed(step: Callable[[], None], device: torch.device, *, batch: int, steps: int, warmup: int) -> StepTiming:
+    """Run ``step`` ``warmup`` times, then time ``steps`` runs with the device synchronized around each."""
+    if steps < 1:
+        raise ValueError(f"steps {steps} must be >= 1")
     for _ in range(warmup):
         step()
     synchronize(device)

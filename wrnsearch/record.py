@@ -73,6 +73,7 @@ class Attr:
     VAL_ERROR = "val_error"
     TEST_ERROR = "test_error"
     LATENCY_MS = "latency_ms"
+    LATENCY_INFER_MS = "latency_infer_ms"
     DEVICE = "device"
     EPOCHS = "epochs"
     CURVE = "curve"
@@ -102,7 +103,7 @@ class TrialRecord:
     params: int | None = None
     macs: int | None = None
     activation_bytes: int | None = None
-    device: str | None = None  # what latency_ms was measured on
+    device: str | None = None  # what latency_ms and latency_infer_ms were measured on
     node: str | None = None  # host name
     node_ip: str | None = None
     node_id: str | None = None
@@ -116,6 +117,8 @@ class TrialRecord:
     started_at: float | None = None  # Unix time
     latency_ms: float | None = None  # median training step at train.latency_batch
     latency: dict[str, Any] | None = None  # the whole timing (p90, steps, batch, peak memory)
+    latency_infer_ms: float | None = None  # median eval-mode forward pass, no grad, at train.infer_batch
+    latency_infer: dict[str, Any] | None = None  # its whole timing
     curve: list[dict[str, Any]] | None = None  # one EpochReport per epoch
     epochs: int | None = None  # epochs trained
     images_per_s: float | None = None
@@ -174,6 +177,6 @@ class TrialRecord:
 
 
 # Fields of a record copied into the study under their own names.
-_STORED = ("params", "macs", "activation_bytes", "val_error", "test_error", "latency_ms", "images_per_s",
-           "peak_memory_bytes", "device", "node", "epochs", "epochs_budget", "wall_time_s", "curve", "torch",
-           "resumed_from_epoch", "node_ip", "node_id")
+_STORED = ("params", "macs", "activation_bytes", "val_error", "test_error", "latency_ms", "latency_infer_ms",
+           "images_per_s", "peak_memory_bytes", "device", "node", "epochs", "epochs_budget", "wall_time_s", "curve",
+           "torch", "resumed_from_epoch", "node_ip", "node_id")

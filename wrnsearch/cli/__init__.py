@@ -95,4 +95,4 @@ def wide_console() -> Any:
 
 
 # the commands register themselves on ``main``
-from wrnsearch.cli import bench, cluster, model, run, space, study, train  # noqa: E402, F401
+from wrnsearch.cli import bench, cluster, deploy, model, run, space, study, train  # noqa: E402, F401

@@ -92,6 +92,9 @@ def _event_line(kind: str, data: dict[str, Any]) -> str | None:
         return f"{trial} {kind}: {data.get('reason') or ''}"
     if kind == Outcome.REUSED:
         return f"{trial} already trained (trial {data[Attr.REUSED_FROM]}): result reused"
+    if kind == "alone":
+        return (f"{data[Attr.ARCH]} timed alone: latency {data[Attr.LATENCY_MS]:.1f} ms, inference "
+                f"{data[Attr.LATENCY_INFER_MS]:.2f} ms")
     if kind == "end":
         return f"finished: {data['reason']}"
     return None

@@ -19,18 +19,21 @@ _AUTO = click.Choice(["auto", "true", "false"])
 @click.option("--resolution", type=click.IntRange(min=8), default=32, show_default=True,
               help="Input height and width in pixels.")
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Batch size for activation memory and --measure.")
+              help="Batch size for activation memory and the training step of --measure.")
+@click.option("--infer-batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Batch size of the inference pass of --measure (eval mode, no grad).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="Output format.")
-@click.option("--measure", is_flag=True, help="Also time forward+backward+update of one minibatch.")
+@click.option("--measure", is_flag=True,
+              help="Also time a training step (forward+backward+update) and an inference pass, as trials do.")
 @click.option("--device", default="cpu", show_default=True, help="Device for --measure: cpu, cuda, cuda:1 ...")
 @click.option("--steps", type=click.IntRange(min=20), default=20, show_default=True,
-              help="Timed steps for --measure (median).")
+              help="Timed runs of each latency for --measure (median).")
 @click.option("--amp", type=_AUTO, default="auto", show_default=True,
               help="bf16 autocast for --measure, as trials run: auto is on with CUDA and on CPUs with AMX bf16 units.")
 @click.option("--channels-last", type=_AUTO, default="auto", show_default=True,
               help="channels_last memory for --measure, as trials run (auto: as --amp).")
-def model(name: str, num_classes: int, in_channels: int, resolution: int, batch: int, fmt: str,
+def model(name: str, num_classes: int, in_channels: int, resolution: int, batch: int, infer_batch: int, fmt: str,
           measure: bool, device: str, steps: int, amp: str, channels_last: str) -> None:
     """Show a WRN's blocks, output shapes, parameters, MACs and activation memory.
 
@@ -47,10 +50,13 @@ def model(name: str, num_classes: int, in_channels: int, resolution: int, batch:
         from wrnsearch.space import TrainConfig
         from wrnsearch.train import measure_like_a_trial
 
-        timing, used_amp, used_channels_last = measure_like_a_trial(
-            spec, TrainConfig(amp=amp, channels_last=channels_last), pick_device(device), batch=batch,
-            resolution=resolution, steps=steps)
-        info.update({**timing.to_dict(), "amp": used_amp, "channels_last": used_channels_last})
+        recipe, dev = TrainConfig(amp=amp, channels_last=channels_last), pick_device(device)
+        timing, used_amp, used_channels_last = measure_like_a_trial(spec, recipe, dev, batch=batch,
+                                                                    resolution=resolution, steps=steps)
+        infer, _, _ = measure_like_a_trial(spec, recipe, dev, batch=infer_batch, resolution=resolution, steps=steps,
+                                           inference=True)
+        info.update({**timing.to_dict(), "amp": used_amp, "channels_last": used_channels_last,
+                     "latency_infer_ms": infer.latency_ms, "inference": infer.to_dict()})
     if fmt == "json":
         print_json(info)
     else:
@@ -79,6 +85,9 @@ def _print_table(spec: Any, cost: Any, info: dict[str, Any], resolution: int, ba
     if "latency_ms" in info:
         precision = "bf16 autocast" if info["amp"] else "fp32"
         layout = "channels_last" if info["channels_last"] else "NCHW"
-        console.print(f"latency           {info['latency_ms']:.2f} ms / step of {batch} on {info['device']} "
+        console.print(f"latency           {info['latency_ms']:.2f} ms / training step of {batch} on {info['device']} "
                       f"({precision}, {layout})")
         console.print(f"throughput        {info['images_per_s']:.1f} images/s")
+        infer = info["inference"]
+        console.print(f"inference latency {info['latency_infer_ms']:.2f} ms / pass of {infer['batch']} "
+                      f"(eval mode, no grad; {infer['images_per_s']:.1f} images/s)")

@@ -62,7 +62,7 @@ def train(name: str, dataset: str | None, data_root: str | None, space_file: str
             raise click.BadParameter(str(e), param_hint="--time-limit") from None
     record = _train_with_progress(name, s, data_root, pick_device(device), limit,
                                   Path(checkpoint_dir) if checkpoint_dir else None)
-    _print_summary(record, s.train.latency_batch)
+    _print_summary(record, s.train)
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(json.dumps(record.to_dict(), indent=2, default=str) + "\n")
@@ -103,13 +103,17 @@ def _train_with_progress(name: str, s: Any, data_root: str | None, device: Any, 
                            callback=on_epoch, on_step=on_step)
 
 
-def _print_summary(record: Any, latency_batch: int) -> None:
+def _print_summary(record: Any, recipe: Any) -> None:
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.2f}%"
 
-    latency = record.latency_ms if record.latency_ms is not None else float("nan")
+    def ms(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3g} ms"
+
     click.echo(f"{record.name}: status {record.status}, val error {pct(record.val_error)}, "
                f"test error {pct(record.test_error)}, {record.params:,} params, "
-               f"latency {latency:.1f} ms/step of {latency_batch} on {record.device}, {record.wall_time_s:.1f} s")
+               f"latency {ms(record.latency_ms)}/training step of {recipe.latency_batch}, "
+               f"{ms(record.latency_infer_ms)}/inference of {recipe.infer_batch} on {record.device}, "
+               f"{record.wall_time_s:.1f} s")
     if record.reason:
         click.echo(f"reason: {record.reason}")

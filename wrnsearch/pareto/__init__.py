@@ -15,12 +15,12 @@ truncated, failed, running and over-budget trials never do, nor do copies of an 
 (``reused_from``: the same architecture and recipe proposed again), which would only list the
 original twice.
 
-**Objectives.** The four objectives are ``error`` (validation error, %), ``params``,
-``latency_ms`` and ``macs``, all minimized. A trial's value of an objective the study optimized
-is ``trial.values[i]``, ``i`` being the objective's place in ``study.metric_names``; one the study
-did not optimize is read from the trial's user attrs (``error`` from ``val_error``), which every
-trained trial carries. So a front can be taken over any subset, e.g. ``error,params`` of a
-three-objective study.
+**Objectives.** The five objectives are ``error`` (validation error, %), ``params``,
+``latency_ms`` (a training step), ``latency_infer_ms`` (inference) and ``macs``, all minimized. A
+trial's value of an objective the study optimized is ``trial.values[i]``, ``i`` being the
+objective's place in ``study.metric_names``; one the study did not optimize is read from the
+trial's user attrs (``error`` from ``val_error``), which every trained trial carries. So a front
+can be taken over any subset, e.g. ``error,params`` of a three-objective study.
 
 **Dominance.** Trial *a* dominates *b* when *a* is no worse in every objective and strictly
 better in at least one (worse meaning larger for ``minimize``, smaller for ``maximize``). The
@@ -60,9 +60,11 @@ from __future__ import annotations
 
 from wrnsearch.pareto.dominance import non_dominated_mask, non_dominated_ranks
 from wrnsearch.pareto.front import (
+    ALONE_ATTR,
     OBJECTIVE_ATTRS,
     FrontInfo,
     HypervolumeHistory,
+    alone_figures,
     eligible_trials,
     front_info,
     hypervolume_history,
@@ -71,12 +73,14 @@ from wrnsearch.pareto.front import (
     objective_values,
     parse_objectives,
     study_objectives,
+    timed_alone,
     trial_figure,
 )
 from wrnsearch.pareto.table import FORMATS, FRONT_COLUMNS, format_front, front_rows, trial_row
 from wrnsearch.pareto.volume import REFERENCE_POINT, Bounds, hypervolume, normalization_bounds, normalize
 
 __all__ = [
+    "ALONE_ATTR", "alone_figures", "timed_alone",
     "FORMATS", "FRONT_COLUMNS", "OBJECTIVE_ATTRS", "REFERENCE_POINT", "Bounds", "FrontInfo", "HypervolumeHistory",
     "eligible_trials", "format_front", "front_info", "front_rows", "hypervolume", "hypervolume_history",
     "is_eligible", "non_dominated_mask", "non_dominated_ranks", "normalization_bounds", "normalize",

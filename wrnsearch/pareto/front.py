@@ -4,7 +4,11 @@ Only trials with a full result (:func:`wrnsearch.study.has_full_result`: trained
 epoch budget, within every budget, by themselves, not copies) and a finite value of every chosen
 objective take part. A trial's value of an objective the study optimized is its told value; one
 the study did not optimize is read from its user attrs (``error`` from ``val_error``), which every
-trained trial carries, so a front can be taken over any subset of the four objectives.
+trained trial carries, so a front can be taken over any subset of the five objectives.
+
+Latencies timed alone (:mod:`wrnsearch.search.alone`, the study's ``latency_alone`` attribute,
+per architecture and device) replace a trial's co-located ``latency_ms`` and ``latency_infer_ms``
+wherever a front is computed or shown; the trial keeps its own.
 """
 
 from __future__ import annotations
@@ -32,7 +36,32 @@ from wrnsearch.record import Attr
 from wrnsearch.study import has_full_result
 
 # objective -> the user attr that holds it on every trained trial
-OBJECTIVE_ATTRS = {"error": Attr.VAL_ERROR, "params": Attr.PARAMS, "latency_ms": Attr.LATENCY_MS, "macs": Attr.MACS}
+OBJECTIVE_ATTRS = {"error": Attr.VAL_ERROR, "params": Attr.PARAMS, "latency_ms": Attr.LATENCY_MS,
+                   "latency_infer_ms": Attr.LATENCY_INFER_MS, "macs": Attr.MACS}
+ALONE_ATTR = "latency_alone"  # study attr: {arch: {"latency_ms", "latency_infer_ms", "device", "measured_at"}}
+LATENCIES = ("latency_ms", "latency_infer_ms")
+Alone = dict[str, dict[str, Any]]
+
+
+def alone_figures(study: optuna.Study) -> Alone:
+    """The latencies timed alone so far, per architecture (empty when none)."""
+    figures = study.user_attrs.get(ALONE_ATTR)
+    return figures if isinstance(figures, dict) else {}
+
+
+def _alone_of(trial: FrozenTrial, alone: Alone | None) -> dict[str, Any] | None:
+    """The figures timed alone for this trial's architecture on its device, if any."""
+    if not alone:
+        return None
+    figures = alone.get(str(trial.user_attrs.get(Attr.ARCH)))
+    if isinstance(figures, dict) and figures.get("device") == trial.user_attrs.get(Attr.DEVICE):
+        return figures
+    return None
+
+
+def timed_alone(trial: FrozenTrial, alone: Alone | None) -> bool:
+    """Whether the trial's latencies have been timed alone (its architecture, its device)."""
+    return _alone_of(trial, alone) is not None
 
 
 def study_objectives(study: optuna.Study) -> tuple[str, ...]:
@@ -90,12 +119,17 @@ def objective_directions(study: optuna.Study, objectives: Sequence[str]) -> tupl
     return tuple(out)
 
 
-def trial_figure(trial: FrozenTrial, key: str, optimized: Sequence[str] = ()) -> Any:
-    """One figure of a trial: the told value of an optimized objective, else its user attr.
+def trial_figure(trial: FrozenTrial, key: str, optimized: Sequence[str] = (), alone: Alone | None = None) -> Any:
+    """One figure of a trial: its latency timed alone where ``alone`` has it, else the told value
+    of an optimized objective, else its user attr.
 
     ``key`` is an objective (``error`` reads ``val_error``) or any user attr (``test_error``,
     ``device`` ...); None when the trial lacks it.
     """
+    if key in LATENCIES:
+        figures = _alone_of(trial, alone)
+        if figures is not None and isinstance(figures.get(key), (int, float)):
+            return figures[key]
     if key in optimized and trial.values is not None and len(trial.values) == len(optimized):
         return trial.values[list(optimized).index(key)]
     return trial.user_attrs.get(OBJECTIVE_ATTRS.get(key, key))
@@ -107,14 +141,17 @@ def _float_or_nan(value: Any) -> float:
     return float(value)
 
 
-def objective_values(trial: FrozenTrial, objectives: Sequence[str], optimized: Sequence[str] = ()) -> list[float]:
+def objective_values(trial: FrozenTrial, objectives: Sequence[str], optimized: Sequence[str] = (),
+                     alone: Alone | None = None) -> list[float]:
     """The trial's value of each objective (NaN where it has none)."""
-    return [_float_or_nan(trial_figure(trial, name, optimized)) for name in objectives]
+    return [_float_or_nan(trial_figure(trial, name, optimized, alone)) for name in objectives]
 
 
-def is_eligible(trial: FrozenTrial, objectives: Sequence[str], optimized: Sequence[str] = ()) -> bool:
+def is_eligible(trial: FrozenTrial, objectives: Sequence[str], optimized: Sequence[str] = (),
+                alone: Alone | None = None) -> bool:
     """Trained for the full budget within every budget, with a finite value of every objective."""
-    return has_full_result(trial) and all(math.isfinite(v) for v in objective_values(trial, objectives, optimized))
+    return has_full_result(trial) and all(math.isfinite(v)
+                                          for v in objective_values(trial, objectives, optimized, alone))
 
 
 def eligible_trials(study: optuna.Study, objectives: str | Sequence[str] | None = None) -> list[FrozenTrial]:
@@ -122,7 +159,8 @@ def eligible_trials(study: optuna.Study, objectives: str | Sequence[str] | None 
     chosen = parse_objectives(objectives, study)
     optimized = optimized_objectives(study)
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return sorted((t for t in trials if is_eligible(t, chosen, optimized)), key=lambda t: t.number)
+    alone = alone_figures(study)
+    return sorted((t for t in trials if is_eligible(t, chosen, optimized, alone)), key=lambda t: t.number)
 
 
 def optimized_objectives(study: optuna.Study) -> tuple[str, ...]:
@@ -148,6 +186,7 @@ class FrontInfo(NamedTuple):
     ranks: np.ndarray  # (n,) non-domination rank, 0 on the front
     bounds: Bounds | None  # normalization of the hypervolume; None without eligible trials
     hypervolume: float | None  # of the front, normalized, reference REFERENCE_POINT; None without trials
+    alone: Alone  # latencies timed alone, which ``values`` use (see the module docstring)
 
     @property
     def on_front(self) -> np.ndarray:
@@ -187,7 +226,8 @@ def front_info(
     optimized = optimized_objectives(study)
     directions = objective_directions(study, chosen)
     trials = tuple(eligible_trials(study, chosen))
-    values = np.array([objective_values(t, chosen, optimized) for t in trials], dtype=float)
+    alone = alone_figures(study)
+    values = np.array([objective_values(t, chosen, optimized, alone) for t in trials], dtype=float)
     values = values.reshape(len(trials), len(chosen))
     ranks = non_dominated_ranks(values, directions)
     hv = None
@@ -205,6 +245,7 @@ def front_info(
         ranks=ranks,
         bounds=bounds,
         hypervolume=hv,
+        alone=alone,
     )
 
 

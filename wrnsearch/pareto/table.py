@@ -13,10 +13,12 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from wrnsearch.cost import format_count
-from wrnsearch.pareto.front import front_info, optimized_objectives, trial_figure
+from wrnsearch.pareto.front import Alone, front_info, optimized_objectives, timed_alone, trial_figure
 from wrnsearch.record import Attr
 
-FRONT_COLUMNS = ("trial", "arch", "error", "test_error", "params", "macs", "latency_ms", "device", "epochs")
+FRONT_COLUMNS = ("trial", "arch", "error", "test_error", "params", "macs", "latency_ms", "latency_infer_ms", "device",
+                 "epochs", "timed_alone")
+_LATENCIES = ("latency_ms", "latency_infer_ms")
 FORMATS = ("table", "csv", "json")
 
 
@@ -27,12 +29,14 @@ def _plain_number(value: Any) -> Any:
     return value
 
 
-def trial_row(trial: FrozenTrial, optimized: Sequence[str] = ()) -> dict[str, Any]:
-    """One trial as a row of :data:`FRONT_COLUMNS` (None where the trial lacks a figure)."""
+def trial_row(trial: FrozenTrial, optimized: Sequence[str] = (), alone: Alone | None = None) -> dict[str, Any]:
+    """One trial as a row of :data:`FRONT_COLUMNS` (None where the trial lacks a figure); its
+    latencies are those timed alone where ``alone`` has them (``timed_alone`` says which)."""
     row: dict[str, Any] = {"trial": trial.number, "arch": trial.user_attrs.get(Attr.ARCH)}
-    for key in FRONT_COLUMNS[2:]:
-        value = trial_figure(trial, key, optimized)
+    for key in FRONT_COLUMNS[2:-1]:
+        value = trial_figure(trial, key, optimized, alone)
         row[key] = _plain_number(value) if key in ("params", "macs", "epochs") else value
+    row["timed_alone"] = timed_alone(trial, alone)
     return row
 
 
@@ -40,7 +44,9 @@ def front_rows(study: optuna.Study, objectives: str | Sequence[str] | None = Non
     """The front's trials as rows of :data:`FRONT_COLUMNS`, best first in the first objective.
 
     ``error`` is the validation error (%), ``test_error`` the test error recorded beside it for
-    reporting; ``latency_ms`` was measured on ``device``.
+    reporting; ``latency_ms`` (a training step) and ``latency_infer_ms`` (inference) were measured
+    on ``device``, alone (``timed_alone``: by :mod:`wrnsearch.search.alone`) or while other trials
+    shared it.
 
     Example:
         >>> from wrnsearch.study import load_study
@@ -49,23 +55,26 @@ def front_rows(study: optuna.Study, objectives: str | Sequence[str] | None = Non
     """
     info = front_info(study, objectives)
     optimized = optimized_objectives(study)
-    return [trial_row(t, optimized) for t in info.front_trials]
+    return [trial_row(t, optimized, info.alone) for t in info.front_trials]
 
 
 _TABLE_HEADERS = {
     "trial": "trial", "arch": "arch", "error": "error %", "test_error": "test error %", "params": "params",
-    "macs": "MACs", "latency_ms": "latency ms", "device": "device", "epochs": "epochs",
+    "macs": "MACs", "latency_ms": "latency ms", "latency_infer_ms": "infer ms", "device": "device", "epochs": "epochs",
+    "timed_alone": "alone",
 }
 
 
 def _table_cell(key: str, value: Any) -> str:
     if value is None:
         return "-"
+    if key == "timed_alone":
+        return "yes" if value else "no"
     if key in ("params", "macs") and isinstance(value, (int, float)):
         return format_count(value)
     if key in ("error", "test_error") and isinstance(value, (int, float)):
         return f"{value:.2f}"
-    if key == "latency_ms" and isinstance(value, (int, float)):
+    if key in _LATENCIES and isinstance(value, (int, float)):
         return f"{value:.3g}" if value < 100 else f"{value:.0f}"
     return str(value)
 

@@ -40,7 +40,8 @@ class Point(NamedTuple):
     test_error: float
     params: float
     macs: float
-    latency_ms: float
+    latency_ms: float  # training step
+    latency_infer_ms: float  # inference (NaN when the trial did not time it)
     device: str
     epochs: Any
     spec: dict[str, Any] | None
@@ -63,7 +64,8 @@ def points_of(info: FrontInfo, optimized: Sequence[str]) -> list[Point]:
             test_error=_number(trial.user_attrs.get(Attr.TEST_ERROR)),
             params=_number(trial_figure(trial, "params", optimized)),
             macs=_number(trial_figure(trial, "macs", optimized)),
-            latency_ms=_number(trial_figure(trial, "latency_ms", optimized)),
+            latency_ms=_number(trial_figure(trial, "latency_ms", optimized, info.alone)),
+            latency_infer_ms=_number(trial_figure(trial, "latency_infer_ms", optimized, info.alone)),
             device=str(trial.user_attrs.get(Attr.DEVICE) or "unknown device"),
             epochs=trial.user_attrs.get(Attr.EPOCHS),
             spec=spec if isinstance(spec, dict) else None,
@@ -81,7 +83,8 @@ def _hover(p: Point) -> str:
         f"val error {fmt(p.error, '.2f', ' %')}, test error {fmt(p.test_error, '.2f', ' %')}",
         f"params {format_count(p.params) if math.isfinite(p.params) else '-'}, "
         f"MACs {format_count(p.macs) if math.isfinite(p.macs) else '-'}",
-        f"latency {fmt(p.latency_ms, '.3g', ' ms')} on {html.escape(p.device)}",
+        f"latency {fmt(p.latency_ms, '.3g', ' ms')} (training step), {fmt(p.latency_infer_ms, '.3g', ' ms')} "
+        f"(inference) on {html.escape(p.device)}",
         f"epochs {p.epochs if p.epochs is not None else '-'}",
     ])
 
@@ -107,11 +110,13 @@ def _base_layout(title: str, height: int, **kwargs: Any) -> dict[str, Any]:
     )
 
 
-def scatter_3d(points: Sequence[Point], devices: Sequence[str]) -> go.Figure | None:
-    pts = _finite(points, "error", "params", "latency_ms")
+def scatter_3d(points: Sequence[Point], devices: Sequence[str], latency_key: str = "latency_ms",
+               latency_title: str = "training-step latency") -> go.Figure | None:
+    """Error, params and one latency (``latency_ms`` or ``latency_infer_ms``), the front in red."""
+    pts = _finite(points, "error", "params", latency_key)
     if not pts:
         return None
-    values = np.array([[p.error, p.params, p.latency_ms] for p in pts])
+    values = np.array([[p.error, p.params, getattr(p, latency_key)] for p in pts])
     front = non_dominated_mask(values)
     several = len(devices) > 1
     fig = go.Figure()
@@ -122,7 +127,7 @@ def scatter_3d(points: Sequence[Point], devices: Sequence[str]) -> go.Figure | N
                 continue
             name = "front (error, params, latency)" if on_front else "dominated"
             fig.add_trace(go.Scatter3d(
-                x=[p.params for p in group], y=[p.latency_ms for p in group], z=[p.error for p in group],
+                x=[p.params for p in group], y=[getattr(p, latency_key) for p in group], z=[p.error for p in group],
                 mode="markers",
                 name=f"{name} · {device}" if several else name,
                 marker=dict(
@@ -132,7 +137,7 @@ def scatter_3d(points: Sequence[Point], devices: Sequence[str]) -> go.Figure | N
                 text=[_hover(p) for p in group], hovertemplate="%{text}<extra></extra>",
             ))
     fig.update_layout(**_base_layout(
-        "Validation error, parameters and training-step latency", 620,
+        f"Validation error, parameters and {latency_title}", 620,
         scene=dict(
             xaxis=dict(title=dict(text="params"), type="log", dtick=1),
             yaxis=dict(title=dict(text="latency (ms)"), type="log", dtick=1),

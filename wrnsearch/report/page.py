@@ -4,8 +4,9 @@
 
 - a header: study name, dataset, objectives, trial counts per outcome, the space (collapsed);
 - a 3D scatter of validation error, parameters and latency with their front highlighted;
-- the 2D projections error vs params and error vs latency, each with its own front as a step
-  line, and on CIFAR-10/100 the paper's published results as labelled reference markers;
+- the 2D projections error vs params, error vs training-step latency and (when the trials timed
+  it) error vs inference latency, each with its own front as a step line, and on CIFAR-10/100 the
+  paper's published results as labelled reference markers;
 - the hypervolume of the study's front against the number of trials;
 - parallel coordinates of depth, k, l, block and dropout, coloured by error;
 - a sortable table of the front (validation and test error).
@@ -40,7 +41,14 @@ import yaml
 from wrnsearch import __version__
 from wrnsearch.cost import format_count
 from wrnsearch.files import atomic_path
-from wrnsearch.pareto import REFERENCE_POINT, FrontInfo, front_info, hypervolume_history, study_objectives
+from wrnsearch.pareto import (
+    REFERENCE_POINT,
+    FrontInfo,
+    front_info,
+    hypervolume_history,
+    study_objectives,
+    timed_alone,
+)
 from wrnsearch.report.figures import (
     Point,
     devices_of,
@@ -141,7 +149,8 @@ def _cell(value: Any, text: str, *, numeric: bool = True) -> str:
 
 
 def _table(points: Sequence[Point], table_id: str, caption: str) -> str:
-    headers = ["trial", "arch", "val error %", "test error %", "params", "MACs", "latency ms", "device", "epochs"]
+    headers = ["trial", "arch", "val error %", "test error %", "params", "MACs", "latency ms", "infer ms", "device",
+               "epochs"]
     lines = [f'<table class="sortable" id="{table_id}"><caption class="caption">{_esc(caption)}</caption>',
              "<thead><tr>"]
     text_columns = ("arch", "device")
@@ -157,6 +166,7 @@ def _table(points: Sequence[Point], table_id: str, caption: str) -> str:
             _cell(p.params, format_count(p.params) if math.isfinite(p.params) else "-"),
             _cell(p.macs, format_count(p.macs) if math.isfinite(p.macs) else "-"),
             _cell(p.latency_ms, fmt(p.latency_ms, ".3g")),
+            _cell(p.latency_infer_ms, fmt(p.latency_infer_ms, ".3g")),
             _cell(None, p.device, numeric=False),
             _cell(epochs, "-" if epochs is None else str(epochs)),
         ]) + "</tr>")
@@ -221,10 +231,30 @@ def _notes(counts: dict[str, int], devices: Sequence[str]) -> list[str]:
         notes.append(
             f'<p class="note warning" id="device-warning">&#9888; Latency was measured on {len(devices)} device types '
             f"({listed}): latencies are <b>not comparable across devices</b>. Each device has its own marker "
-            "symbol; the error-vs-latency plot draws one front per device, while the 3D front, the table and the "
+            "symbol; the error-vs-latency plots draw one front per device, while the 3D front, the table and the "
             "hypervolume pool all trials.</p>"
         )
     return notes
+
+
+def _alone_note(info: FrontInfo) -> list[str]:
+    """Which front members' latencies were timed alone (wrnsearch measure), if any were."""
+    front = info.front_trials
+    alone = [t for t in front if timed_alone(t, info.alone)]
+    if not alone:
+        return []
+    return [f'<p class="note" id="alone-note">Latencies of {len(alone)} of the {len(front)} front members were '
+            "timed alone, with the device to themselves, after the search (<code>wrnsearch measure</code>); the "
+            "plots, the front and the tables use those figures. The co-located figures the trials timed while "
+            "others shared the device stay in the study (optuna-dashboard's front shows those).</p>"]
+
+
+def _latency_titles(study: optuna.Study) -> dict[str, str]:
+    """Axis titles of the two latencies, with the batches the study's space timed them at."""
+    space = study.user_attrs.get("space")
+    train = (space.get("train") or {}) if isinstance(space, dict) else {}
+    return {"latency_ms": f"latency (ms, training step at batch {train.get('latency_batch', 32)})",
+            "latency_infer_ms": f"inference latency (ms, batch {train.get('infer_batch', 1)})"}
 
 
 def _eligible_text() -> str:
@@ -244,7 +274,7 @@ def render_report(study: optuna.Study) -> str:
     counts = _counts(study)
     points = points_of(info, objectives)
     devices = devices_of(points)
-    page = _Page([_header(study, info, counts, dataset), *_notes(counts, devices)])
+    page = _Page([_header(study, info, counts, dataset), *_notes(counts, devices), *_alone_note(info)])
     if not points:
         page.body.append(
             '<p class="note empty" id="no-trials">No eligible trial yet, so there is no front to show. '
@@ -252,10 +282,11 @@ def render_report(study: optuna.Study) -> str:
         )
     else:
         paper = paper_results(dataset)
+        titles = _latency_titles(study)
         if len(objectives) > 1:
-            _fronts(page, study, info, points, devices, paper)
+            _fronts(page, study, info, points, devices, paper, titles)
         else:
-            _optimization(page, info, points, devices, paper)
+            _optimization(page, info, points, devices, paper, titles)
         page.body.append("<h2>Architectures</h2>")
         page.add(parallel_figure(points), "plot-parallel",
                  "Drag along an axis to filter; l is the number of convolutions per block.")
@@ -306,22 +337,29 @@ def _paper_caption(paper: Sequence[tuple[PaperResult, float]]) -> str:
 
 
 def _error_plots(page: _Page, points: list[Point], devices: list[str], paper: Sequence[tuple[PaperResult, float]],
-                 *, fronts: bool) -> None:
+                 titles: dict[str, str], *, fronts: bool) -> None:
+    """Error against params and each latency; a latency no trial timed draws nothing."""
     page.body.append('<div class="grid">')
     page.add(scatter_2d(points, devices, "params", "params", "Error vs parameters",
                         fronts=fronts, per_device_front=False, paper=paper), "plot-error-params", _paper_caption(paper))
-    page.add(scatter_2d(points, devices, "latency_ms", "latency (ms, training step at batch 32)", "Error vs latency",
-                        fronts=fronts, per_device_front=fronts and len(devices) > 1), "plot-error-latency")
+    per_device = fronts and len(devices) > 1
+    page.add(scatter_2d(points, devices, "latency_ms", titles["latency_ms"], "Error vs latency",
+                        fronts=fronts, per_device_front=per_device), "plot-error-latency")
+    page.add(scatter_2d(points, devices, "latency_infer_ms", titles["latency_infer_ms"], "Error vs inference latency",
+                        fronts=fronts, per_device_front=per_device), "plot-error-infer-latency")
     page.body.append("</div>")
 
 
 def _fronts(page: _Page, study: optuna.Study, info: FrontInfo, points: list[Point], devices: list[str],
-            paper: Sequence[tuple[PaperResult, float]]) -> None:
+            paper: Sequence[tuple[PaperResult, float]], titles: dict[str, str]) -> None:
     page.body.append("<h2>Fronts</h2>")
-    page.add(scatter_3d(points, devices), "plot-3d",
+    # the latency the study optimized: inference only when it did not optimize the training step
+    infer = "latency_infer_ms" in info.objectives and "latency_ms" not in info.objectives
+    key, title = ("latency_infer_ms", "inference latency") if infer else ("latency_ms", "training-step latency")
+    page.add(scatter_3d(points, devices, key, title), "plot-3d",
              "Red: trials no other trial beats in validation error, parameters and latency together. "
              "Axes of parameters and latency are logarithmic. Drag to rotate; hover for the architecture.")
-    _error_plots(page, points, devices, paper, fronts=True)
+    _error_plots(page, points, devices, paper, titles, fronts=True)
     history = hypervolume_history(study, info=info)  # the same snapshot of the trials
     page.add(hypervolume_figure(history.trial_numbers, history.hypervolume, info.objectives), "plot-hypervolume",
              f"Each objective is min-max normalized over the eligible trials of this report (best 0, worst 1); "
@@ -331,11 +369,11 @@ def _fronts(page: _Page, study: optuna.Study, info: FrontInfo, points: list[Poin
 
 
 def _optimization(page: _Page, info: FrontInfo, points: list[Point], devices: list[str],
-                  paper: Sequence[tuple[PaperResult, float]]) -> None:
+                  paper: Sequence[tuple[PaperResult, float]], titles: dict[str, str]) -> None:
     page.body.append("<h2>Optimization</h2>")
     page.add(optimization_figure(info), "plot-history",
              f"Single-objective study: the value of every eligible trial and the best so far. {_eligible_text()}")
-    _error_plots(page, points, devices, paper, fronts=False)
+    _error_plots(page, points, devices, paper, titles, fronts=False)
 
 
 def _best_table(info: FrontInfo, points: list[Point], objectives: Sequence[str]) -> str:

@@ -84,9 +84,24 @@ def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, opti
                 f"the study could not be written ({cause}); every trial finished before is kept in {url}: "
                 f"free disk space or fix permissions, then resume with: wrnsearch resume {run_dir}"
             ) from e
+    if options.measure_alone and trainable is None:
+        _measure_alone(space, study, progress, on_event)
     if on_event:
         on_event("end", {"reason": stop_reason}, progress)
     return RunResult(run_dir, url, space.name, progress, stop_reason, reconciled)
+
+
+def _measure_alone(space: Space, study: optuna.Study, progress: RunProgress, on_event: EventCallback | None) -> None:
+    """The front's latencies timed again with the device to itself (no trial runs any more)."""
+    from wrnsearch.search.alone import measure_front_alone
+
+    def timed(arch: str, figures: dict[str, Any]) -> None:
+        if on_event:
+            on_event("alone", {Attr.ARCH: arch, **figures}, progress)
+
+    result = measure_front_alone(study, space, on_timed=timed)
+    for arch, why in result.skipped.items():
+        log.warning("latency of %s not timed alone here: %s (run wrnsearch measure on that device)", arch, why)
 
 
 def _progress_of(space: Space, study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> RunProgress:

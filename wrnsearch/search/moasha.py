@@ -1,8 +1,9 @@
 """MO-ASHA as a Ray Tune scheduler: asynchronous successive halving over every objective.
 
 At each rung a trial's objective vector (its validation error at that rung, and the space's other
-objectives, which are known before training: params, MACs, latency_ms) is ranked among what the
-rung recorded by non-dominated sorting, ties broken by crowding distance
+objectives, which are known before training: params, MACs, latency_ms, latency_infer_ms, each in
+every epoch report of the trainable, under its objective's name) is ranked among what the rung
+recorded by non-dominated sorting, ties broken by crowding distance
 (:func:`wrnsearch.search.decisions.moasha_continues`); the top ``1/rf`` go on. Single-objective
 ASHA stops the worst validation errors, which are the small, fast networks the front needs at
 its low end; MO-ASHA keeps a small network that nothing else at the rung comes near.

@@ -25,6 +25,7 @@ class RunOptions:
     overrides: tuple[str, ...] = ()
     num_cpus: int | None = None  # for a local Ray; default all cores
     preflight_data: bool = True  # check the data set is there before starting (local runs)
+    measure_alone: bool = True  # time the front's latencies alone when the search ends (search/alone.py)
 
 
 # the outcomes the live view counts, in its order

@@ -195,7 +195,8 @@ class StudySearcher(Searcher):
             self.progress.count(Outcome.DONE)
             self.progress.add_result(list(told.values or ()), float(record.val_error))
             self._event(Outcome.DONE, number=number, arch=arch, val_error=record.val_error,
-                        test_error=record.test_error, latency_ms=record.latency_ms)
+                        test_error=record.test_error, latency_ms=record.latency_ms,
+                        latency_infer_ms=record.latency_infer_ms)
         elif record.status.stopped_early:
             self.progress.count(Outcome.PRUNED)
             self._event(record.status.value, number=number, arch=arch, epochs=record.epochs, reason=record.reason)

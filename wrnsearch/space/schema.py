@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from wrnsearch.space.dims import BlockList, Bytes, Count, Dim, IntDim, NumDim, PositiveAmount, Seconds, parse_dim
 from wrnsearch.spec import is_odd_kernel, width_problem
 
-OBJECTIVES = ("error", "params", "latency_ms", "macs")
+OBJECTIVES = ("error", "params", "latency_ms", "latency_infer_ms", "macs")
 SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce", "ehvi")
 SCHEDULERS = ("fifo", "asha", "moasha")
 EHVI_MAX_ARCHITECTURES = 20_000  # ehvi ranks every architecture; the default falls back to tpe beyond
@@ -205,8 +205,9 @@ class TrainConfig(_Section):
     compile: bool = False  # torch.compile (static shapes); costs a compile at the trial's start
     eval_batch_size: int = Field(default=512, ge=1)
     seed: int = 0
-    latency_batch: int = Field(default=32, ge=1)
-    latency_steps: int = Field(default=20, ge=20)
+    latency_batch: int = Field(default=32, ge=1)  # images per timed training step (latency_ms)
+    latency_steps: int = Field(default=20, ge=20)  # timed runs of each latency (median)
+    infer_batch: int = Field(default=1, ge=1)  # images per timed inference pass (latency_infer_ms)
 
     @field_validator("lr_milestones")
     @classmethod
@@ -294,7 +295,7 @@ class Space(_Section):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     space: SpaceDims
-    objectives: list[Literal["error", "params", "latency_ms", "macs"]] = Field(
+    objectives: list[Literal["error", "params", "latency_ms", "latency_infer_ms", "macs"]] = Field(
         default_factory=lambda: ["error", "params", "latency_ms"]
     )
     budget: BudgetConfig = Field(default_factory=BudgetConfig)

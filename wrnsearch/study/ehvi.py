@@ -1,17 +1,18 @@
 """``search.sampler: ehvi``: a sampler that uses what only this tool knows about a WRN.
 
-Of a search's three objectives, two are known before any training: the parameter count exactly
-(and the MACs), the latency nearly (a log-linear fit on MACs and parameters over the trials timed
-so far). Only the validation error is unknown. Generic samplers treat all three as black boxes.
-This one enumerates every architecture of the (finite) space within its budgets, predicts each
-untried one's error with a Gaussian process over its shape (log params, log MACs, depth, width,
-convolutions per block, share of 1x1 kernels, dropout) fitted to the finished trials, and
-proposes the candidate with the largest *expected hypervolume improvement*: the volume its point
-would add to the current front, averaged over the predicted error, in closed form (the error is
-the only uncertain coordinate, so the expectation is a sum over the front's error levels of
-2-D areas times a normal partial expectation). With ``search.cost_exponent`` e > 0 the
-improvement is divided by ``(MACs / median MACs) ** e``, MACs standing for the training seconds a
-proposal costs (expected improvement per unit cost; off by default: BENCHMARKS.md).
+Of a search's three objectives, two are known before any training: the parameter count exactly (and
+the MACs), a latency nearly (``latency_ms`` or ``latency_infer_ms``: each a log-linear fit on MACs,
+parameters and depth over the trials timed so far). Only the validation error is unknown. Generic
+samplers treat all three as black boxes. This one enumerates every architecture of the (finite)
+space within its budgets, predicts each untried one's error with a Gaussian process over its shape
+(log params, log MACs, depth, width, convolutions per block, share of 1x1 kernels, dropout) fitted
+to the finished trials, and proposes the candidate with the largest *expected hypervolume
+improvement*: the volume its point would add to the current front, averaged over the predicted
+error, in closed form (the error is the only uncertain coordinate, so the expectation is a sum over
+the front's error levels of 2-D areas times a normal partial expectation). With
+``search.cost_exponent`` e > 0 the improvement is divided by ``(MACs / median MACs) ** e``, MACs
+standing for the training seconds a proposal costs (expected improvement per unit cost; off by
+default: BENCHMARKS.md).
 
 The first ``search.n_startup_trials`` proposals spread over the feasible candidates.
 Running trials are not proposed again. No torch here: costs are analytic.
@@ -262,12 +263,13 @@ class EHVISampler(BaseSampler):
                 for i, m, s in zip(open_, mu, sigma)]
 
     def _known(self, name: str, done: list[FrozenTrial], objectives: list[str]) -> np.ndarray:
-        """Every candidate's value of an objective known before training (latency: fitted)."""
+        """Every candidate's value of an objective known before training (a latency: fitted)."""
         if name == "params":
             return np.array([c.params for _, c in self.candidates], dtype=float)
         if name == "macs":
             return np.array([c.macs for _, c in self.candidates], dtype=float)
-        # latency_ms: log-linear in log MACs and log params, fitted on the trials timed so far
+        # latency_ms or latency_infer_ms: log-linear in log params, log MACs and depth (per-layer
+        # overheads weigh at batch 1), fitted on the trials timed so far; the timed ones as measured
         i = objectives.index(name)
         rows = [self.index[t.user_attrs[Attr.ARCH]] for t in done]
         design = np.c_[np.ones(len(self.candidates)), self.features[:, :3]]

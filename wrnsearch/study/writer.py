@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 def trial_key(space: Space, spec: WRNSpec) -> str:
     """Identity of "this architecture with this recipe on this data": equal keys are trained once."""
     dataset = space.dataset.model_dump(mode="json", exclude={"root", "download"})
-    recipe = space.train.model_dump(mode="json", exclude={"eval_batch_size"})
+    # infer_batch only changes how latency_infer_ms is timed, and is fixed within a study: left out, so
+    # keys (and checkpoint directories) of studies written before it existed stay the same
+    recipe = space.train.model_dump(mode="json", exclude={"eval_batch_size", "infer_batch"})
     blob = json.dumps({"spec": spec.to_dict(), "recipe": recipe, "dataset": dataset}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -133,8 +135,9 @@ class Result:
 
 def objective_values(record: TrialRecord, objectives: list[str]) -> list[float]:
     """A complete record's value of each objective (``error`` is the validation error)."""
+    latencies = {"latency_ms": record.latency_ms, "latency_infer_ms": record.latency_infer_ms}
     table = {"error": record.val_error, "params": record.params, "macs": record.macs,
-             "latency_ms": record.latency_ms if record.latency_ms is not None else math.inf}
+             **{name: math.inf if value is None else value for name, value in latencies.items()}}
     return [float(table[o]) for o in objectives]
 
 

@@ -21,11 +21,13 @@ from wrnsearch.spec import WRNSpec
 log = logging.getLogger(__name__)
 
 CHECKPOINT_GLOB = "checkpoint-*.pt"
+WEIGHTS_FILE = "model.pt"  # a completed trial's final weights, for export (no optimizer state)
+WEIGHTS_FORMAT = "wrnsearch-weights/1"
 KEEP_CHECKPOINTS = 2  # the newest and the one before, to fall back on if the newest is corrupt
 
 # Settings that only change how a run is measured or executed, not what it trains: a checkpoint
 # written under other values of these may be resumed.
-_NOT_IDENTITY = {"eval_batch_size", "compile", "latency_batch", "latency_steps"}
+_NOT_IDENTITY = {"eval_batch_size", "compile", "latency_batch", "latency_steps", "infer_batch"}
 
 
 def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
@@ -56,6 +58,43 @@ def load_checkpoint(directory: Path | None, spec: WRNSpec) -> dict[str, Any] | N
         except Exception as e:  # noqa: BLE001 - any unreadable file is skipped, never trusted
             log.warning("skipping checkpoint %s: %s", path, " ".join(str(e).split())[:200])
     return None
+
+
+def save_weights(directory: Path, model: torch.nn.Module, spec: WRNSpec, splits: Any, normalize: str,
+                 epochs: int | None) -> Path:
+    """Write a completed trial's final weights, with what an exported model needs around them: the
+    input normalization it trained with (its training split's mean and std), resolution and
+    classes. Tensors, numbers and strings only, so it loads weights-only."""
+    path = Path(directory) / WEIGHTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "format": WEIGHTS_FORMAT, "spec": spec.to_dict(), "epochs": epochs,
+        "model": {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
+                  for k, v in model.state_dict().items()},
+        "normalize": normalize, "mean": [float(m) for m in splits.mean], "std": [float(s) for s in splits.std],
+        "resolution": int(splits.train_x.shape[-1]), "channels": int(splits.train_x.shape[1]),
+        "classes": list(splits.classes),
+    }
+    with atomic_path(path, fsync=True) as tmp:
+        torch.save(state, tmp)
+    return path
+
+
+def load_weights(path: Path) -> dict[str, Any]:
+    """A file :func:`save_weights` wrote, loaded weights-only.
+
+    Raises:
+        RunError: when it is missing, unreadable or not such a file.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RunError(f"{path}: no final weights (the trial did not complete here, or they were cleaned)") from None
+    except Exception as e:  # noqa: BLE001 - a corrupt file is the user's to know about, in one line
+        raise RunError(f"{path}: unreadable weights ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
+    if not isinstance(state, dict) or state.get("format") != WEIGHTS_FORMAT:
+        raise RunError(f"{path}: not a wrnsearch weights file ({WEIGHTS_FORMAT})")
+    return state
 
 
 def run_identity(recipe: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:

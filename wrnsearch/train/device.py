@@ -15,7 +15,7 @@ import torch
 
 from wrnsearch.compat import cpu_has_amx_bf16
 from wrnsearch.errors import DeviceError
-from wrnsearch.measure import StepTiming, measure_training_step
+from wrnsearch.measure import StepTiming, measure_inference, measure_training_step
 from wrnsearch.model import build_model
 from wrnsearch.spec import WRNSpec
 
@@ -57,14 +57,18 @@ def fast_path(recipe: Any, device: torch.device) -> tuple[bool, bool, bool]:
 
 
 def measure_like_a_trial(spec: WRNSpec, recipe: Any, device: torch.device, *, batch: int, resolution: int,
-                         steps: int) -> tuple[StepTiming, bool, bool]:
-    """Time a training step of a fresh model as a trial on ``device`` would: with its fast path.
+                         steps: int, inference: bool = False) -> tuple[StepTiming, bool, bool]:
+    """Time a fresh model as a trial on ``device`` would run it: with its fast path.
 
-    Returns the timing and the (amp, channels_last) it ran with.
+    A training step (``latency_ms``), or with ``inference`` one eval-mode forward pass without
+    autograd (``latency_infer_ms``). Returns the timing and the (amp, channels_last) it ran with.
     """
     amp, channels_last, _ = fast_path(recipe, device)
-    timing = measure_training_step(
-        build_model(spec), device=device, batch=batch, resolution=resolution, in_channels=spec.in_channels,
-        num_classes=spec.num_classes, steps=steps, amp=amp, channels_last=channels_last,
-    )
+    model = build_model(spec)
+    shape = dict(device=device, batch=batch, resolution=resolution, in_channels=spec.in_channels, steps=steps,
+                 amp=amp, channels_last=channels_last)
+    if inference:
+        timing = measure_inference(model, **shape)
+    else:
+        timing = measure_training_step(model, num_classes=spec.num_classes, **shape)
     return timing, amp, channels_last

@@ -35,6 +35,7 @@ from wrnsearch.train.checkpoint import (
     rng_state,
     run_identity,
     save_checkpoint,
+    save_weights,
     set_rng_state,
 )
 from wrnsearch.train.device import fast_path, measure_like_a_trial, pick_device
@@ -56,11 +57,13 @@ class EpochReport:
     images_per_s: float  # training throughput of this epoch
     lr: float
     epoch_s: float | None = None  # wall seconds of this epoch: training and validation
-    latency_ms: float | None = None  # the trial's measured latency (for schedulers; not in the curve)
+    latency_ms: float | None = None  # the trial's measured latencies (for schedulers; not in the curve)
+    latency_infer_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("latency_ms")
+        out.pop("latency_infer_ms")
         return out
 
 
@@ -227,6 +230,9 @@ def train_trial(
             timing, _, _ = measure_like_a_trial(spec, recipe, device, batch=recipe.latency_batch,
                                                 resolution=splits.train_x.shape[-1], steps=recipe.latency_steps)
             record.latency_ms, record.latency = timing.latency_ms, timing.to_dict()
+            timing, _, _ = measure_like_a_trial(spec, recipe, device, batch=recipe.infer_batch, inference=True,
+                                                resolution=splits.train_x.shape[-1], steps=recipe.latency_steps)
+            record.latency_infer_ms, record.latency_infer = timing.latency_ms, timing.to_dict()
         trainer = _Trainer(spec, recipe, splits, device, epochs, record.amp, record.channels_last, record.compile)
         identity = run_identity(record.recipe, splits.record)
         state = load_checkpoint(checkpoint_dir, spec)
@@ -236,6 +242,8 @@ def train_trial(
             record.resumed_from_epoch = trainer.first_epoch
             log.info("%s: resuming after epoch %d", spec.name, trainer.first_epoch)
         _train_epochs(trainer, record, identity, start, time_limit_s, checkpoint_dir, callback, on_step)
+        if checkpoint_dir is not None and record.status == Status.COMPLETE:
+            save_weights(checkpoint_dir, trainer.model, spec, splits, recipe.normalize, record.epochs)
     except (torch.cuda.OutOfMemoryError, MemoryError, RuntimeError) as e:
         if not _is_out_of_memory(e):
             raise
@@ -278,7 +286,8 @@ def _train_epochs(trainer: _Trainer, record: TrialRecord, identity: dict[str, An
             report = EpochReport(epoch=epoch + 1, epochs=trainer.epochs, train_loss=loss, val_error=val_error,
                                  elapsed_s=elapsed_s(),
                                  images_per_s=trainer.epoch_images / max(trainer.epoch_time_s, 1e-9),
-                                 lr=lr, epoch_s=time.monotonic() - epoch_start, latency_ms=record.latency_ms)
+                                 lr=lr, epoch_s=time.monotonic() - epoch_start, latency_ms=record.latency_ms,
+                                 latency_infer_ms=record.latency_infer_ms)
             trainer.curve.append(report.to_dict())
             path = None
             if checkpoint_dir is not None:

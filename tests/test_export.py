@@ -1,0 +1,204 @@
+"""Export of a trained trial: a real search (real Ray, real SQLite), its final weights exported in
+every format, loaded in a fresh Python that does not import wrnsearch (TorchScript, .pt2, ONNX),
+and the recorded test error reproduced on the study's own test images."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import optuna
+import pytest
+import torch
+
+from wrnsearch.data import load_splits
+from wrnsearch.deploy import export_trial, trial_weights_path
+from wrnsearch.errors import RunError
+from wrnsearch.search import RunOptions, run_search
+from wrnsearch.space import DatasetConfig
+from wrnsearch.study import load_study
+
+pytestmark = pytest.mark.slow
+
+SPACE = """\
+name: exp
+dataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 256, test_size: 300, val_size: 64}
+space: {depth: [10], widen_factor: [1, 2], block: ["B(3,3)"]}
+budget: {max_trials: 2}
+train: {epochs: 2, batch_size: 64, lr: 0.05, amp: false, eval_batch_size: 128}
+search: {sampler: grid, seed: 0, max_concurrent: 2}
+resources: {cpus_per_trial: 1}
+"""
+
+# run in a fresh interpreter: torch (and onnxruntime) only, never wrnsearch
+LOADERS = {
+    "torchscript": "model = torch.jit.load(sys.argv[1]); run = model",
+    "export": "model = torch.export.load(sys.argv[1]).module(); run = model",
+    "onnx": textwrap.dedent("""\
+        import onnxruntime
+        session = onnxruntime.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+        run = lambda x: torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])"""),
+    "safetensors": "from wrnsearch.deploy import load_safetensors; run = load_safetensors(sys.argv[1])",
+}
+EVALUATE = """\
+import sys, json, torch
+{loader}
+images, labels = torch.load(sys.argv[2])
+wrong = 0
+with torch.no_grad():
+    for i in range(0, len(labels), 128):
+        logits = run(images[i:i + 128])
+        assert logits.dtype == torch.float32 and logits.shape == (len(labels[i:i + 128]), 4), logits.shape
+        wrong += int((logits.argmax(1) != labels[i:i + 128]).sum())
+    one = run(images[:1])  # batch 1, which the export never saw
+print(json.dumps({{"error": 100.0 * wrong / len(labels), "batch1": list(one.shape),
+                  "wrnsearch_imported": "wrnsearch" in sys.modules}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, local_ray):
+    tmp = tmp_path_factory.mktemp("export")
+    space = tmp / "exp.yaml"
+    space.write_text(SPACE)
+    result = run_search(space, RunOptions(runs_dir=tmp / "runs", num_cpus=2))
+    study = load_study(run_dir=result.run_dir)
+    splits = load_splits(DatasetConfig.model_validate(study.user_attrs["space"]["dataset"]))
+    images = tmp / "test-images.pt"
+    torch.save((splits.test_x.float() / 255.0, splits.test_y), images)  # as a deployer feeds it: [0, 1] floats
+    return result.run_dir, study, images
+
+
+def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.trials if t.user_attrs.get("status") == "complete"]
+
+
+def test_every_completed_trial_keeps_its_final_weights_by_number(trained):
+    run_dir, study, _ = trained
+    done = _complete(study)
+    assert len(done) == 2
+    for t in done:
+        path = trial_weights_path(run_dir, t)
+        state = torch.load(path, weights_only=True)  # weights-only: no pickle of arbitrary objects
+        assert state["spec"] == t.user_attrs["spec"] and state["epochs"] == 2
+        assert "optimizer" not in state and len(state["mean"]) == 3
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "export", "safetensors", "onnx"])
+def test_export_reproduces_the_recorded_test_error_in_a_fresh_process(trained, tmp_path, fmt):
+    if fmt == "onnx":
+        pytest.importorskip("onnxscript", reason="the onnx format needs the export extra")
+        pytest.importorskip("onnxruntime", reason="checked against onnxruntime")
+    if fmt == "safetensors":
+        pytest.importorskip("safetensors", reason="the safetensors format needs the export extra")
+    run_dir, study, images = trained
+    for t in _complete(study):
+        path, card_path = export_trial(run_dir, tmp_path / f"m{t.number}", fmt=fmt, trial=t.number)
+        script = EVALUATE.format(loader=LOADERS[fmt])
+        out = subprocess.run([sys.executable, "-c", script, str(path), str(images)], capture_output=True, text=True,
+                             timeout=300, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-2000:]
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+        assert got["wrnsearch_imported"] == (fmt == "safetensors")
+        assert got["batch1"] == [1, 4]
+        # trained and evaluated in fp32 (amp: false): the very same predictions
+        assert got["error"] == pytest.approx(t.user_attrs["test_error"], abs=1e-9), (fmt, t.user_attrs["arch"])
+        card = json.loads(card_path.read_text())
+        assert card["name"] == t.user_attrs["arch"] and card["source"]["trial"] == t.number
+        assert card["test_error"] == t.user_attrs["test_error"] and card["params"] == t.user_attrs["params"]
+        assert card["dataset"]["split"]["val_indices_sha256"] == t.user_attrs["dataset_split"]["val_indices_sha256"]
+        assert card["latencies"][0]["latency_ms"] == t.user_attrs["latency_ms"]
+        assert card["input"]["height"] == 16 and card["format"] == fmt
+
+
+def test_export_by_architecture_and_its_errors(trained, tmp_path):
+    run_dir, study, _ = trained
+    best = min(_complete(study), key=lambda t: t.user_attrs["val_error"])
+    _, card_path = export_trial(run_dir, tmp_path / "a.pt2", arch=best.user_attrs["arch"])
+    assert json.loads(card_path.read_text())["source"]["trial"] == best.number
+    with pytest.raises(RunError, match="no completed trial of WRN-40-4"):
+        export_trial(run_dir, tmp_path / "b.pt2", arch="WRN-40-4")
+    with pytest.raises(RunError, match="has no trial 99"):
+        export_trial(run_dir, tmp_path / "b.pt2", trial=99)
+    out = subprocess.run([sys.executable, "-m", "wrnsearch", "export", str(run_dir), "--trial", "99", "-o",
+                          str(tmp_path / "c.pt2")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "has no trial 99" in out.stderr
+    weights = trial_weights_path(run_dir, best)
+    weights.rename(weights.with_suffix(".moved"))
+    try:
+        with pytest.raises(RunError, match="no final weights"):
+            export_trial(run_dir, tmp_path / "d.pt2", trial=best.number)
+    finally:
+        weights.with_suffix(".moved").rename(weights)
+
+
+def test_a_trial_trained_under_bf16_exports_within_a_third_of_a_point(tmp_path, local_ray):
+    # the exported model computes in fp32; the recorded error was evaluated under bf16 autocast
+    space = tmp_path / "bf.yaml"
+    space.write_text(SPACE.replace("name: exp", "name: bf").replace("amp: false", "amp: true")
+                     .replace("test_size: 300", "test_size: 2000").replace("[1, 2]", "[1]"))
+    result = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2))
+    study = load_study(run_dir=result.run_dir)
+    (t,) = _complete(study)
+    splits = load_splits(DatasetConfig.model_validate(study.user_attrs["space"]["dataset"]))
+    path, _ = export_trial(result.run_dir, tmp_path / "bf.pt2", trial=t.number)
+    model = torch.export.load(str(path)).module()
+    with torch.no_grad():
+        wrong = sum(int((model(splits.test_x[i:i + 500].float() / 255).argmax(1) != splits.test_y[i:i + 500]).sum())
+                    for i in range(0, 2000, 500))
+    assert abs(100 * wrong / 2000 - t.user_attrs["test_error"]) <= 0.3
+
+
+def test_clean_keeps_the_fronts_weights_and_export_still_works(trained, tmp_path):
+    import shutil
+
+    from wrnsearch.deploy import clean_run
+    from wrnsearch.pareto import front_info
+
+    run_dir, study, _ = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns(".lock"))
+    stray = copy / "checkpoints" / "0123456789abcdef"  # final weights no trial of the study names
+    stray.mkdir()
+    shutil.copy(trial_weights_path(copy, _complete(study)[0]), stray / "model.pt")
+    before = sorted(p.relative_to(copy) for p in (copy / "checkpoints").rglob("*.pt"))
+    dry = clean_run(copy, dry_run=True)
+    assert sorted(p.relative_to(copy) for p in (copy / "checkpoints").rglob("*.pt")) == before  # nothing removed
+    done = clean_run(copy, keep="front")
+    assert [p.relative_to(copy) for p in done.removed] == [p.relative_to(copy) for p in dry.removed]
+    assert not list((copy / "checkpoints").rglob("checkpoint-*.pt"))  # every trial finished: no resume state
+    assert not stray.exists()
+    left = {p.parent.name for p in (copy / "checkpoints").rglob("model.pt")}
+    assert left == {t.user_attrs["key"] for t in front_info(study).front_trials}
+    out = subprocess.run([sys.executable, "-m", "wrnsearch", "export", str(copy), "--trial",
+                          str(front_info(study).front_trials[0].number), "-o", str(tmp_path / "f.pt2")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "exported trial" in out.stdout, out.stderr
+
+
+def test_the_run_timed_its_front_alone_and_measure_does_it_again(trained, tmp_path):
+    import shutil
+
+    from wrnsearch.pareto import ALONE_ATTR, front_info, front_rows
+
+    run_dir, study, _ = trained
+    front = front_info(study).front_trials
+    alone = study.user_attrs[ALONE_ATTR]
+    assert {t.user_attrs["arch"] for t in front} <= set(alone)  # the end of the run timed the front alone
+    assert all(r["timed_alone"] for r in front_rows(study))
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns(".lock"))
+    writable = optuna.load_study(study_name="exp", storage=f"sqlite:///{copy / 'study.db'}")
+    writable.set_user_attr(ALONE_ATTR, {})
+    out = subprocess.run([sys.executable, "-m", "wrnsearch", "measure", str(copy)], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert f"timed {len(front)} architecture(s) alone" in out.stdout
+    rows = json.loads(subprocess.run([sys.executable, "-m", "wrnsearch", "pareto", str(copy), "--format", "json"],
+                                     capture_output=True, text=True, timeout=120).stdout)
+    again = load_study(run_dir=copy).user_attrs[ALONE_ATTR]
+    assert rows and all(r["timed_alone"] for r in rows)
+    assert all(r["latency_ms"] == again[r["arch"]]["latency_ms"] for r in rows)

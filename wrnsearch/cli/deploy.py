@@ -1,0 +1,73 @@
+"""``wrnsearch export``: a trained trial of a run as a model someone can load without wrnsearch."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from wrnsearch.cli import main
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--trial", "trial", type=int, default=None, help="The completed trial's number (wrnsearch pareto).")
+@click.option("--arch", default=None, help="Or an architecture: its completed trial with the lowest validation error.")
+@click.option("--format", "fmt", type=click.Choice(["export", "torchscript", "safetensors", "onnx"]), default="export",
+              show_default=True, help="export: torch.export .pt2; torchscript: .pt; safetensors: tensors and "
+              "metadata (load with wrnsearch.deploy.load_safetensors); onnx: needs the export extra.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              help="The model file; its card is written beside it as <stem>.card.json.")
+@click.option("--study", "study_name", default=None, help="Study name, when the storage holds several.")
+def export(run_dir: str, trial: int | None, arch: str | None, fmt: str, output: str, study_name: str | None) -> None:
+    """Export a completed trial: float RGB in [0, 1] (NCHW) in, logits out, the normalization inside."""
+    from wrnsearch.deploy import export_trial
+
+    if (trial is None) == (arch is None):
+        raise click.UsageError("give --trial N or --arch NAME")
+    path, card_path = export_trial(run_dir, output, fmt=fmt, trial=trial, arch=arch, study_name=study_name)
+    card = json.loads(card_path.read_text())
+    err = card.get("test_error")
+    click.echo(f"exported trial {card['source']['trial']} ({card['name']}, test error "
+               f"{'-' if err is None else f'{err:.2f} %'}) to {path}")
+    click.echo(f"model card: {card_path}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--keep", type=click.Choice(["front", "completed"]), default="front", show_default=True,
+              help="Whose final weights to keep: the front's trials, or every completed trial's.")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+def clean(run_dir: str, keep: str, dry_run: bool) -> None:
+    """Free disk: resume checkpoints of finished trials, and final weights not kept by --keep."""
+    from wrnsearch.deploy import clean_run
+
+    done = clean_run(run_dir, keep=keep, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {len(done.removed)} files ({done.freed_bytes / 2**20:.1f} MiB); kept the final weights of "
+               f"{len(done.kept_weights)} trials ({keep})")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--storage", default=None, help="Optuna storage URL, if the run used one.")
+@click.option("--device", default=None, help="Device to time on (default: cuda when present, else cpu); it must be "
+              "the one the trials ran on.")
+def measure(run_dir: str, storage: str | None, device: str | None) -> None:
+    """Time the front's latencies again, one architecture at a time with the device to itself.
+
+    Repeats until every member of the front computed on these exclusive figures has been timed
+    alone; wrnsearch pareto and the report then use them (the trials keep the co-located ones).
+    """
+    from wrnsearch.cli import pick_device
+    from wrnsearch.search.alone import measure_run
+
+    def timed(arch: str, figures: dict) -> None:
+        click.echo(f"{arch}: latency {figures['latency_ms']:.2f} ms, inference {figures['latency_infer_ms']:.3f} ms "
+                   f"alone on {figures['device']}")
+
+    result = measure_run(run_dir, storage, device=pick_device(device) if device else None, on_timed=timed)
+    for arch, why in result.skipped.items():
+        click.echo(f"{arch}: not timed alone here ({why})", err=True)
+    click.echo(f"timed {len(result.timed)} architecture(s) alone in {result.seconds:.1f} s; the front has "
+               f"{result.front} member(s)")
