@@ -6,7 +6,7 @@ import json
 
 import click
 
-from wrnsearch.cli import main
+from wrnsearch.cli import SET_OPTION, main
 
 
 @main.command()
@@ -71,3 +71,66 @@ def measure(run_dir: str, storage: str | None, device: str | None) -> None:
         click.echo(f"{arch}: not timed alone here ({why})", err=True)
     click.echo(f"timed {len(result.timed)} architecture(s) alone in {result.seconds:.1f} s; the front has "
                f"{result.front} member(s)")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--front", is_flag=True, help="Retrain the front's architectures (best validation error first).")
+@click.option("--trial", "trials", type=int, multiple=True, help="Retrain this completed trial's architecture "
+              "(repeatable).")
+@click.option("--top", type=click.IntRange(min=1), default=None, help="With --front: only its K best.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs of the final training (default: the paper's, 200 on CIFAR).")
+@click.option("--val-size", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Validation images to hold out (0: train on the whole training set; the error is then "
+              "the test error).")
+@click.option("--storage", default=None, help="Optuna storage URL, if the search used one.")
+@click.option("--address", default=None, help="Ray cluster to join; default: a local Ray.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where the data set lives.")
+@click.option("--quiet", "-q", is_flag=True, help="No live view: one JSON line per event on stdout.")
+@SET_OPTION
+def retrain(run_dir: str, front: bool, trials: tuple[int, ...], top: int | None, epochs: int | None,
+            val_size: float, storage: str | None, address: str | None, data_root: str | None, quiet: bool,
+            overrides: tuple[str, ...]) -> None:
+    """Train a search's chosen architectures at full budget: the final phase, in RUN_DIR/retrain.
+
+    The paper's recipe on the whole training set by default, as Ray Tune trials; its study sits
+    beside the search's. Running it again resumes it. Ends with the search's ranking against the
+    final one (Kendall's tau).
+    """
+    from wrnsearch.cli.run import _drive, _run_options
+    from wrnsearch.deploy.retrain import plan_retrain
+    from wrnsearch.study.rundir import write_run_dir
+
+    if top is not None and not front:
+        raise click.UsageError("--top goes with --front")
+    space, target, url = plan_retrain(run_dir, front=front, trials=trials, top=top, epochs=epochs,
+                                      val_size=val_size, overrides=overrides, storage=storage)
+    if not (target / "space.yaml").is_file():
+        write_run_dir(space, target)
+    options = _run_options(run_dir=str(target), storage=url, address=address, data_root=data_root,
+                           overrides=overrides)
+    _drive(None, options, quiet)
+    if not quiet:
+        click.echo(ranking_text(run_dir, storage), nl=False)
+
+
+def ranking_text(run_dir: str, storage: str | None) -> str:
+    """The search's validation error beside the final test error, and Kendall's tau ('' without a retrain)."""
+    from wrnsearch.pareto import final_ranking, open_final
+    from wrnsearch.study import load_study
+
+    search = load_study(run_dir=None if storage else run_dir, storage=storage)
+    final = open_final(search)
+    if final is None:
+        return ""
+    ranking = final_ranking(search, final)
+    lines = [f"final training ({final.study_name}): search validation error against final test error"]
+    lines.append(f"{'arch':<22} {'search trial':>12} {'val error %':>11} {'final trial':>11} {'test error %':>12}")
+    for r in ranking.rows:
+        val = "-" if r["search_val_error"] is None else f"{r['search_val_error']:.2f}"
+        test = "-" if r["final_test_error"] is None else f"{r['final_test_error']:.2f}"
+        lines.append(f"{r['arch']:<22} {str(r['search_trial']):>12} {val:>11} {r['final_trial']:>11} {test:>12}")
+    tau = "-" if ranking.tau is None else f"{ranking.tau:.2f}"
+    lines.append(f"Kendall's tau between the rankings: {tau} (n = {ranking.n})")
+    return "\n".join(lines) + "\n"

@@ -87,6 +87,8 @@ def _event_line(kind: str, data: dict[str, Any]) -> str | None:
     if kind == "start":
         return f"{trial} started ({data[Attr.PARAMS]:,} params)"
     if kind == Outcome.DONE:
+        if data.get(Attr.VAL_ERROR) is None:  # a retrain without validation images
+            return f"{trial} done: test error {data[Attr.TEST_ERROR]:.2f}%, latency {data[Attr.LATENCY_MS]:.1f} ms"
         return f"{trial} done: val error {data[Attr.VAL_ERROR]:.2f}%, latency {data[Attr.LATENCY_MS]:.1f} ms"
     if kind in (Outcome.PRUNED, Status.TRUNCATED, Outcome.FAILED, Outcome.INFEASIBLE):
         return f"{trial} {kind}: {data.get('reason') or ''}"

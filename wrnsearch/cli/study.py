@@ -34,6 +34,12 @@ def pareto(run_dir: str | None, storage: str | None, study_name: str | None, obj
     from wrnsearch.pareto import format_front, front_rows
 
     click.echo(format_front(front_rows(_open_study(run_dir, storage, study_name), objectives), fmt), nl=False)
+    if fmt == "table" and study_name is None and (run_dir or storage):
+        from wrnsearch.cli.deploy import ranking_text
+
+        text = ranking_text(run_dir, storage)
+        if text:
+            click.echo("\n" + text, nl=False)
 
 
 @main.command()

@@ -20,6 +20,7 @@ trained and measured, where it came from.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import platform
 import warnings
@@ -125,7 +126,9 @@ def _torchscript(model: DeployedWRN, example: torch.Tensor, state: dict[str, Any
 def _export(model: DeployedWRN, example: torch.Tensor, state: dict[str, Any], path: Path) -> None:
     batch = torch.export.Dim("batch", min=1, max=65536)
     program = torch.export.export(model, (example,), dynamic_shapes={"images": {0: batch}})
-    torch.export.save(program, str(path))
+    buffer = io.BytesIO()  # torch.export.save wants a name ending in .pt2; the atomic temporary has none
+    torch.export.save(program, buffer)
+    path.write_bytes(buffer.getvalue())
 
 
 def _safetensors(model: DeployedWRN, example: torch.Tensor, state: dict[str, Any], path: Path) -> None:

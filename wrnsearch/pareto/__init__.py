@@ -59,6 +59,7 @@ Example:
 from __future__ import annotations
 
 from wrnsearch.pareto.dominance import non_dominated_mask, non_dominated_ranks
+from wrnsearch.pareto.final import Ranking, final_ranking, open_final, retrain_name
 from wrnsearch.pareto.front import (
     ALONE_ATTR,
     OBJECTIVE_ATTRS,
@@ -80,7 +81,7 @@ from wrnsearch.pareto.table import FORMATS, FRONT_COLUMNS, format_front, front_r
 from wrnsearch.pareto.volume import REFERENCE_POINT, Bounds, hypervolume, normalization_bounds, normalize
 
 __all__ = [
-    "ALONE_ATTR", "alone_figures", "timed_alone",
+    "ALONE_ATTR", "alone_figures", "timed_alone", "Ranking", "final_ranking", "open_final", "retrain_name",
     "FORMATS", "FRONT_COLUMNS", "OBJECTIVE_ATTRS", "REFERENCE_POINT", "Bounds", "FrontInfo", "HypervolumeHistory",
     "eligible_trials", "format_front", "front_info", "front_rows", "hypervolume", "hypervolume_history",
     "is_eligible", "non_dominated_mask", "non_dominated_ranks", "normalization_bounds", "normalize",

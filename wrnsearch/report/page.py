@@ -44,8 +44,10 @@ from wrnsearch.files import atomic_path
 from wrnsearch.pareto import (
     REFERENCE_POINT,
     FrontInfo,
+    final_ranking,
     front_info,
     hypervolume_history,
+    open_final,
     study_objectives,
     timed_alone,
 )
@@ -292,8 +294,32 @@ def render_report(study: optuna.Study) -> str:
                  "Drag along an axis to filter; l is the number of convolutions per block.")
         page.body.append(_best_table(info, points, objectives))
         page.body.append(f'<p class="caption">{_eligible_text()}</p>')
+        page.body.extend(_final_section(study))
     logger.debug("report of %r: %d plots, %d eligible trials", study.study_name, page.plots, len(points))
     return page.html(f"wrnsearch report: {study.study_name}")
+
+
+def _final_section(study: optuna.Study) -> list[str]:
+    """The search's ranking against the final training's (wrnsearch retrain), when there is one."""
+    final = open_final(study)
+    if final is None:
+        return []
+    ranking = final_ranking(study, final)
+    def pct(value: float | None) -> str:
+        return fmt(math.nan if value is None else value)
+
+    rows = "".join(
+        f"<tr><td class=\"text\">{_esc(r['arch'])}</td><td>{_esc(str(r['search_trial']))}</td>"
+        f"<td>{pct(r['search_val_error'])}</td><td>{r['final_trial']}</td><td>{pct(r['final_test_error'])}</td>"
+        f"<td>{_esc(str(r['final_epochs']))}</td></tr>" for r in ranking.rows)
+    tau = "-" if ranking.tau is None else f"{ranking.tau:.2f}"
+    return ["<h2>Final training</h2>",
+            f'<p class="caption" id="final-tau">The architectures retrained at full budget (study '
+            f"{_esc(final.study_name)}, <code>wrnsearch retrain</code>): the search's validation error beside "
+            f"the final test error. Kendall's tau between the two rankings: <b>{tau}</b> (n = {ranking.n}).</p>",
+            '<table id="final-table"><thead><tr><th class="text">arch</th><th>search trial</th><th>search val '
+            "error %</th><th>final trial</th><th>final test error %</th><th>epochs</th></tr></thead><tbody>"
+            f"{rows}</tbody></table>"]
 
 
 class _Page:

@@ -51,7 +51,7 @@ def run_search(space_path: str | Path | None, options: RunOptions = RunOptions()
     """Run (or resume) a search. See the module docstring. ``trainable`` replaces the trainer (benchmarks)."""
     space, run_dir = resolve_run(space_path, run_dir=options.run_dir, runs_dir=options.runs_dir, name=options.name,
                                  overrides=options.overrides)
-    url = storage_url(run_dir, options.storage)
+    url = storage_url(run_dir, options.storage or space.storage)
     if options.preflight_data and options.address is None and trainable is None:
         _preflight_data(space, options.data_root)
     write_run_dir(space, run_dir)
@@ -112,8 +112,9 @@ def _progress_of(space: Space, study: optuna.Study, trials: list[optuna.trial.Fr
     for outcome in (Outcome.DONE, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.REUSED):
         progress.count(outcome, counts[outcome.value])
     for t in eligible_trials(study):
-        if Attr.VAL_ERROR in t.user_attrs:
-            progress.add_result(list(t.values), t.user_attrs[Attr.VAL_ERROR])
+        error = t.user_attrs.get(Attr.VAL_ERROR, t.user_attrs.get(Attr.TEST_ERROR))  # retrain: test error
+        if error is not None:
+            progress.add_result(list(t.values), error)
     return progress
 
 
@@ -235,7 +236,7 @@ def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions,
     started_ray = init_ray(options.address, options.num_cpus)
     try:
         if options.address:  # a study or checkpoints on one node's disk would be lost to the others
-            check_storage_for_cluster(storage_url(run_dir, options.storage), str(run_dir.resolve()),
+            check_storage_for_cluster(storage_url(run_dir, options.storage or space.storage), str(run_dir.resolve()),
                                       cluster_node_count())
         allowed = space.budget.max_trials - progress.finished_before
         searcher = StudySearcher(space, study, progress, on_event, allowed)

@@ -193,7 +193,8 @@ class StudySearcher(Searcher):
         number, arch = flight.trial.number, flight.proposal.spec.name
         if record.status == Status.COMPLETE:
             self.progress.count(Outcome.DONE)
-            self.progress.add_result(list(told.values or ()), float(record.val_error))
+            error = record.val_error if record.val_error is not None else record.test_error  # retrain: test
+            self.progress.add_result(list(told.values or ()), float(error))
             self._event(Outcome.DONE, number=number, arch=arch, val_error=record.val_error,
                         test_error=record.test_error, latency_ms=record.latency_ms,
                         latency_infer_ms=record.latency_infer_ms)

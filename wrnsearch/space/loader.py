@@ -216,7 +216,7 @@ def space_from_data(data: dict[str, Any], *, source: str = "<space>", overrides:
     space = space.located(source)
     for path, message in impossibilities(space):
         problems.add(path, message)
-    if search and space.dataset.val_size == 0:
+    if search and space.dataset.val_size == 0 and space.phase == "search":
         problems.add(["dataset", "val_size"], "0 holds out no validation images, but a search optimizes validation "
                      "error: hold out some (e.g. 5000); 0 is for `wrnsearch train` on the whole training set")
     problems.raise_if_any()

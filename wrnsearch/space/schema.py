@@ -303,6 +303,9 @@ class Space(_Section):
     search: SearchConfig = Field(default_factory=SearchConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     storage: str | None = None  # Optuna storage URL; default: SQLite in the run directory
+    # retrain: the final training of architectures a search chose (wrnsearch retrain), which may
+    # hold out no validation images; its error is then the test error
+    phase: Literal["search", "retrain"] = "search"
 
     _source: str = PrivateAttr(default="<space>")
 

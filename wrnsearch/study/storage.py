@@ -146,6 +146,8 @@ def load_study(
         names = optuna.study.get_all_study_names(opened)
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError, ImportError) as e:
         raise RunError(f"cannot read the study storage {source}: {' '.join(str(e).split())[:300]}") from e
+    if study_name is None and run_dir is not None and len(names) > 1:
+        study_name = _run_study_name(run_dir, names)  # the search's, beside its retrain
     if study_name is None:
         if not names:
             raise RunError(f"{source} holds no study yet")
@@ -157,3 +159,14 @@ def load_study(
         raise RunError(f"{source} holds no study {study_name!r} (studies: {known})")
     log.debug("opening study %r from %s", study_name, url)
     return optuna.load_study(study_name=study_name, storage=opened)
+
+
+def _run_study_name(run_dir: Path, names: list[str]) -> str | None:
+    """The study a run directory's saved space names, when the storage holds it (else None)."""
+    import yaml
+
+    try:
+        name = (yaml.safe_load((run_dir / "space.yaml").read_text()) or {}).get("name")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    return name if name in names else None

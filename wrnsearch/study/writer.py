@@ -134,9 +134,11 @@ class Result:
 
 
 def objective_values(record: TrialRecord, objectives: list[str]) -> list[float]:
-    """A complete record's value of each objective (``error`` is the validation error)."""
+    """A complete record's value of each objective (``error`` is the validation error; the test
+    error in a retrain that held out no validation images)."""
     latencies = {"latency_ms": record.latency_ms, "latency_infer_ms": record.latency_infer_ms}
-    table = {"error": record.val_error, "params": record.params, "macs": record.macs,
+    error = record.val_error if record.val_error is not None else record.test_error
+    table = {"error": error, "params": record.params, "macs": record.macs,
              **{name: math.inf if value is None else value for name, value in latencies.items()}}
     return [float(table[o]) for o in objectives]
 

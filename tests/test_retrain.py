@@ -1,0 +1,112 @@
+"""wrnsearch retrain: a search's chosen architectures trained again at full budget as a second
+study beside the search's (real Ray, real SQLite), its driver killed and the command resumed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import optuna
+import pytest
+
+from wrnsearch.deploy.retrain import choose, plan_retrain
+from wrnsearch.errors import RunError
+from wrnsearch.pareto import final_ranking, front_info, open_final
+from wrnsearch.search import RunOptions, run_search
+from wrnsearch.study import load_study
+
+pytestmark = pytest.mark.slow
+
+SPACE = """\
+name: s
+dataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 512, test_size: 200, val_size: 64}
+space: {depth: [10], widen_factor: [1, 2, 3], block: ["B(3,3)"]}
+budget: {max_trials: 3}
+train: {epochs: 1, batch_size: 64, lr: 0.05}
+search: {sampler: grid, seed: 0, max_concurrent: 2}
+resources: {cpus_per_trial: 1}
+"""
+
+
+def _final_trials(run_dir):
+    try:
+        study = optuna.load_study(study_name="s-retrain", storage=f"sqlite:///{run_dir / 'study.db'}")
+    except KeyError:
+        return []
+    return study.get_trials(deepcopy=False)
+
+
+def _complete(trials):
+    return [t for t in trials if t.user_attrs.get("status") == "complete"]
+
+
+def test_retrain_runs_as_a_second_study_and_resumes_after_a_kill(tmp_path, local_ray):
+    space = tmp_path / "s.yaml"
+    space.write_text(SPACE)
+    run_dir = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2)).run_dir
+    search = load_study(run_dir=run_dir)
+    numbers = [t.number for t in search.trials if t.user_attrs.get("status") == "complete"]
+    assert len(numbers) == 3
+    # the front, and its best by validation error
+    front = choose(search, front=True)
+    assert set(front) == {t.user_attrs["arch"] for t in front_info(search).front_trials}
+    assert choose(search, front=True, top=1) == front[:1]
+    with pytest.raises(RunError, match="give --front or --trial"):
+        choose(search)
+    planned, target, _ = plan_retrain(run_dir, trials=numbers, epochs=4)
+    assert planned.phase == "retrain" and planned.dataset.val_size == 0 and planned.train.epochs == 4
+    assert planned.train.lr == 0.1  # the paper's recipe, not the search's lr 0.05
+    assert target == run_dir / "retrain"
+    assert planned.storage == f"sqlite:///{(run_dir / 'study.db').resolve()}"  # resume RUN/retrain finds it
+
+    cmd = [sys.executable, "-m", "wrnsearch", "retrain", str(run_dir), "--epochs", "4", "--quiet"]
+    cmd += [arg for n in numbers for arg in ("--trial", str(n))]
+    env = {**os.environ, "RAY_AIR_NEW_OUTPUT": "0"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)
+    try:
+        deadline = time.monotonic() + 300
+        while not _complete(_final_trials(run_dir)):
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "no retrained trial completed in 300 s"
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    before = {t.number: list(t.values) for t in _complete(_final_trials(run_dir))}
+    assert 1 <= len(before) < 3
+
+    # again, without the choice: the retrain resumes as it was planned
+    resumed = subprocess.run(cmd[:5] + ["--quiet"], capture_output=True, text=True, timeout=600, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    final = _final_trials(run_dir)
+    done = _complete(final)
+    assert len(done) == 3
+    assert Counter(t.user_attrs["arch"] for t in done).most_common(1)[0][1] == 1  # nothing trained twice
+    assert all(list(t.values) == before[t.number] for t in done if t.number in before)  # nothing lost
+    for t in done:
+        a = t.user_attrs
+        assert a["epochs"] == 4 and len(a["curve"]) == 4 and "val_error" not in a
+        assert t.values[0] == a["test_error"]  # no validation images: the error is the test error
+        assert a["dataset_split"]["val"] == 0 and a["dataset_split"]["train"] == 512
+
+    search = load_study(run_dir=run_dir)  # the run directory still opens the search's study
+    assert search.study_name == "s"
+    ranking = final_ranking(search, open_final(search))
+    assert ranking.n == 3 and ranking.tau is not None and -1 <= ranking.tau <= 1
+    pareto = subprocess.run([sys.executable, "-m", "wrnsearch", "pareto", str(run_dir)], capture_output=True,
+                            text=True, timeout=120)
+    assert pareto.returncode == 0, pareto.stderr
+    assert f"Kendall's tau between the rankings: {ranking.tau:.2f} (n = 3)" in pareto.stdout
+    for r in ranking.rows:
+        assert r["arch"] in pareto.stdout and f"{r['final_test_error']:.2f}" in pareto.stdout
+    report = subprocess.run([sys.executable, "-m", "wrnsearch", "report", str(run_dir)], capture_output=True,
+                            text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    html = (run_dir / "report.html").read_text()
+    assert 'id="final-table"' in html and f"<b>{ranking.tau:.2f}</b> (n = 3)" in html
