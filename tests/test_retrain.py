@@ -110,3 +110,10 @@ def test_retrain_runs_as_a_second_study_and_resumes_after_a_kill(tmp_path, local
     assert report.returncode == 0, report.stderr
     html = (run_dir / "report.html").read_text()
     assert 'id="final-table"' in html and f"<b>{ranking.tau:.2f}</b> (n = 3)" in html
+    # the retrained models are what a user ships: the retrain's directory opens its study for export
+    best = min(done, key=lambda t: t.values[0])
+    exported = subprocess.run([sys.executable, "-m", "wrnsearch", "export", str(run_dir / "retrain"), "--trial",
+                               str(best.number), "-o", str(run_dir / "final.pt2")], capture_output=True, text=True,
+                              timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    assert f"exported trial {best.number} ({best.user_attrs['arch']}" in exported.stdout

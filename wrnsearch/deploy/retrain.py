@@ -4,15 +4,16 @@ A search ranks architectures on a low-fidelity proxy (few epochs, a subset, a va
 the networks a user ships are trained again with the paper's recipe on the whole training set.
 This module builds that second run from the first: a space whose ``space.architecture`` lists the
 chosen networks (the front, its ``--top K`` by validation error, or ``--trial N`` ...), with the
-search's data set (``val_size`` 0 and no ``train_subset`` by default), the paper's recipe for the
-data set (``train.epochs`` from ``--epochs``; the search's device settings kept), the grid sampler
-(each architecture once) and no time budget, and runs it with :func:`wrnsearch.search.run_search`
+search's data set (``val_size`` 0, and no ``train_subset`` or ``test_subset``: the whole training
+and test sets, by default), the paper's recipe for the data set (``train.epochs`` from
+``--epochs``; the search's device settings kept), the grid sampler (each architecture once) and
+no time budget, and runs it with :func:`wrnsearch.search.run_search`
 as Ray Tune trials on the same resources or cluster. It lives in ``RUN_DIR/retrain/`` (its own
 space, lock, checkpoints, report) and its study ``<name>-retrain`` sits beside the search's in
 the run's storage; running the command again resumes it.
 
-:func:`wrnsearch.pareto.final.final_ranking` compares the two: the search's validation error of each architecture beside
-its final test error, and Kendall's tau between the two rankings with its n.
+:func:`wrnsearch.pareto.final.final_ranking` compares the two: the search's validation error of
+each architecture beside its final test error, and Kendall's tau between the two rankings.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def retrain_space(search: Space, names: Sequence[str], *, epochs: int | None = N
     data = search.to_yaml_dict()
     dataset = {**data["dataset"], "val_size": val_size}
     dataset.pop("train_subset", None)
+    dataset.pop("test_subset", None)  # the final test error is on the whole test set
     recipe = paper_recipe(dataset["name"])
     train = {**recipe, **{k: data["train"][k] for k in KEEP_TRAIN if k in data["train"]}}
     if epochs is not None:

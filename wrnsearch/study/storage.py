@@ -130,12 +130,16 @@ def load_study(
         if not run_dir.is_dir():
             raise RunError(f"run directory {run_dir} does not exist")
         db = run_dir / STUDY_FILE
-        if not db.is_file():
+        saved = _saved_space(run_dir)
+        if not db.is_file() and isinstance(saved.get("storage"), str):  # e.g. RUN_DIR/retrain
+            source, url = saved["storage"], readonly_url(saved["storage"])
+        elif not db.is_file():
             raise RunError(
                 f"{run_dir} holds no {STUDY_FILE}: not a run directory, or its search stored the study "
                 "elsewhere (then pass the storage URL)"
             )
-        source, url = str(db), readonly_url(f"{_SQLITE}{db}")
+        else:
+            source, url = str(db), readonly_url(f"{_SQLITE}{db}")
     else:
         source, url = str(storage), readonly_url(str(storage))
 
@@ -161,12 +165,18 @@ def load_study(
     return optuna.load_study(study_name=study_name, storage=opened)
 
 
-def _run_study_name(run_dir: Path, names: list[str]) -> str | None:
-    """The study a run directory's saved space names, when the storage holds it (else None)."""
+def _saved_space(run_dir: Path) -> dict:
+    """The space a run directory saved, as plain data ({} when it has none that reads)."""
     import yaml
 
     try:
-        name = (yaml.safe_load((run_dir / "space.yaml").read_text()) or {}).get("name")
-    except (OSError, yaml.YAMLError, AttributeError):
-        return None
+        data = yaml.safe_load((run_dir / "space.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _run_study_name(run_dir: Path, names: list[str]) -> str | None:
+    """The study a run directory's saved space names, when the storage holds it (else None)."""
+    name = _saved_space(run_dir).get("name")
     return name if name in names else None
