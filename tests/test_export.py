@@ -110,6 +110,9 @@ def test_export_reproduces_the_recorded_test_error_in_a_fresh_process(trained, t
         assert card["test_error"] == t.user_attrs["test_error"] and card["params"] == t.user_attrs["params"]
         assert card["dataset"]["split"]["val_indices_sha256"] == t.user_attrs["dataset_split"]["val_indices_sha256"]
         assert card["latencies"][0]["latency_ms"] == t.user_attrs["latency_ms"]
+        alone = study.user_attrs.get("latency_alone", {}).get(t.user_attrs["arch"])
+        if alone is not None:  # a front member: the figures timed alone are in the card too
+            assert card["latencies"][-1]["latency_ms"] == alone["latency_ms"]
         assert card["input"]["height"] == 16 and card["format"] == fmt
 
 

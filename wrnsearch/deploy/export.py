@@ -35,6 +35,7 @@ from wrnsearch import __version__
 from wrnsearch.deploy.model import DeployedWRN, safetensors_metadata
 from wrnsearch.errors import RunError
 from wrnsearch.files import atomic_path, atomic_write_text
+from wrnsearch.pareto import alone_figures, timed_alone
 from wrnsearch.record import Attr, Status
 from wrnsearch.study import Outcome, load_study, outcome_of
 from wrnsearch.train.checkpoint import WEIGHTS_FILE, load_weights
@@ -183,11 +184,14 @@ def model_card(study: optuna.Study, trial: FrozenTrial, state: dict[str, Any], f
     split = attrs.get(Attr.DATASET_SPLIT) or {}
     latency = {"latency_ms": attrs.get(Attr.LATENCY_MS), "device": attrs.get(Attr.DEVICE),
                "what": f"median training step at batch {space.get('train', {}).get('latency_batch', '?')}"}
-    infer = getattr(Attr, "LATENCY_INFER_MS", None)
     latencies = [latency]
-    if infer and attrs.get(infer) is not None:
-        latencies.append({"latency_infer_ms": attrs.get(infer), "device": attrs.get(Attr.DEVICE),
+    if attrs.get(Attr.LATENCY_INFER_MS) is not None:
+        latencies.append({"latency_infer_ms": attrs.get(Attr.LATENCY_INFER_MS), "device": attrs.get(Attr.DEVICE),
                           "what": f"median inference at batch {space.get('train', {}).get('infer_batch', 1)}"})
+    alone = alone_figures(study).get(attrs.get(Attr.ARCH))
+    if timed_alone(trial, alone_figures(study)) and alone is not None:
+        latencies.append({"latency_ms": alone.get("latency_ms"), "latency_infer_ms": alone.get("latency_infer_ms"),
+                          "device": alone.get("device"), "what": "both timed alone (wrnsearch measure)"})
     return {
         "name": attrs.get(Attr.ARCH), "format": fmt, "file": output.name, "sha256": _sha256(output),
         "spec": state["spec"], "params": attrs.get(Attr.PARAMS), "macs": attrs.get(Attr.MACS),
