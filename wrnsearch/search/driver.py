@@ -39,7 +39,7 @@ from wrnsearch.space import Space, space_size
 from wrnsearch.study import Outcome, count_outcomes, outcome_of, storage_url
 from wrnsearch.study.rundir import RunLock, resolve_run, write_run_dir
 from wrnsearch.study.shared_fs import check_storage_for_cluster
-from wrnsearch.study.writer import open_study, reconcile_running
+from wrnsearch.study.writer import enqueue_first, open_study, reconcile_running
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, opti
                 on_event: EventCallback | None, trainable: Trainable | None) -> RunResult:
     """The run, under the run directory's lock, on its open study."""
     reconciled = reconcile_running(study)
+    enqueue_first(study, space)
     trials = study.get_trials(deepcopy=False)
     progress = _progress_of(space, study, trials)
     if on_event:

@@ -7,12 +7,13 @@ side of a space (parameter names and distributions) is :mod:`wrnsearch.study.sam
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from typing import Any
 
 from wrnsearch.errors import SpaceError
 from wrnsearch.space.schema import Space, SpaceDims
-from wrnsearch.spec import WRNSpec, depth_fits, parse_block, parse_name
+from wrnsearch.spec import WRNSpec, depth_fits, format_block, parse_block, parse_name
 
 
 def space_blocks(dims: SpaceDims) -> tuple[tuple[int, ...], ...]:
@@ -147,3 +148,33 @@ def smallest_specs(space: Space) -> list[WRNSpec]:
                              num_classes=space.dataset.num_classes, in_channels=space.dataset.channels))
     return specs
 
+
+def _dim_holds(dim: Any, value: float) -> bool:
+    """Whether a dimension can take ``value`` (a fixed value, a choice, or a point of its range)."""
+    if dim.kind != "range":
+        return any(math.isclose(float(value), float(v), abs_tol=1e-9) for v in dim.values)
+    if not dim.low - 1e-9 <= value <= dim.high + 1e-9:
+        return False
+    step = dim.step if dim.step is not None else (1 if dim.integer else None)
+    return step is None or abs((value - dim.low) / step - round((value - dim.low) / step)) < 1e-6
+
+
+def outside_space(space: Space, spec: WRNSpec) -> str | None:
+    """Why ``spec`` is not an architecture of ``space`` (None when it is one)."""
+    dims = space.space
+    spec = with_dataset(space, spec)
+    if dims.architecture is not None:
+        names = {with_dataset(space, parse_name(n)).name for n in dims.architecture}
+        return None if spec.name in names else f"{spec.name} is not in space.architecture"
+    if spec.kernels not in space_blocks(dims):
+        return f"its block {format_block(spec.kernels)} is not one of the space's blocks"
+    if dims.depth is not None:
+        if spec.depth not in (depths_for(dims, len(spec.kernels)) or []):
+            return f"its depth {spec.depth} is not one of space.depth"
+    elif not _dim_holds(dims.blocks_per_group, spec.blocks_per_group):
+        return f"its {spec.blocks_per_group} blocks per group are not in space.blocks_per_group"
+    if not _dim_holds(dims.widen_factor, spec.widen_factor):
+        return f"its widen factor {_number(spec.widen_factor)} is not in space.widen_factor"
+    if not _dim_holds(dims.dropout, spec.dropout):
+        return f"its dropout {spec.dropout} is not in space.dropout"
+    return None

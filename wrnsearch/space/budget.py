@@ -16,6 +16,7 @@ from wrnsearch.space.architectures import (
     depth_values,
     depths_for,
     iter_specs,
+    outside_space,
     smallest_specs,
     space_blocks,
     space_size,
@@ -86,6 +87,8 @@ def impossibilities(space: Space) -> list[Problem]:
     else:
         problems = _dimension_problems(space)
     problems += _sampler_problems(space)
+    if not problems:
+        problems += _enqueue_problems(space)
     if problems:
         return problems
     if any(limit is not None for _, limit, _ in _limits(space)):
@@ -149,4 +152,19 @@ def _sampler_problems(space: Space) -> list[Problem]:
                 problems.append((["search", "sampler"],
                                  f"{space.search.sampler} needs a finite space, but space.{key} is a continuous "
                                  "range: give it a step or a list, or use another sampler"))
+    return problems
+
+
+def _enqueue_problems(space: Space) -> list[Problem]:
+    """An enqueued architecture that is no WRN, lies outside the space, or is over a budget."""
+    problems: list[Problem] = []
+    for i, name in enumerate(space.search.enqueue):
+        try:
+            spec = with_dataset(space, parse_name(name))
+        except SpecError as e:
+            problems.append((["search", "enqueue", i], str(e)))
+            continue
+        why = outside_space(space, spec) or "; ".join(budget_violations(space, space_cost(space, spec)))
+        if why:
+            problems.append((["search", "enqueue", i], f"{name} cannot be evaluated first: {why}"))
     return problems

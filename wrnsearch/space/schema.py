@@ -247,6 +247,9 @@ class SearchConfig(_Section):
     max_failures: int = Field(default=1, ge=0)  # retries of a trial whose worker died
     population_size: int = Field(default=20, ge=2)  # nsga2, nsga3
     n_startup_trials: int = Field(default=10, ge=0)  # ehvi, tpe, gp
+    # architectures evaluated first, before the sampler proposes (e.g. the paper's networks); each
+    # must be in the space and within its budgets; on resume, those already in the study are skipped
+    enqueue: list[str] = Field(default_factory=list)
     # ehvi: expected improvement per (MACs / the median candidate's MACs) ** this, MACs standing for
     # the training seconds a proposal costs; 0 ignores cost. 0.5 was better on seeds 0-9 of the CPU
     # table and not on 40 fresh seeds (BENCHMARKS.md), so it is off by default.

@@ -95,6 +95,28 @@ def _open_study_once(space: Space, url: str, create: bool) -> optuna.Study:
     return study
 
 
+def enqueue_first(study: optuna.Study, space: Space) -> list[str]:
+    """Queue ``search.enqueue``'s architectures to be evaluated before the sampler proposes: those
+    the study does not hold yet (by architecture, or as a queued trial with the same parameters)."""
+    from wrnsearch.space import with_dataset
+    from wrnsearch.spec import parse_name
+    from wrnsearch.study.ehvi import params_of
+    from wrnsearch.study.sampling import search_distributions
+
+    dists = search_distributions(space)
+    present = {t.user_attrs.get(Attr.ARCH) for t in study.get_trials(deepcopy=False)}
+    queued = []
+    for name in space.search.enqueue:
+        spec = with_dataset(space, parse_name(name))
+        if spec.name in present:
+            continue
+        params = {k: v for k, v in params_of(space, spec).items() if k in dists}
+        study.enqueue_trial(params, skip_if_exists=True)
+        present.add(spec.name)
+        queued.append(spec.name)
+    return queued
+
+
 def reconcile_running(study: optuna.Study) -> list[int]:
     """Trials a killed driver left RUNNING: mark them failed (interrupted) and queue them again.
 
