@@ -34,8 +34,7 @@ def test_enqueued_architectures_are_trained_first_and_once(tmp_path, local_ray):
 
 @pytest.mark.parametrize("names, message", [
     ('["WRN-28-10"]', "search.enqueue.0: WRN-28-10 cannot be evaluated first: its depth 28 is not one of space.depth"),
-    ('["WRN-10-1", "WRN-16-3"]', "search.enqueue.1: WRN-16-3 cannot be evaluated first: params 1,549,530 > "
-                                 "budget.max_params 1,500,000"),
+    ('["WRN-10-1", "WRN-16-4"]', "search.enqueue.1: WRN-16-4 cannot be evaluated first: its widen factor 4"),
     ('["WRN-10-2-B(1,3)"]', "its block B(1,3) is not one of the space's blocks"),
     ('["WRN-10-1-d0.3"]', "its dropout 0.3 is not in space.dropout"),
     ('["WRN-10-4"]', "its widen factor 4 is not in space.widen_factor"),
@@ -45,3 +44,16 @@ def test_an_enqueued_architecture_outside_the_space_is_one_line(names, message):
         load_space("spaces/quickstart.yaml", [f"search.enqueue={names}"])
     lines = str(e.value).splitlines()
     assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_an_enqueued_architecture_over_budget_is_skipped_not_refused():
+    import optuna
+
+    from wrnsearch.study.writer import enqueue_first
+
+    space = load_space("spaces/quickstart.yaml", ['search.enqueue=["WRN-16-3", "WRN-10-2"]'])  # 1.55M > 1.5M
+    study = optuna.create_study(directions=space.directions)
+    assert enqueue_first(study, space) == ["WRN-10-2"]
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.WAITING]
+    enqueue_first(study, space)  # a resume before the queued trial ran
+    assert len(study.trials) == 1  # queued once: Optuna skips a waiting trial with the same parameters

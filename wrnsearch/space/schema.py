@@ -248,7 +248,7 @@ class SearchConfig(_Section):
     population_size: int = Field(default=20, ge=2)  # nsga2, nsga3
     n_startup_trials: int = Field(default=10, ge=0)  # ehvi, tpe, gp
     # architectures evaluated first, before the sampler proposes (e.g. the paper's networks); each
-    # must be in the space and within its budgets; on resume, those already in the study are skipped
+    # must be in the space; one over a budget is skipped, and so on resume is one the study holds
     enqueue: list[str] = Field(default_factory=list)
     # ehvi: expected improvement per (MACs / the median candidate's MACs) ** this, MACs standing for
     # the training seconds a proposal costs; 0 ignores cost. 0.5 was better on seeds 0-9 of the CPU

@@ -98,7 +98,7 @@ def _open_study_once(space: Space, url: str, create: bool) -> optuna.Study:
 def enqueue_first(study: optuna.Study, space: Space) -> list[str]:
     """Queue ``search.enqueue``'s architectures to be evaluated before the sampler proposes: those
     the study does not hold yet (by architecture, or as a queued trial with the same parameters)."""
-    from wrnsearch.space import with_dataset
+    from wrnsearch.space import budget_violations, space_cost, with_dataset
     from wrnsearch.spec import parse_name
     from wrnsearch.study.ehvi import params_of
     from wrnsearch.study.sampling import search_distributions
@@ -109,6 +109,10 @@ def enqueue_first(study: optuna.Study, space: Space) -> list[str]:
     for name in space.search.enqueue:
         spec = with_dataset(space, parse_name(name))
         if spec.name in present:
+            continue
+        over = budget_violations(space, space_cost(space, spec))
+        if over:
+            log.warning("search.enqueue: %s is over budget (%s): not queued", spec.name, "; ".join(over))
             continue
         params = {k: v for k, v in params_of(space, spec).items() if k in dists}
         study.enqueue_trial(params, skip_if_exists=True)
