@@ -4,6 +4,7 @@ pure rung functions say (which the replay uses too), keeping the small networks 
 from __future__ import annotations
 
 import optuna
+import pytest
 
 from wrnsearch.search import RunOptions, run_search
 from wrnsearch.search.decisions import Rungs, rung_milestones
@@ -53,6 +54,9 @@ def test_moasha_under_ray_tune_decides_as_the_pure_rungs(tmp_path, local_ray):
                 asha_epochs = e
         a = t.user_attrs
         assert a["epochs"] == expected_epochs, (t.number, a["arch"], a["epochs"], expected_epochs)
+        # the learning curve is in the study, a stopped trial's included (up to the epoch it reached)
+        assert sorted(t.intermediate_values) == list(range(1, expected_epochs + 1))
+        assert t.intermediate_values[expected_epochs] == pytest.approx(scripted_error(spec, expected_epochs, 4))
         if expected_epochs < 4:
             assert t.state == optuna.trial.TrialState.PRUNED and a["status"] == "pruned"
             assert a["prune_reason"] == f"stopped early after epoch {expected_epochs}"

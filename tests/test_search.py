@@ -65,6 +65,7 @@ def test_real_search_fills_the_study(tmp_path, local_ray):
         a = t.user_attrs
         assert t.state == optuna.trial.TrialState.COMPLETE and a["status"] == "complete"
         assert t.values == [a["val_error"], float(a["params"]), a["latency_ms"]]
+        assert t.intermediate_values == {e["epoch"]: e["val_error"] for e in a["curve"]}  # the learning curve
         assert a["params"] <= 600_000 and a["epochs"] == 2 and len(a["curve"]) == 2
         for key in ("arch", "macs", "device", "test_error", "wall_time_s", "node", "images_per_s", "spec"):
             assert key in a, key

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -33,6 +33,7 @@ from wrnsearch.study.sampling import Proposal, propose, search_distributions
 from wrnsearch.study.writer import (
     Result,
     lost_worker_record,
+    report_epochs,
     stopped_record,
     tell_copy,
     tell_infeasible,
@@ -52,6 +53,7 @@ class _InFlight:
     trial: optuna.Trial
     proposal: Proposal
     key: str
+    reported: set[int] = field(default_factory=set)  # epochs whose validation error is in the study
 
 
 def _not_restorable() -> None:
@@ -160,6 +162,9 @@ class StudySearcher(Searcher):
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         flight = self.live.get(trial_id)
         if flight is not None and not result.get("final"):
+            with self.lock:  # the learning curve grows in the study as the trial trains
+                flight.reported.update(report_epochs(self.study, flight.trial,
+                                                     {result.get("epoch", 0): result.get("val_error")}))
             self._event("epoch", number=flight.trial.number, arch=flight.proposal.spec.name,
                         epoch=result.get("epoch"), val_error=result.get("val_error"))
 
@@ -189,6 +194,11 @@ class StudySearcher(Searcher):
         return stopped_record(flight.proposal.spec.name, result)  # ASHA, or the search's time budget
 
     def _tell(self, flight: _InFlight, record: TrialRecord) -> Result:
+        # the epochs no report carried: the last (sent with the record), those before a restart
+        curve = record.curve or ([{"epoch": record.epochs, "val_error": record.val_error}]  # stopped: its last
+                                 if record.status.stopped_early and record.epochs else [])
+        missing = {e["epoch"]: e.get("val_error") for e in curve if e.get("epoch") not in flight.reported}
+        report_epochs(self.study, flight.trial, missing)
         told = tell_record(self.study, flight.trial, record, list(self.space.objectives), flight.proposal)
         number, arch = flight.trial.number, flight.proposal.spec.name
         if record.status == Status.COMPLETE:

@@ -22,7 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from wrnsearch import __version__
-from wrnsearch.compat import set_trial_attrs, tell
+from wrnsearch.compat import set_trial_attrs, study_storage, tell, trial_id
 from wrnsearch.errors import RunError
 from wrnsearch.record import INTERRUPTED_REASON, WORKER_DIED_REASON, Attr, Status, TrialRecord
 from wrnsearch.space import Space
@@ -220,6 +220,19 @@ def tell_record(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, o
         state = TrialState.PRUNED if record.status.stopped_early else TrialState.FAIL
         tell(study, trial, state=state)
     return Result(trial.number, state, tuple(values) if values else None, {**proposal.attrs, **attrs})
+
+
+def report_epochs(study: optuna.Study, trial: optuna.Trial, curve: dict[int, float | None]) -> list[int]:
+    """Validation errors by epoch as the trial's intermediate values (Optuna's learning curve, which
+    optuna-dashboard draws), through the storage: ``Trial.report`` refuses multi-objective studies.
+    The epochs written; a missing or non-finite error is skipped."""
+    storage = study_storage(study)
+    written = []
+    for epoch, error in sorted(curve.items()):
+        if isinstance(error, (int, float)) and math.isfinite(error):
+            storage.set_trial_intermediate_value(trial_id(trial), int(epoch), float(error))
+            written.append(int(epoch))
+    return written
 
 
 def tell_stopped(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
