@@ -10,7 +10,6 @@ import sys
 import time
 from collections import Counter
 
-import optuna
 import pytest
 
 from wrnsearch.deploy.retrain import choose, plan_retrain
@@ -33,10 +32,11 @@ resources: {cpus_per_trial: 1}
 
 
 def _final_trials(run_dir):
+    """Read-only, as a reader beside a running driver must (optuna.load_study may write the schema)."""
     try:
-        study = optuna.load_study(study_name="s-retrain", storage=f"sqlite:///{run_dir / 'study.db'}")
-    except KeyError:
-        return []
+        study = load_study(storage=f"sqlite:///{run_dir / 'study.db'}", study_name="s-retrain")
+    except RunError:
+        return []  # the retrain has not created its study yet
     return study.get_trials(deepcopy=False)
 
 

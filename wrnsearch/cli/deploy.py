@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -112,15 +113,15 @@ def retrain(run_dir: str, front: bool, trials: tuple[int, ...], top: int | None,
                            overrides=overrides)
     _drive(None, options, quiet)
     if not quiet:
-        click.echo(ranking_text(run_dir, storage), nl=False)
+        from wrnsearch.study import load_study
+
+        click.echo(ranking_text(load_study(run_dir=None if storage else run_dir, storage=storage)), nl=False)
 
 
-def ranking_text(run_dir: str, storage: str | None) -> str:
+def ranking_text(search: Any) -> str:
     """The search's validation error beside the final test error, and Kendall's tau ('' without a retrain)."""
     from wrnsearch.pareto import final_ranking, open_final
-    from wrnsearch.study import load_study
 
-    search = load_study(run_dir=None if storage else run_dir, storage=storage)
     final = open_final(search)
     if final is None:
         return ""

@@ -33,11 +33,12 @@ def pareto(run_dir: str | None, storage: str | None, study_name: str | None, obj
     """Print the Pareto front of a run: the trials no other trial beats on every objective."""
     from wrnsearch.pareto import format_front, front_rows
 
-    click.echo(format_front(front_rows(_open_study(run_dir, storage, study_name), objectives), fmt), nl=False)
-    if fmt == "table" and study_name is None and (run_dir or storage):
+    study = _open_study(run_dir, storage, study_name)
+    click.echo(format_front(front_rows(study, objectives), fmt), nl=False)
+    if fmt == "table":
         from wrnsearch.cli.deploy import ranking_text
 
-        text = ranking_text(run_dir, storage)
+        text = ranking_text(study)
         if text:
             click.echo("\n" + text, nl=False)
 

@@ -149,7 +149,7 @@ def _onnx(model: DeployedWRN, example: torch.Tensor, state: dict[str, Any], path
         raise RunError("--format onnx needs onnx and onnxscript: pip install 'wrnsearch[export]'") from None
     batch = torch.export.Dim("batch", min=1, max=65536)
     program = torch.onnx.export(model, (example,), dynamic_shapes={"images": {0: batch}}, input_names=["images"],
-                                output_names=["logits"], dynamo=True)
+                                output_names=["logits"], dynamo=True, verbose=False)
     program.save(str(path))
 
 
@@ -188,8 +188,9 @@ def model_card(study: optuna.Study, trial: FrozenTrial, state: dict[str, Any], f
     if attrs.get(Attr.LATENCY_INFER_MS) is not None:
         latencies.append({"latency_infer_ms": attrs.get(Attr.LATENCY_INFER_MS), "device": attrs.get(Attr.DEVICE),
                           "what": f"median inference at batch {space.get('train', {}).get('infer_batch', 1)}"})
-    alone = alone_figures(study).get(attrs.get(Attr.ARCH))
-    if timed_alone(trial, alone_figures(study)) and alone is not None:
+    figures = alone_figures(study)
+    alone = figures.get(attrs.get(Attr.ARCH))
+    if alone is not None and timed_alone(trial, figures):
         latencies.append({"latency_ms": alone.get("latency_ms"), "latency_infer_ms": alone.get("latency_infer_ms"),
                           "device": alone.get("device"), "what": "both timed alone (wrnsearch measure)"})
     return {

@@ -130,9 +130,9 @@ def load_study(
         if not run_dir.is_dir():
             raise RunError(f"run directory {run_dir} does not exist")
         db = run_dir / STUDY_FILE
-        saved = _saved_space(run_dir)
-        if not db.is_file() and isinstance(saved.get("storage"), str):  # e.g. RUN_DIR/retrain
-            source, url = saved["storage"], readonly_url(saved["storage"])
+        saved = None if db.is_file() else _saved_space(run_dir).get("storage")
+        if isinstance(saved, str):  # a run whose space names its storage, e.g. RUN_DIR/retrain
+            source, url = saved, readonly_url(saved)
         elif not db.is_file():
             raise RunError(
                 f"{run_dir} holds no {STUDY_FILE}: not a run directory, or its search stored the study "
