@@ -252,11 +252,11 @@ def test_study_without_metric_names_is_refused(tmp_path):
     assert not (tmp_path / "report.html").exists()
 
 
-def test_only_the_report_and_the_quality_plot_import_plotly():
+def test_only_the_report_the_dashboard_figures_and_the_quality_plot_import_plotly():
     package = Path(__file__).resolve().parent.parent / "wrnsearch"
     importers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
                        if re.search(r"^\s*(import|from) plotly", p.read_text(), re.M))
-    assert importers == ["bench/quality.py", "report/figures.py", "report/page.py"]
+    assert importers == ["bench/quality.py", "report/figures.py", "report/page.py", "search/dashboard.py"]
 
 
 # --------------------------------------------------------------------------------------------

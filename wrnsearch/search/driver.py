@@ -27,6 +27,7 @@ from wrnsearch.errors import RunError
 from wrnsearch.pareto import eligible_trials
 from wrnsearch.record import Attr
 from wrnsearch.search.connect import cluster_node_count, gpus_per_trial, init_ray
+from wrnsearch.search.dashboard import DashboardFigures
 from wrnsearch.search.decisions import (
     TIME_STOPPED_REASON,
     end_reason,
@@ -73,23 +74,40 @@ def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, opti
     if on_event:
         on_event("run", {"run_dir": str(run_dir), "storage": url, "resumed": bool(trials),
                          "reconciled": reconciled, "trained_before": progress.finished_before}, progress)
+    figures = DashboardFigures(study, options.figure_interval_s)
+    events = _redrawing(figures, on_event)
     stop_reason = _nothing_left(space, trials, progress)
-    if stop_reason is None:
-        try:
-            stop_reason = _tune(space, study, run_dir, options, progress, on_event, trainable)
-        except Exception as e:
-            cause = _storage_failure(e)
-            if cause is None:
-                raise
-            raise RunError(
-                f"the study could not be written ({cause}); every trial finished before is kept in {url}: "
-                f"free disk space or fix permissions, then resume with: wrnsearch resume {run_dir}"
-            ) from e
-    if options.measure_alone and trainable is None:
-        _measure_alone(space, study, progress, on_event)
+    try:
+        if stop_reason is None:
+            try:
+                stop_reason = _tune(space, study, run_dir, options, progress, events, trainable)
+            except Exception as e:
+                cause = _storage_failure(e)
+                if cause is None:
+                    raise
+                raise RunError(
+                    f"the study could not be written ({cause}); every trial finished before is kept in {url}: "
+                    f"free disk space or fix permissions, then resume with: wrnsearch resume {run_dir}"
+                ) from e
+        if options.measure_alone and trainable is None:
+            _measure_alone(space, study, progress, events)
+    finally:  # the figures show what the study holds, however the run ended (Ctrl-C included)
+        figures.flush()
     if on_event:
         on_event("end", {"reason": stop_reason}, progress)
     return RunResult(run_dir, url, space.name, progress, stop_reason, reconciled)
+
+
+def _redrawing(figures: DashboardFigures, on_event: EventCallback | None) -> EventCallback:
+    """The run's events, passed on, each trial's report and end redrawing the dashboard's figures."""
+
+    def events(kind: str, data: dict[str, Any], progress: RunProgress) -> None:
+        if on_event is not None:
+            on_event(kind, data, progress)
+        if kind not in ("start", "end"):
+            figures.changed()
+
+    return events
 
 
 def _measure_alone(space: Space, study: optuna.Study, progress: RunProgress, on_event: EventCallback | None) -> None:

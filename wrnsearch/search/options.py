@@ -26,6 +26,7 @@ class RunOptions:
     num_cpus: int | None = None  # for a local Ray; default all cores
     preflight_data: bool = True  # check the data set is there before starting (local runs)
     measure_alone: bool = True  # time the front's latencies alone when the search ends (search/alone.py)
+    figure_interval_s: float = 15.0  # the dashboard's figures are redrawn at most this often (search/dashboard.py)
 
 
 # the outcomes the live view counts, in its order

@@ -1,0 +1,167 @@
+"""The study's own figures in optuna-dashboard (search/dashboard.py): drawn as trials finish by a
+real search (real Ray, real SQLite), served by a real optuna-dashboard and drawn in headless
+Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
+
+from test_report import CHROMIUM, CHROMIUM_ARGS
+from test_search import load, write_space
+from wrnsearch.pareto import front_info
+from wrnsearch.search import RunOptions, run_search
+from wrnsearch.search.dashboard import CURVES_ID, FRONT_ID, DashboardFigures, learning_curve
+from wrnsearch.study import counts_as_trained
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wrnsearch() -> str:
+    exe = shutil.which("wrnsearch") or str(Path(sys.executable).parent / "wrnsearch")
+    if not Path(exe).exists():
+        pytest.skip("the wrnsearch console script is not installed")
+    return exe
+
+
+def _figures(study: optuna.Study) -> dict[str, dict]:
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    return {k: json.loads(v) for k, v in get_plotly_graph_objects(attrs).items()}
+
+
+def _curves(figure: dict) -> dict[int, list[float]]:
+    """Trial number -> the errors its line draws, from the figure's hover texts ("#n arch ...")."""
+    return {int(t["hovertemplate"].split()[0][1:]): t["y"] for t in figure["data"]}
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+@pytest.fixture(scope="module")
+def dash_run(tmp_path_factory, local_ray):
+    """A finished real search whose figures were redrawn at every event, and what they showed."""
+    tmp = tmp_path_factory.mktemp("dash")
+    space = write_space(tmp, name="dash", max_trials=4, epochs=2, sampler="random")
+    seen = []  # (trials finished, lines in the curves figure) after each finished trial
+
+    def on_event(kind, data, progress):
+        if kind == "done":
+            run_dir = tmp / "runs" / "dash"
+            figure = _figures(load(run_dir, "dash")).get(CURVES_ID)
+            seen.append((progress.done, len(figure["data"]) if figure else 0))
+
+    result = run_search(space, RunOptions(runs_dir=tmp / "runs", num_cpus=2, figure_interval_s=0), on_event=on_event)
+    return result.run_dir, seen
+
+
+@pytest.mark.slow
+def test_a_search_keeps_its_figures_current_in_the_study(dash_run):
+    run_dir, seen = dash_run
+    study = load(run_dir, "dash")
+    trained = [t for t in study.trials if counts_as_trained(t)]
+    assert len(trained) == 4
+    figures = _figures(study)
+    assert set(figures) == {CURVES_ID, FRONT_ID}
+    # one line per trained trial, its points the trial's intermediate values
+    curves = _curves(figures[CURVES_ID])
+    assert set(curves) == {t.number for t in trained}
+    for t in trained:
+        assert curves[t.number] == [t.intermediate_values[e] for e in sorted(t.intermediate_values)]
+        assert sorted(t.intermediate_values) == [1, 2]
+    # redrawn as the search went: the figure grew while trials were still finishing
+    assert len({lines for _, lines in seen}) >= 2, seen
+    # the front's members are the named, coloured points of the front figure
+    info = front_info(study)
+    named = {t["name"] for t in figures[FRONT_ID]["data"] if t["name"] != "dominated"}
+    assert named == {f"#{t.number} {t.user_attrs['arch']}" for t in info.front_trials}
+
+
+@pytest.mark.slow
+def test_the_dashboard_serves_and_chromium_draws_the_figures(dash_run):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium to run the browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install playwright")
+    run_dir, _ = dash_run
+    port = _free_port()
+    dash = subprocess.Popen([_wrnsearch(), "dashboard", str(run_dir), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                sid = _get(f"{base}/api/studies")["study_summaries"][0]["study_id"]
+                break
+            except OSError:
+                assert time.monotonic() < deadline and dash.poll() is None, "the dashboard did not start"
+                time.sleep(0.5)
+        detail = _get(f"{base}/api/studies/{sid}")
+        assert detail["has_intermediate_values"] is True
+        served = {g["id"]: json.loads(g["graph_object"]) for g in detail["plotly_graph_objects"]}
+        assert set(served) == {CURVES_ID, FRONT_ID}
+        study = load(run_dir, "dash")
+        assert _curves(served[CURVES_ID]) == {t.number: [learning_curve(t)[e] for e in sorted(learning_curve(t))]
+                                              for t in study.trials if counts_as_trained(t)}
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            problems: list[str] = []
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto(f"{base}/dashboard/studies/{sid}")
+            drawn = page.wait_for_function(
+                """ids => { const out = {};
+                    for (const id of ids) {
+                        const div = document.getElementById("user-defined-plot:" + id);
+                        if (!div || !div._fullLayout) return null;
+                        out[id] = {traces: div._fullData.length, title: div._fullLayout.title.text,
+                                   lines: div.querySelectorAll(".scatterlayer .trace").length};
+                    }
+                    return out; }""", arg=[CURVES_ID, FRONT_ID], timeout=60_000).json_value()
+            browser.close()
+    finally:
+        os.killpg(dash.pid, signal.SIGKILL)
+        dash.wait(timeout=30)
+    assert not problems, problems
+    assert drawn[CURVES_ID]["traces"] == len(served[CURVES_ID]["data"]) == 4
+    assert drawn[CURVES_ID]["lines"] == 4 and drawn[CURVES_ID]["title"] == "Learning curves (4 trials)"
+    assert drawn[FRONT_ID]["traces"] == len(served[FRONT_ID]["data"]) and drawn[FRONT_ID]["title"].startswith("Front: ")
+
+
+def test_redraws_are_throttled_and_flushed(tmp_path):
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    study.set_metric_names(["error", "params"])
+    study.set_user_attr("objectives", ["error", "params"])
+    figures = DashboardFigures(study, min_interval_s=3600)
+    figures.changed()
+    figures.changed()  # within the interval: not drawn, but remembered
+    assert figures.redraws == 1 and figures.stale
+    figures.flush()
+    figures.flush()  # nothing changed since
+    assert figures.redraws == 2 and set(_figures(study)) == {CURVES_ID}  # no trial yet: no front
+
+
+def test_a_trial_recorded_before_intermediate_values_draws_its_curve_attribute():
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(value=50.0, user_attrs={"curve": [
+        {"epoch": 1, "val_error": 70.0}, {"epoch": 2, "val_error": 61.5}, {"epoch": 3}]}))
+    study.add_trial(optuna.trial.create_trial(value=40.0, intermediate_values={1: 55.0, 3: 40.0},
+                                              user_attrs={"curve": [{"epoch": 1, "val_error": 99.0}]}))
+    assert [learning_curve(t) for t in study.trials] == [{1: 70.0, 2: 61.5}, {1: 55.0, 3: 40.0}]
