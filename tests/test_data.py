@@ -129,6 +129,29 @@ def test_missing_dataset_says_where_to_put_files(tmp_path):
     assert str(tmp_path) in msg and "cifar-100-python" in msg and f"{tmp_path}/cifar100/train/<class>/*" in msg
 
 
+def test_data_root_at_the_unpacked_copy_itself(tmp_path):
+    """--data-root DIR where DIR holds train/<class>/ and test/<class>/ of the data set's classes."""
+    from wrnsearch.data import KNOWN_CLASSES
+
+    _write_image_folder(tmp_path / "cifar10-jpeg", classes=KNOWN_CLASSES["cifar10"], per_class=2, size=8)
+    direct = read_dataset("cifar10", tmp_path / "cifar10-jpeg", download=False)
+    above = read_dataset("cifar10", tmp_path, download=False)  # the copy found under its parent
+    assert direct.classes == list(KNOWN_CLASSES["cifar10"]) and direct.train_x.shape == (20, 3, 8, 8)
+    for key in ("train_x", "train_y", "test_x", "test_y"):
+        assert np.array_equal(getattr(direct, key), getattr(above, key)), key
+
+
+def test_data_root_at_a_copy_of_other_classes_says_which(tmp_path):
+    _write_image_folder(tmp_path, classes=("cat", "dog", "ship", "zebra"), per_class=1, size=8)
+    with pytest.raises(DataError) as e:
+        read_dataset("cifar10", tmp_path, download=False)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert f"{tmp_path} holds train/ and test/ image folders, but their classes are not cifar10's" in msg
+    assert "missing airplane, automobile, bird, deer, frog ..." in msg and "not in cifar10: zebra" in msg
+    assert "dataset.name: imagefolder" in msg
+
+
 def test_imagefolder_needs_train_and_test(tmp_path):
     (tmp_path / "train" / "a").mkdir(parents=True)
     with pytest.raises(DataError, match="no image folder at"):

@@ -5,8 +5,9 @@ Where a data set comes from, in order:
 1. torchvision's own on-disk format in the data root (``cifar-10-batches-py/``,
    ``cifar-100-python/``, ``train_32x32.mat``), read by torchvision's dataset classes;
 2. an image-folder copy, ``ROOT/<name>/{train,test}/<class>/*`` (also ``<name>-jpeg`` and
-   ``<name>-png``), as on cluster nodes without internet; an ``imagefolder`` data set of the
-   user's own is ``ROOT/{train,test}/<class>/*``;
+   ``<name>-png``), as on cluster nodes without internet, or ``ROOT/{train,test}/<class>/*``
+   itself when its classes are the data set's (``--data-root`` at the unpacked copy); an
+   ``imagefolder`` data set of the user's own is ``ROOT/{train,test}/<class>/*``;
 3. an archive of such a copy, ``ROOT/<name>-jpeg.tar.gz`` or ``ROOT/<name>.tar.gz``, decoded
    straight from the archive (nothing unpacked) once into the cache;
 4. torchvision's download into the root, when ``download`` is on and the network answers.
@@ -232,6 +233,48 @@ def _arrays_of(archive: Path, train: list[tuple[str, str, np.ndarray]],
     return out
 
 
+# The class names of the named data sets, in label order (their folders' sorted names)
+KNOWN_CLASSES = {
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    "cifar100": tuple("""apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus
+        butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile
+        cup dinosaur dolphin elephant flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower
+        leopard lion lizard lobster man maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter
+        palm_tree pear pickup_truck pine_tree plain plate poppy porcupine possum rabbit raccoon ray road rocket
+        rose sea seal shark shrew skunk skyscraper snail snake spider squirrel streetcar sunflower sweet_pepper
+        table tank telephone television tiger tractor train trout tulip turtle wardrobe whale willow_tree wolf
+        woman worm""".split()),
+    "svhn": tuple(str(i) for i in range(10)),
+}
+
+
+def _is_image_folder(folder: Path) -> bool:
+    return (folder / "train").is_dir() and (folder / "test").is_dir()
+
+
+def _own_folder(root: Path, name: str) -> Path | None:
+    """``root`` itself when it is an image-folder copy of the named data set (``--data-root``
+    pointing at the unpacked ``cifar10-jpeg/``): its class folders must be the data set's.
+
+    Raises:
+        DataError: when ``root`` holds train/ and test/ folders of other classes.
+    """
+    if name not in KNOWN_CLASSES or not _is_image_folder(root):
+        return None
+    expected = KNOWN_CLASSES[name]
+    found = tuple(sorted(d.name for d in (root / "train").iterdir() if d.is_dir()))
+    if found == expected:
+        return root
+    missing = [c for c in expected if c not in found]
+    extra = [c for c in found if c not in expected]
+    shown = "; ".join(part for part in (
+        f"missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}" if missing else "",
+        f"not in {name}: {', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}" if extra else "") if part)
+    raise DataError(f"{root} holds train/ and test/ image folders, but their classes are not {name}'s ({shown}): "
+                    f"point --data-root at a {name} copy, or use dataset.name: imagefolder for a data set of "
+                    "your own")
+
+
 def _image_folder_candidates(root: Path, name: str) -> list[Path]:
     if name == "imagefolder":
         return [root]
@@ -266,8 +309,11 @@ def read_dataset(name: str, root: Path, *, download: bool = True, resolution: in
     if name in _TORCHVISION_FILES and (root / _TORCHVISION_FILES[name]).exists():
         return _torchvision_read(name, root, download=False)
     for folder in _image_folder_candidates(root, name):
-        if (folder / "train").is_dir() and (folder / "test").is_dir():
+        if _is_image_folder(folder):
             return read_image_folder(folder, resolution)
+    own = _own_folder(root, name)
+    if own is not None:
+        return read_image_folder(own, resolution)
     base = name if name != "imagefolder" else root.name
     for archive in (root / f"{base}-jpeg.tar.gz", root / f"{base}.tar.gz", root / f"{base}-png.tar.gz"):
         if archive.is_file():

@@ -134,7 +134,7 @@ def _dimension_problems(space: Space) -> list[Problem]:
                              f"3*N*l + 4 (l={ls[0]}: {examples}, ...)"))
             if ranged:
                 return problems
-    if ranged and problems:
+    if problems:  # a block then fits none of the depths left: a consequence, not a second mistake
         return problems
     key = "block" if dims.block is not None else "convs_per_block"
     for b in blocks:

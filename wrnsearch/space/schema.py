@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from wrnsearch.cost import format_bytes, format_count
 from wrnsearch.space.dims import BlockList, Bytes, Count, Dim, IntDim, NumDim, PositiveAmount, Seconds, parse_dim
 from wrnsearch.spec import is_odd_kernel, width_problem
+from wrnsearch.units import format_seconds
 
 OBJECTIVES = ("error", "params", "latency_ms", "latency_infer_ms", "macs")
 SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce", "ehvi")
@@ -20,6 +22,28 @@ SCHEDULERS = ("fifo", "asha", "moasha")
 EHVI_MAX_ARCHITECTURES = 20_000  # ehvi ranks every architecture; the default falls back to tpe beyond
 MAX_DEPTH = 1000
 MAX_WIDEN_FACTOR = 64
+# Bounds beyond any sense, so that a typo (an extra zero or ten) is refused with its bound instead
+# of starting a search that can never end: the paper trains 200 epochs at batch 128.
+MAX_EPOCHS = 10_000
+MAX_BATCH = 65_536
+MAX_LR = 10.0
+MAX_TRIALS = 1_000_000
+MAX_CONCURRENT = 4096
+MAX_IMAGES = 1_000_000_000  # a data set's images, held out or subsetted
+MAX_SECONDS = 366 * 24 * 3600.0  # a year: budget.time, budget.trial_time
+MAX_COUNT = 10**13  # params or MACs of any network a budget may bound (GPT-4 class models are ~10**12)
+MAX_BYTES = 2**50  # a pebibyte
+
+
+def _at_most(limit: float, shown: Any) -> AfterValidator:
+    """A bound beyond any sense, refused in the units the file is written in (``366d``, ``10T``)."""
+
+    def check(v: float) -> float:
+        if v > limit:
+            raise ValueError(f"{shown(v)} is beyond any sense: at most {shown(limit)}")
+        return v
+
+    return AfterValidator(check)
 
 # name -> (num_classes, resolution, channels)
 SHAPE_KEYS = ("num_classes", "resolution", "channels")
@@ -52,15 +76,16 @@ class DatasetConfig(_Section):
     download: bool = True  # torchvision download when the root lacks the files
     # images held out of training (count, or fraction if < 1); 0 trains on the whole training set,
     # for `wrnsearch train` only (as the paper did): a search optimizes validation error
-    val_size: Annotated[float, Field(ge=0)] = 5000
-    train_subset: PositiveAmount | None = None  # train on this many (or this fraction) only
-    test_subset: PositiveAmount | None = None  # evaluate the test set on this many only
+    val_size: Annotated[float, Field(ge=0, le=MAX_IMAGES)] = 5000
+    # train on this many (or this fraction) only; evaluate the test set on this many only
+    train_subset: Annotated[PositiveAmount, Field(le=MAX_IMAGES)] | None = None
+    test_subset: Annotated[PositiveAmount, Field(le=MAX_IMAGES)] | None = None
     split_seed: int = 0
-    num_classes: int | None = Field(default=None, ge=1)  # imagefolder, synthetic
-    resolution: int | None = Field(default=None, ge=8)  # imagefolder, synthetic
-    channels: int | None = Field(default=None, ge=1)  # imagefolder, synthetic
-    train_size: int = Field(default=1024, ge=2)  # synthetic only
-    test_size: int = Field(default=256, ge=1)  # synthetic only
+    num_classes: int | None = Field(default=None, ge=1, le=1_000_000)  # imagefolder, synthetic
+    resolution: int | None = Field(default=None, ge=8, le=4096)  # imagefolder, synthetic
+    channels: int | None = Field(default=None, ge=1, le=1024)  # imagefolder, synthetic
+    train_size: int = Field(default=1024, ge=2, le=MAX_IMAGES)  # synthetic only
+    test_size: int = Field(default=256, ge=1, le=MAX_IMAGES)  # synthetic only
 
     @model_validator(mode="before")
     @classmethod
@@ -177,23 +202,25 @@ class SpaceDims(_Section):
 class BudgetConfig(_Section):
     """Limits checked analytically before training (specs) and by the driver (trials, time)."""
 
-    max_params: Count | None = None
-    max_macs: Count | None = None
-    max_activation_memory: Bytes | None = None  # fp32 activations at train.batch_size
-    max_trials: int = Field(default=50, ge=1)
-    time: Seconds | None = None  # whole search, wall clock
-    trial_time: Seconds | None = None  # one trial, wall clock; over it a trial is truncated
+    max_params: Annotated[Count, _at_most(MAX_COUNT, format_count)] | None = None
+    max_macs: Annotated[Count, _at_most(MAX_COUNT, format_count)] | None = None
+    # fp32 activations at train.batch_size
+    max_activation_memory: Annotated[Bytes, _at_most(MAX_BYTES, format_bytes)] | None = None
+    max_trials: int = Field(default=50, ge=1, le=MAX_TRIALS)
+    # the whole search and one trial, wall clock; over trial_time a trial is truncated
+    time: Annotated[Seconds, _at_most(MAX_SECONDS, format_seconds)] | None = None
+    trial_time: Annotated[Seconds, _at_most(MAX_SECONDS, format_seconds)] | None = None
 
 
 class TrainConfig(_Section):
     """The training recipe. Unset keys take the dataset's recipe from the paper."""
 
-    epochs: int | None = Field(default=None, ge=1)
-    batch_size: int = Field(default=128, ge=1)
-    lr: float | None = Field(default=None, gt=0)
+    epochs: int | None = Field(default=None, ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(default=128, ge=1, le=MAX_BATCH)
+    lr: float | None = Field(default=None, gt=0, le=MAX_LR)
     momentum: float = Field(default=0.9, ge=0, lt=1)
     nesterov: bool = True
-    weight_decay: float = Field(default=5e-4, ge=0)
+    weight_decay: float = Field(default=5e-4, ge=0, le=1)
     lr_milestones: list[float] | None = None  # fractions of the epochs
     lr_gamma: float | None = Field(default=None, gt=0, le=1)
     augment: bool | None = None  # reflect-pad 4, random crop, horizontal flip
@@ -203,11 +230,11 @@ class TrainConfig(_Section):
     amp: bool | Literal["auto"] = "auto"  # bf16 autocast
     channels_last: bool | Literal["auto"] = "auto"
     compile: bool = False  # torch.compile (static shapes); costs a compile at the trial's start
-    eval_batch_size: int = Field(default=512, ge=1)
+    eval_batch_size: int = Field(default=512, ge=1, le=MAX_BATCH)
     seed: int = 0
-    latency_batch: int = Field(default=32, ge=1)  # images per timed training step (latency_ms)
-    latency_steps: int = Field(default=20, ge=20)  # timed runs of each latency (median)
-    infer_batch: int = Field(default=1, ge=1)  # images per timed inference pass (latency_infer_ms)
+    latency_batch: int = Field(default=32, ge=1, le=MAX_BATCH)  # images per timed training step (latency_ms)
+    latency_steps: int = Field(default=20, ge=20, le=10_000)  # timed runs of each latency (median)
+    infer_batch: int = Field(default=1, ge=1, le=MAX_BATCH)  # images per timed inference pass (latency_infer_ms)
 
     @field_validator("lr_milestones")
     @classmethod
@@ -225,8 +252,8 @@ class AshaConfig(_Section):
     # that a setting measured on a short benchmark carries to a long search
     # defaults measured on benchmarks/wrn-cifar10-cpu.json (BENCHMARKS.md): 2 of 6 epochs and
     # halving beat 1 epoch and thirds for both ASHA and MO-ASHA
-    grace_period: float = Field(default=0.34, gt=0)
-    reduction_factor: float = Field(default=2, gt=1)
+    grace_period: float = Field(default=0.34, gt=0, le=MAX_EPOCHS)
+    reduction_factor: float = Field(default=2, gt=1, le=100)
 
     @field_validator("grace_period")
     @classmethod
@@ -243,10 +270,10 @@ class SearchConfig(_Section):
     seed: int = 0
     scheduler: Literal["fifo", "asha", "moasha"] = "fifo"
     asha: AshaConfig = Field(default_factory=AshaConfig)
-    max_concurrent: int = Field(default=1, ge=1)
-    max_failures: int = Field(default=1, ge=0)  # retries of a trial whose worker died
-    population_size: int = Field(default=20, ge=2)  # nsga2, nsga3
-    n_startup_trials: int = Field(default=10, ge=0)  # ehvi, tpe, gp
+    max_concurrent: int = Field(default=1, ge=1, le=MAX_CONCURRENT)
+    max_failures: int = Field(default=1, ge=0, le=100)  # retries of a trial whose worker died
+    population_size: int = Field(default=20, ge=2, le=MAX_TRIALS)  # nsga2, nsga3
+    n_startup_trials: int = Field(default=10, ge=0, le=MAX_TRIALS)  # ehvi, tpe, gp
     # architectures evaluated first, before the sampler proposes (e.g. the paper's networks); each
     # must be in the space; one over a budget is skipped, and so on resume is one the study holds
     enqueue: list[str] = Field(default_factory=list)
@@ -257,7 +284,7 @@ class SearchConfig(_Section):
 
 
 class ResourcesConfig(_Section):
-    cpus_per_trial: float = Field(default=1, gt=0)
+    cpus_per_trial: float = Field(default=1, gt=0, le=1024)
     gpus_per_trial: float | Literal["auto"] = "auto"  # auto: 1 when CUDA is present, else 0
     reuse_actors: bool = True
     # CPU trials: memory a trial may add to its worker before allocations fail (the trial is then
