@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
@@ -16,6 +18,7 @@ from rich.table import Table
 from wrnsearch.record import Attr, Status
 from wrnsearch.search import RunProgress
 from wrnsearch.search.options import COUNTED
+from wrnsearch.search.progress import EVALUATING, PROGRESS_DIR, STARTING, fraction_done, read_progress, trial_eta_s
 from wrnsearch.study import Outcome
 from wrnsearch.units import format_seconds
 
@@ -32,14 +35,55 @@ def _clock(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def _bar(fraction: float, width: int = 12) -> str:
+    filled = int(round(fraction * width))
+    return "█" * filled + "░" * (width - filled)
+
+
+class _Running:
+    """A trial the view knows to be running: from its start event, its epoch events, its progress file."""
+
+    def __init__(self, number: int, arch: str, epochs: int | None) -> None:
+        self.number, self.arch, self.epochs = number, arch, epochs
+        self.started = time.monotonic()
+        self.epoch: int | None = None
+        self.val_error: float | None = None
+
+    def row(self, progress_dir: Path | None) -> tuple[list[str], float | None]:
+        """Its cells (trial, progress, speed, validation error, ETA) and its seconds left, if known."""
+        file = read_progress(progress_dir, self.number) if progress_dir is not None else None
+        val = file.get("val_error") if file and file.get("val_error") is not None else self.val_error
+        val_text = f"val {val:.1f}%" if isinstance(val, (int, float)) else ""
+        if file is None or file.get("phase") == STARTING:
+            epochs = file.get("epochs") if file else self.epochs
+            what = (f"epoch {self.epoch}/{epochs or '?'}" if self.epoch else
+                    "starting: data, latency timing" if file else "starting")
+            return [f"#{self.number} {self.arch}", what, "", val_text, ""], None
+        done = fraction_done(file) or 0.0
+        eta = trial_eta_s(file)
+        speed = f"{file['images_per_s']:,.0f} img/s" if file.get("images_per_s") else ""
+        if file.get("phase") == EVALUATING:
+            where = f"epoch {file['epoch']}/{file['epochs']} {_bar(1.0)} evaluating"
+            eta = 0.0
+        else:
+            where = f"epoch {file['epoch']}/{file['epochs']} {_bar(done)} {done:4.0%}"
+        return [f"#{self.number} {self.arch}", where, speed, val_text,
+                f"ETA {_clock(eta)}" if eta is not None else ""], eta
+
+
 class LiveView:
-    """A rich Live panel: counts per outcome, elapsed against the budget, front size, best error."""
+    """A rich Live panel: counts per outcome, elapsed and the search's ETA against the budget,
+    front size, best error, each running trial's progress within its epoch, the last events."""
 
     def __init__(self) -> None:
         self.console = Console(stderr=True)
         self.events: deque[str] = deque(maxlen=8)
         self.progress: RunProgress | None = None
         self.header = ""
+        self.progress_dir: Path | None = None
+        self.running: dict[int, _Running] = {}
+        self.durations: list[float] = []  # seconds of each trial trained to its end in this run
+        self.concurrency = 1  # the most trials seen running at once
         self.live = Live(self._render(), console=self.console, refresh_per_second=2, get_renderable=self._render)
         self.started = False
 
@@ -55,25 +99,63 @@ class LiveView:
             self.live.__enter__()
             self.started = True
         self.progress = progress
-        if kind == "run":
-            self.header = f"run {data['run_dir']}  study {data['storage']}"
+        self._track(kind, data)
         line = _event_line(kind, data)
         if line:
             self.events.append(line)
         self.live.refresh()
+
+    def _track(self, kind: str, data: dict[str, Any]) -> None:
+        number = data.get("number")
+        if kind == "run":
+            self.header = f"run {data['run_dir']}  study {data['storage']}"
+            self.progress_dir = Path(data["run_dir"]) / PROGRESS_DIR
+        elif kind == "start":
+            self.running[number] = _Running(number, str(data.get(Attr.ARCH)), data.get("epochs"))
+            self.concurrency = max(self.concurrency, len(self.running))
+        elif kind == "epoch" and number in self.running:
+            self.running[number].epoch, self.running[number].val_error = data.get("epoch"), data.get(Attr.VAL_ERROR)
+        elif number in self.running and kind in (Outcome.DONE, Outcome.PRUNED, Status.TRUNCATED, Outcome.FAILED):
+            trial = self.running.pop(number)
+            if kind == Outcome.DONE:
+                self.durations.append(time.monotonic() - trial.started)
+        elif kind == "end":
+            self.running.clear()
+
+    def search_eta_s(self, trial_etas: dict[int, float | None]) -> float | None:
+        """Seconds until the search ends: the running trials' ends, then the trials left in rounds of
+        the concurrency seen, each as long as this run's trials so far took; capped by the budget."""
+        p = self.progress
+        if p is None or not self.durations:
+            return None
+        mean = sum(self.durations) / len(self.durations)
+        now = time.monotonic()
+        left = [trial_etas.get(n) if trial_etas.get(n) is not None else max(0.0, mean - (now - t.started))
+                for n, t in self.running.items()]
+        remaining = max(0, p.max_trials - p.finished_before - p.trained - p.running)
+        eta = max(left, default=0.0) + math.ceil(remaining / self.concurrency) * mean
+        if p.time_budget_s:
+            eta = min(eta, max(0.0, p.time_budget_s - p.elapsed_s))
+        return eta
 
     def _render(self) -> Panel:
         p = self.progress
         table = Table.grid(padding=(0, 2))
         if p is None:
             return Panel("starting…", title="wrnsearch")
+        rows = {n: self.running[n].row(self.progress_dir) for n in sorted(self.running)}
         budget = f" / {format_seconds(p.time_budget_s)}" if p.time_budget_s else ""
+        eta = self.search_eta_s({n: left for n, (_, left) in rows.items()})
         counts = "  ".join(f"{o.value} {getattr(p, o.value)}" for o in COUNTED)
         table.add_row("trials", f"{counts}   (trained {p.trained} of {p.max_trials})")
-        table.add_row("elapsed", f"{_clock(p.elapsed_s)}{budget}")
+        table.add_row("elapsed", f"{_clock(p.elapsed_s)}{budget}"
+                                 + (f"   search ETA ~{_clock(eta)}" if eta is not None else ""))
         best = f"{p.best_error:.2f}%" if p.best_error is not None else "–"
         table.add_row("front", f"{p.front_size} trial(s), best validation error {best}")
-        return Panel(Group(table, *self.events), title="wrnsearch run", subtitle=self.header)
+        trials = Table.grid(padding=(0, 2))
+        for cells, _ in rows.values():
+            trials.add_row(*cells)
+        return Panel(Group(table, trials, *self.events), title="wrnsearch run", subtitle=self.header)
 
 
 def _event_line(kind: str, data: dict[str, Any]) -> str | None:

@@ -18,8 +18,54 @@ import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from wrnsearch.errors import RunError
+
+RUN_LOG = "run.log"  # in a run directory: the driver's log, Ray's and Ray Tune's messages included
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+_held: list[logging.Handler] = []  # the run log while run_log holds Ray's logger
+
+
+@contextlib.contextmanager
+def run_log(path: Path) -> Iterator[None]:
+    """Ray's and Ray Tune's messages (the token-authentication notice, Tune's warnings) and the
+    driver's own INFO lines into the run's log file, out of the terminal's live view. The driver's
+    warnings still reach the terminal too; every setting is restored afterwards.
+
+    ``ray.init`` clears the ``ray`` logger's handlers; a record of a logger without a handler
+    goes to ``logging.lastResort`` (stderr), which is therefore the run log meanwhile.
+    """
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    handler.setLevel(logging.INFO)
+    ray_log, own_log = logging.getLogger("ray"), logging.getLogger("wrnsearch")
+    saved = (ray_log.handlers[:], ray_log.propagate, ray_log.level, own_log.level, logging.lastResort)
+    ray_log.handlers, ray_log.propagate = [handler], False
+    if ray_log.level == logging.NOTSET or ray_log.level > logging.INFO:
+        ray_log.setLevel(logging.INFO)
+    own_log.addHandler(handler)
+    if own_log.getEffectiveLevel() > logging.INFO:
+        own_log.setLevel(logging.INFO)
+    logging.lastResort = handler
+    _held.append(handler)
+    try:
+        yield
+    finally:
+        _held.remove(handler)
+        logging.lastResort = saved[4]
+        ray_log.handlers, ray_log.propagate = saved[0], saved[1]
+        ray_log.setLevel(saved[2])
+        own_log.removeHandler(handler)
+        own_log.setLevel(saved[3])
+        handler.close()
+
+
+def _ray_owns_its_logs() -> bool:
+    """Whether Ray may install its own terminal handler (not while :func:`run_log` holds its logger)."""
+    return not _held
 
 
 def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
@@ -34,13 +80,14 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
     address = address or os.environ.get("RAY_ADDRESS")  # RAY_ADDRESS joins a cluster, as in Ray
     if address:
         with cluster_errors(address):
-            ray.init(address=address, log_to_driver=False, configure_logging=True, logging_level=logging.WARNING)
+            ray.init(address=address, log_to_driver=False, configure_logging=_ray_owns_its_logs(),
+                     logging_level=logging.WARNING)
         return True
     try:
         # "local": a Ray of our own even when `ray start` left a cluster on this machine (address
         # None would join that cluster, and then refuse num_cpus)
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
-                 log_to_driver=False, configure_logging=True, logging_level=logging.WARNING)
+                 log_to_driver=False, configure_logging=_ray_owns_its_logs(), logging_level=logging.WARNING)
     except Exception as e:  # noqa: BLE001 - start-up errors come in many types
         raise RunError(f"cannot start a local Ray: {' '.join(str(e).split())[:300]}") from None
     return True

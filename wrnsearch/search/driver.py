@@ -26,7 +26,7 @@ from wrnsearch.compat import close_storage
 from wrnsearch.errors import RunError
 from wrnsearch.pareto import eligible_trials
 from wrnsearch.record import Attr
-from wrnsearch.search.connect import cluster_node_count, gpus_per_trial, init_ray
+from wrnsearch.search.connect import RUN_LOG, cluster_node_count, gpus_per_trial, init_ray, run_log
 from wrnsearch.search.dashboard import DashboardFigures
 from wrnsearch.search.decisions import (
     TIME_STOPPED_REASON,
@@ -36,6 +36,7 @@ from wrnsearch.search.decisions import (
     max_trials_reason,
 )
 from wrnsearch.search.options import EventCallback, RunOptions, RunProgress, RunResult
+from wrnsearch.search.progress import PROGRESS_DIR
 from wrnsearch.space import Space, space_size
 from wrnsearch.study import Outcome, count_outcomes, outcome_of, storage_url
 from wrnsearch.study.rundir import RunLock, resolve_run, write_run_dir
@@ -80,7 +81,8 @@ def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, opti
     try:
         if stop_reason is None:
             try:
-                stop_reason = _tune(space, study, run_dir, options, progress, events, trainable)
+                with run_log(run_dir / RUN_LOG):  # Ray's start-up and Tune's chatter stay out of the view
+                    stop_reason = _tune(space, study, run_dir, options, progress, events, trainable)
             except Exception as e:
                 cause = _storage_failure(e)
                 if cause is None:
@@ -181,6 +183,7 @@ def _trial_context(space: Space, run_dir: Path, options: RunOptions, gpus: float
         "dataset": space.dataset.model_dump(mode="json"), "train": space.train.model_dump(mode="json"),
         "data_root": str(Path(options.data_root).resolve()) if options.data_root else None,
         "checkpoints": str((run_dir / "checkpoints").resolve()), "trial_time_s": space.budget.trial_time,
+        "progress": str((run_dir / PROGRESS_DIR).resolve()),
         "gpus": gpus, "cpus": int(max(1, space.resources.cpus_per_trial)),
         "memory_per_trial": space.resources.memory_per_trial,
     }

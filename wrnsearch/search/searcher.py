@@ -139,7 +139,8 @@ class StudySearcher(Searcher):
         self.leaders[key] = trial_id
         self.launched += 1
         self.progress.count(Outcome.RUNNING)
-        self._event("start", number=trial.number, arch=proposal.spec.name, params=proposal.cost.params)
+        self._event("start", number=trial.number, arch=proposal.spec.name, params=proposal.cost.params,
+                    epochs=self.space.train.epochs)
         return {"spec": proposal.spec.to_dict(), "key": key, "number": trial.number}
 
     def _has_waiting(self) -> bool:

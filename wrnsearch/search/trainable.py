@@ -110,6 +110,7 @@ def _train(spec: WRNSpec, config: dict[str, Any], ctx: dict[str, Any]) -> TrialR
     from ray import tune
 
     from wrnsearch.cost import model_cost
+    from wrnsearch.search.progress import ProgressFile
     from wrnsearch.space import TrainConfig
     from wrnsearch.train import train_trial
 
@@ -120,7 +121,12 @@ def _train(spec: WRNSpec, config: dict[str, Any], ctx: dict[str, Any]) -> TrialR
     if cap.extra_bytes:
         _warm_up(ctx["cpus"])
 
+    recipe = TrainConfig.model_validate(ctx["train"])
+    progress = ProgressFile(ctx.get("progress"), config.get("number", 0), spec.name, recipe.epochs,
+                            recipe.batch_size)
+
     def on_epoch(report: Any, _path: Any) -> None:
+        progress.epoch_done(report.epoch, report.val_error)
         # The last epoch is reported with the whole record: a scheduler that stops a trial on its
         # last epoch report (ASHA at max_t) must not cut the record off.
         if report.epoch < report.epochs:
@@ -132,8 +138,8 @@ def _train(spec: WRNSpec, config: dict[str, Any], ctx: dict[str, Any]) -> TrialR
 
     with cap:
         try:
-            return train_trial(spec, TrainConfig.model_validate(ctx["train"]), splits, device=device,
-                               time_limit_s=ctx["trial_time_s"], callback=on_epoch, threads=ctx["cpus"],
+            return train_trial(spec, recipe, splits, device=device, time_limit_s=ctx["trial_time_s"],
+                               callback=on_epoch, on_step=progress.step, threads=ctx["cpus"],
                                checkpoint_dir=Path(ctx["checkpoints"]) / config["key"])
         except Exception as e:
             if not cap.hit():
