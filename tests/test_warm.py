@@ -31,7 +31,7 @@ space:
 budget: {{max_trials: {max_trials}, max_params: 600K}}
 train: {{epochs: 1, batch_size: 32, lr: 0.05}}
 search: {{sampler: random, seed: {seed}, max_concurrent: 2, enqueue: {enqueue}}}
-resources: {{cpus_per_trial: 1}}
+resources: {{cpus_per_trial: 1, gpus_per_trial: 0}}  # the CPU everywhere: device names the test can know
 """
 FIRST_ENQUEUE = '["WRN-10-3-B(3,1)", "WRN-10-1"]'  # k = 3 is outside the second run's space
 
@@ -98,6 +98,10 @@ def test_a_warm_start_trains_nothing_twice(first, tmp_path, local_ray):
                                               "trial": source.number}
         assert t.values == source.values and t.intermediate_values == source.intermediate_values
         assert t.params and set(t.distributions) == set(t.params)
+    from wrnsearch.deploy import trial_weights_path
+
+    weights = trial_weights_path(result.run_dir, copied[0])  # wrnsearch export finds them in the first run
+    assert weights == run1.resolve() / "checkpoints" / copied[0].user_attrs["key"] / "model.pt" and weights.is_file()
     warm = [data for kind, data in events if kind == "warm"]
     outside = len(before) - len(inside)
     assert warm[0]["copied"] == len(inside) and warm[0]["outside"] == outside >= 1

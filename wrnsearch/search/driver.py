@@ -4,7 +4,8 @@
 joins a cluster, and hands Ray Tune a :class:`~wrnsearch.search.searcher.StudySearcher`. The
 study is the whole state: a resumed run (same command, or ``wrnsearch resume RUN_DIR``)
 reconciles trials a killed driver left RUNNING (marked failed as interrupted, and queued again
-so they continue from their checkpoint), counts what is finished, and goes on. Ray Tune's own
+so they continue from their checkpoint), counts what is finished, and goes on. With ``--warm-start``
+another run's comparable results are copied in first (:mod:`wrnsearch.search.warm`). Ray Tune's own
 restore is not used (it has lost searcher state across releases), nor are its per-result log
 files: the study records every result.
 """
