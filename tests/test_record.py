@@ -118,7 +118,7 @@ def test_every_outcome_as_the_driver_stores_it(study_and_space):
     assert [is_reusable(t) for t in trials] == [True, True, False, False, False, False, False, True, False, False]
     counts = count_outcomes(trials)
     assert counts == {"done": 1, "infeasible": 1, "pruned": 2, "failed": 2, "interrupted": 1, "reused": 2,
-                      "running": 0, "waiting": 1}
+                      "copied": 0, "running": 0, "waiting": 1}
 
     first, copy = trials[0], trials[5]
     assert first.values == [40.0, 78_000.0, 2.5] and first.user_attrs["status"] == "complete"

@@ -69,12 +69,14 @@ class Attr:
     FAIL_REASON = "fail_reason"
     REUSED_FROM = "reused_from"  # the trial whose result this one copies
     RETRY_OF = "retry_of"  # the interrupted trial this one runs again
+    WARM_START = "warm_start"  # a copied result: the run, study and trial it came from (--warm-start)
     DATASET_SPLIT = "dataset_split"  # the record's ``dataset``
     VAL_ERROR = "val_error"
     TEST_ERROR = "test_error"
     LATENCY_MS = "latency_ms"
     LATENCY_INFER_MS = "latency_infer_ms"
     DEVICE = "device"
+    NODE = "node"  # the host the trial ran on
     EPOCHS = "epochs"
     CURVE = "curve"
 

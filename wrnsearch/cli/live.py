@@ -158,6 +158,18 @@ class LiveView:
         return Panel(Group(table, trials, *self.events), title="wrnsearch run", subtitle=self.header)
 
 
+def warm_line(data: dict[str, Any]) -> str:
+    """What a warm start copied and left: "warm start: copied N trials from RUN (skipped ...)"."""
+    skipped = [f"{data[k]} {why}" for k, why in (("outside", "outside the space"), ("over_budget", "over budget"),
+                                                 ("held", "already in this study"),
+                                                 ("not_results", "not complete there")) if data.get(k)]
+    latency = [f"{data[k]} {why}" for k, why in (("retimed", "latencies timed again on this device"),
+                                                 ("latency_left_out", "latencies from another device left out"))
+               if data.get(k)]
+    return (f"warm start: copied {data['copied']} trial(s) from {data['source']}"
+            + (f" (skipped {', '.join(skipped)})" if skipped else "") + "".join(f"; {x}" for x in latency))
+
+
 def _event_line(kind: str, data: dict[str, Any]) -> str | None:
     """The panel's line for one event of the search (None for events it does not list)."""
     trial = f"#{data.get('number')} {data.get(Attr.ARCH)}"
@@ -176,6 +188,8 @@ def _event_line(kind: str, data: dict[str, Any]) -> str | None:
         return f"{trial} {kind}: {data.get('reason') or ''}"
     if kind == Outcome.REUSED:
         return f"{trial} already trained (trial {data[Attr.REUSED_FROM]}): result reused"
+    if kind == "warm":
+        return warm_line(data)
     if kind == "alone":
         return (f"{data[Attr.ARCH]} timed alone: latency {data[Attr.LATENCY_MS]:.1f} ms, inference "
                 f"{data[Attr.LATENCY_INFER_MS]:.2f} ms")

@@ -10,11 +10,17 @@ import click
 
 from wrnsearch.cli import SET_OPTION, main
 
+WARM_START_OPTION = click.option(
+    "--warm-start", "warm_start", metavar="OTHER_RUN_DIR", type=click.Path(file_okay=False, exists=True), default=None,
+    help="First copy the complete results of another run on the same data, split and recipe (nothing retrained; "
+         "architectures outside this space skipped; not counted in budget.max_trials; never copied twice).")
+
 
 def _run_options(**kw: Any) -> Any:
     from wrnsearch.search import RunOptions
 
-    return RunOptions(**{k: (Path(v) if k in ("runs_dir", "run_dir") and v is not None else v) for k, v in kw.items()})
+    paths = ("runs_dir", "run_dir", "warm_start")
+    return RunOptions(**{k: (Path(v) if k in paths and v is not None else v) for k, v in kw.items()})
 
 
 @main.command()
@@ -27,15 +33,16 @@ def _run_options(**kw: Any) -> Any:
               help="Ray cluster to join (e.g. auto, ray://host:10001); default: start a local Ray.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where the data set lives.")
 @click.option("--quiet", "-q", is_flag=True, help="No live view: one JSON line per event on stdout.")
+@WARM_START_OPTION
 @SET_OPTION
 def run(space_file: str, name: str | None, runs_dir: str, storage: str | None, address: str | None,
-        data_root: str | None, quiet: bool, overrides: tuple[str, ...]) -> None:
+        data_root: str | None, quiet: bool, warm_start: str | None, overrides: tuple[str, ...]) -> None:
     """Run a search: Optuna proposes, Ray Tune trains, the study keeps every result.
 
     Running the same command again resumes: no finished trial is lost or repeated.
     """
     options = _run_options(name=name, runs_dir=runs_dir, storage=storage, address=address, data_root=data_root,
-                           overrides=overrides)
+                           overrides=overrides, warm_start=warm_start)
     _drive(space_file, options, quiet)
 
 
@@ -45,11 +52,13 @@ def run(space_file: str, name: str | None, runs_dir: str, storage: str | None, a
 @click.option("--address", default=None, help="Ray cluster to join; default: a local Ray.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where the data set lives.")
 @click.option("--quiet", "-q", is_flag=True, help="No live view: one JSON line per event on stdout.")
+@WARM_START_OPTION
 @SET_OPTION
 def resume(run_dir: str, storage: str | None, address: str | None, data_root: str | None, quiet: bool,
-           overrides: tuple[str, ...]) -> None:
+           warm_start: str | None, overrides: tuple[str, ...]) -> None:
     """Continue a stopped or crashed run from its directory (the space it saved, the study it holds)."""
-    options = _run_options(run_dir=run_dir, storage=storage, address=address, data_root=data_root, overrides=overrides)
+    options = _run_options(run_dir=run_dir, storage=storage, address=address, data_root=data_root, overrides=overrides,
+                           warm_start=warm_start)
     _drive(None, options, quiet)
 
 

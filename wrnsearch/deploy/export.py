@@ -71,17 +71,22 @@ def pick_trial(study: optuna.Study, number: int | None = None, arch: str | None 
 
 
 def is_completed(trial: FrozenTrial) -> bool:
-    """Trained in full (here or in the trial it reused): it has final weights."""
-    return (outcome_of(trial) in (Outcome.DONE, Outcome.REUSED)
+    """Trained in full (here, in the trial it reused, or in the run it was copied from): it has final weights."""
+    return (outcome_of(trial) in (Outcome.DONE, Outcome.REUSED, Outcome.COPIED)
             and trial.user_attrs.get(Attr.STATUS) == Status.COMPLETE.value)
 
 
 def trial_weights_path(run_dir: str | Path, trial: FrozenTrial) -> Path:
-    """Where a completed trial's final weights are (a reused trial shares its source's)."""
+    """Where a completed trial's final weights are (a reused trial shares its source's; a copied one,
+    or a reuse of it, has them in the run that trained it, under the same key: same data and recipe)."""
     key = trial.user_attrs.get(Attr.KEY)
     if not key:
         raise RunError(f"trial {trial.number} has no key attribute: not a wrnsearch trial")
-    return Path(run_dir) / CHECKPOINTS_DIR / key / WEIGHTS_FILE
+    origin = trial.user_attrs.get(Attr.WARM_START)
+    while isinstance(origin, dict) and isinstance(origin.get("via"), dict):  # a copy of a copy
+        origin = origin["via"]
+    trained_in = Path(origin["run_dir"]) if isinstance(origin, dict) and "run_dir" in origin else Path(run_dir)
+    return trained_in / CHECKPOINTS_DIR / key / WEIGHTS_FILE
 
 
 def export_trial(run_dir: str | Path, output: str | Path, *, fmt: str = "export", trial: int | None = None,

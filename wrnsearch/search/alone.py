@@ -84,7 +84,7 @@ def measure_front_alone(study: optuna.Study, space: Space, *, device: Any = None
                 out.front = len(info.front_trials)
                 break
             for arch, t in todo.items():
-                figures = _time_alone(WRNSpec.from_dict(t.user_attrs[Attr.SPEC]), space, torch_device, here)
+                figures = time_alone(WRNSpec.from_dict(t.user_attrs[Attr.SPEC]), space, torch_device, here)
                 alone = {**alone_figures(study), arch: figures}
                 study.set_user_attr(ALONE_ATTR, alone)
                 out.timed.append(arch)
@@ -96,8 +96,9 @@ def measure_front_alone(study: optuna.Study, space: Space, *, device: Any = None
     return out
 
 
-def _time_alone(spec: WRNSpec, space: Space, device: Any, device_label: str) -> dict[str, Any]:
-    """Both latencies of ``spec`` as a trial of ``space`` times them (batch, steps, fast path)."""
+def time_alone(spec: WRNSpec, space: Space, device: Any, device_label: str) -> dict[str, Any]:
+    """Both latencies of ``spec`` as a trial of ``space`` times them (batch, steps, fast path); also
+    what a warm start times a copied architecture with (:mod:`wrnsearch.search.warm`)."""
     from wrnsearch.train import measure_like_a_trial
 
     recipe, resolution = space.train, space.dataset.resolution

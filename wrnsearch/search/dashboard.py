@@ -83,8 +83,9 @@ def curves_figure(trials: list[FrozenTrial], colours: dict[int, str]) -> Any:
 
     fig = go.Figure()
     grey_legend = {"solid": False, "dot": False}
-    # trained trials and those training; a copy of another trial's result repeats its curve
-    trained = [t for t in trials if outcome_of(t).trained or outcome_of(t) == Outcome.RUNNING]
+    # trained trials, those training and those a warm start copied in with their curves; a reuse
+    # of another trial's result in this study repeats that trial's curve
+    trained = [t for t in trials if outcome_of(t).trained or outcome_of(t) in (Outcome.RUNNING, Outcome.COPIED)]
     curves = {t.number: learning_curve(t) for t in trained}
     drawn = [t for t in trained if curves[t.number]]
     # grey first, so the front's coloured lines are drawn on top
@@ -93,7 +94,7 @@ def curves_figure(trials: list[FrozenTrial], colours: dict[int, str]) -> Any:
         errors = [curves[t.number][e] for e in epochs]
         arch = str(t.user_attrs.get(Attr.ARCH, f"trial {t.number}"))
         outcome = outcome_of(t)
-        dash = "solid" if outcome in (Outcome.DONE, Outcome.RUNNING) else "dot"
+        dash = "solid" if outcome in (Outcome.DONE, Outcome.RUNNING, Outcome.COPIED) else "dot"
         status = outcome.value
         hover = f"#{t.number} {arch} ({status})<br>epoch %{{x}}: %{{y:.2f}}%<extra></extra>"
         if t.number in colours:

@@ -4,7 +4,8 @@
 joins a cluster, and hands Ray Tune a :class:`~wrnsearch.search.searcher.StudySearcher`. The
 study is the whole state: a resumed run (same command, or ``wrnsearch resume RUN_DIR``)
 reconciles trials a killed driver left RUNNING (marked failed as interrupted, and queued again
-so they continue from their checkpoint), counts what is finished, and goes on. Ray Tune's own
+so they continue from their checkpoint), counts what is finished, and goes on. With ``--warm-start``
+another run's comparable results are copied in first (:mod:`wrnsearch.search.warm`). Ray Tune's own
 restore is not used (it has lost searcher state across releases), nor are its per-result log
 files: the study records every result.
 """
@@ -37,6 +38,7 @@ from wrnsearch.search.decisions import (
 )
 from wrnsearch.search.options import EventCallback, RunOptions, RunProgress, RunResult
 from wrnsearch.search.progress import PROGRESS_DIR
+from wrnsearch.search.warm import WarmSource, check_warm_start, copy_warm_start
 from wrnsearch.space import Space, space_size
 from wrnsearch.study import Outcome, count_outcomes, outcome_of, storage_url
 from wrnsearch.study.rundir import RunLock, resolve_run, write_run_dir
@@ -56,25 +58,35 @@ def run_search(space_path: str | Path | None, options: RunOptions = RunOptions()
     url = storage_url(run_dir, options.storage or space.storage)
     if options.preflight_data and options.address is None and trainable is None:
         _preflight_data(space, options.data_root)
+    warm = None
+    if options.warm_start is not None:  # checked before the run directory is written: a refusal leaves nothing
+        warm = check_warm_start(space, options.warm_start, run_dir=run_dir, data_root=options.data_root)
     write_run_dir(space, run_dir)
     with RunLock(run_dir):
         study = open_study(space, url)
         try:
-            return _run_locked(space, study, run_dir, url, options, on_event, trainable)
+            return _run_locked(space, study, run_dir, url, options, on_event, trainable, warm)
         finally:
             close_storage(study)
 
 
 def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, options: RunOptions,
-                on_event: EventCallback | None, trainable: Trainable | None) -> RunResult:
-    """The run, under the run directory's lock, on its open study."""
+                on_event: EventCallback | None, trainable: Trainable | None,
+                warm: WarmSource | None = None) -> RunResult:
+    """The run, under the run directory's lock, on its open study (``warm``: a checked warm start)."""
     reconciled = reconcile_running(study)
+    warmed = None
+    if warm is not None:  # before enqueue_first, which skips the architectures the study holds
+        warmed = copy_warm_start(study, space, warm)
     enqueue_first(study, space)
     trials = study.get_trials(deepcopy=False)
     progress = _progress_of(space, study, trials)
     if on_event:
-        on_event("run", {"run_dir": str(run_dir), "storage": url, "resumed": bool(trials),
+        resumed = any(outcome_of(t) != Outcome.COPIED for t in trials)  # copied in just now: a fresh run
+        on_event("run", {"run_dir": str(run_dir), "storage": url, "resumed": resumed,
                          "reconciled": reconciled, "trained_before": progress.finished_before}, progress)
+        if warmed is not None:
+            on_event("warm", warmed.to_event(), progress)
     figures = DashboardFigures(study, options.figure_interval_s)
     events = _redrawing(figures, on_event)
     stop_reason = _nothing_left(space, trials, progress)
@@ -130,7 +142,7 @@ def _progress_of(space: Space, study: optuna.Study, trials: list[optuna.trial.Fr
     counts = count_outcomes(trials)
     progress = RunProgress(time_budget_s=space.budget.time, max_trials=space.budget.max_trials,
                            finished_before=sum(counts[o.value] for o in Outcome if o.trained))
-    for outcome in (Outcome.DONE, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.REUSED):
+    for outcome in (Outcome.DONE, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.REUSED, Outcome.COPIED):
         progress.count(outcome, counts[outcome.value])
     for t in eligible_trials(study):
         error = t.user_attrs.get(Attr.VAL_ERROR, t.user_attrs.get(Attr.TEST_ERROR))  # retrain: test error

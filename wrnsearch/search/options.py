@@ -27,10 +27,12 @@ class RunOptions:
     preflight_data: bool = True  # check the data set is there before starting (local runs)
     measure_alone: bool = True  # time the front's latencies alone when the search ends (search/alone.py)
     figure_interval_s: float = 15.0  # the dashboard's figures are redrawn at most this often (search/dashboard.py)
+    warm_start: Path | None = None  # another run whose results are copied in first (search/warm.py)
 
 
 # the outcomes the live view counts, in its order
-COUNTED = (Outcome.DONE, Outcome.RUNNING, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.REUSED)
+COUNTED = (Outcome.DONE, Outcome.RUNNING, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.REUSED,
+           Outcome.COPIED)
 
 
 @dataclass
@@ -46,6 +48,7 @@ class RunProgress:
     failed: int = 0
     infeasible: int = 0
     reused: int = 0
+    copied: int = 0  # another run's results (--warm-start): not trained here, not counted in max_trials
     front_size: int = 0
     best_error: float | None = None
     finished_before: int = 0  # trained trials found in the study at start (resume)

@@ -13,6 +13,7 @@ pruned     PRUNED: stopped early by the scheduler, the search's time budget or t
 failed     FAIL: diverged, out of memory, crashed, or its worker died too often
 interrupted FAIL with ``status: interrupted``: the driver stopped while it ran (queued again)
 reused     any finished state with ``reused_from``: a copy of an earlier trial's outcome
+copied     COMPLETE with ``warm_start``: another run's result, copied by ``--warm-start`` (not trained here)
 running    RUNNING
 waiting    WAITING (queued: a retry of an interrupted trial)
 ========== ================================================================================
@@ -38,6 +39,7 @@ class Outcome(str, enum.Enum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     REUSED = "reused"
+    COPIED = "copied"
     RUNNING = "running"
     WAITING = "waiting"
 
@@ -74,6 +76,8 @@ def outcome_of(trial: FrozenTrial) -> Outcome:
         return Outcome.INTERRUPTED
     if Attr.REUSED_FROM in trial.user_attrs:
         return Outcome.REUSED
+    if Attr.WARM_START in trial.user_attrs and trial.state == TrialState.COMPLETE:
+        return Outcome.COPIED
     if trial.state == TrialState.COMPLETE:
         return Outcome.DONE if is_feasible(trial) else Outcome.INFEASIBLE
     if trial.state == TrialState.PRUNED:
@@ -82,18 +86,20 @@ def outcome_of(trial: FrozenTrial) -> Outcome:
 
 
 def counts_as_trained(trial: FrozenTrial) -> bool:
-    """A trial that consumed training: done, pruned or failed, not infeasible, reused or interrupted."""
+    """A trial that consumed training: done, pruned or failed, not infeasible, reused, copied or interrupted."""
     return outcome_of(trial).trained
 
 
 def has_full_result(trial: FrozenTrial) -> bool:
-    """Trained by this trial for the whole epoch budget within every budget: a front candidate."""
-    return outcome_of(trial) == Outcome.DONE and trial.user_attrs.get(Attr.STATUS) == Status.COMPLETE
+    """Trained for the whole epoch budget within every budget, by this trial or by the other run's
+    trial it was copied from (same data, split and recipe): a front candidate."""
+    return (outcome_of(trial) in (Outcome.DONE, Outcome.COPIED)
+            and trial.user_attrs.get(Attr.STATUS) == Status.COMPLETE)
 
 
 def is_reusable(trial: FrozenTrial) -> bool:
     """Its outcome may stand for a later proposal of the same architecture and recipe."""
-    return outcome_of(trial) in (Outcome.DONE, Outcome.PRUNED)
+    return outcome_of(trial) in (Outcome.DONE, Outcome.PRUNED, Outcome.COPIED)
 
 
 def count_outcomes(trials: Iterable[FrozenTrial]) -> dict[str, int]:
