@@ -95,6 +95,22 @@ def test_a_search_keeps_its_figures_current_in_the_study(dash_run):
 
 
 @pytest.mark.slow
+def test_trials_leave_their_progress_and_ray_its_messages_in_the_run_directory(dash_run):
+    from wrnsearch.search.progress import fraction_done, read_progress
+
+    run_dir, _ = dash_run
+    trained = [t for t in load(run_dir, "dash").trials if counts_as_trained(t)]
+    for t in trained:  # each worker's last word: its last minibatch of its last epoch, then evaluation
+        seen = read_progress(run_dir / "progress", t.number)
+        assert seen["arch"] == t.user_attrs["arch"] and seen["phase"] == "evaluating", seen
+        assert (seen["epoch"], seen["epochs"], fraction_done(seen)) == (2, 2, 1.0)
+        assert seen["step"] == seen["steps"] > 0 and seen["images_per_s"] > 0
+        assert seen["val_error"] == t.intermediate_values[2]  # the last epoch's, as reported
+    log = (run_dir / "run.log").read_text()
+    assert " ray.tune" in log  # Tune's messages went to the run's log
+
+
+@pytest.mark.slow
 def test_the_dashboard_serves_and_chromium_draws_the_figures(dash_run):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found: apt-get install chromium to run the browser tests")

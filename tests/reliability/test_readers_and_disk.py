@@ -72,6 +72,9 @@ def test_dashboard_report_and_pareto_poll_during_a_search(tmp_path, ledger):
     assert run.returncode == 0, err[-2000:]
     assert not errors, errors
     assert "Traceback" not in dash_err and "Traceback" not in err
+    # Ray's start-up and Tune's messages go to the run's log, not over the terminal
+    assert "Token authentication" not in err and "may be a performance bottleneck" not in err, err
+    assert "ray._private.worker: Started a local Ray instance" in (run_dir / "run.log").read_text()
     assert min(polls.values()) >= 2, polls
     assert len(trained) == 5
     assert names == {"readers"} and len(seen_trials) >= 2, "the dashboard saw the study grow"

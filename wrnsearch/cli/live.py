@@ -75,8 +75,8 @@ class LiveView:
     """A rich Live panel: counts per outcome, elapsed and the search's ETA against the budget,
     front size, best error, each running trial's progress within its epoch, the last events."""
 
-    def __init__(self) -> None:
-        self.console = Console(stderr=True)
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
         self.events: deque[str] = deque(maxlen=8)
         self.progress: RunProgress | None = None
         self.header = ""
@@ -132,7 +132,7 @@ class LiveView:
         now = time.monotonic()
         left = [trial_etas.get(n) if trial_etas.get(n) is not None else max(0.0, mean - (now - t.started))
                 for n, t in self.running.items()]
-        remaining = max(0, p.max_trials - p.finished_before - p.trained - p.running)
+        remaining = max(0, p.max_trials - p.trained - p.running)  # trained: this run's and those before
         eta = max(left, default=0.0) + math.ceil(remaining / self.concurrency) * mean
         if p.time_budget_s:
             eta = min(eta, max(0.0, p.time_budget_s - p.elapsed_s))

@@ -1,0 +1,93 @@
+"""The live view in a terminal: each running trial's progress within its epoch, from the file its
+worker writes (search/progress.py), and the search's ETA against its budget."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+
+from rich.console import Console
+
+from wrnsearch.cli.live import LiveView
+from wrnsearch.search import RunProgress
+from wrnsearch.search.progress import ProgressFile, fraction_done, read_progress, trial_eta_s
+
+
+def _screen(view: LiveView) -> str:
+    out = Console(file=io.StringIO(), width=150, color_system=None)
+    out.print(view._render())
+    return out.file.getvalue()
+
+
+def test_the_view_shows_each_running_trial_and_the_search_eta(tmp_path):
+    view = LiveView(console=Console(file=io.StringIO(), width=150, color_system=None))
+    progress = RunProgress(max_trials=4, time_budget_s=900)
+    run_dir = tmp_path / "runs" / "q"
+    view.on_event("run", {"run_dir": str(run_dir), "storage": "sqlite:///x", "resumed": False, "reconciled": [],
+                          "trained_before": 0}, progress)
+    for number, arch in ((3, "WRN-10-3"), (4, "WRN-10-2-B(3,1)")):
+        progress.running += 1
+        view.on_event("start", {"number": number, "arch": arch, "params": 677274, "epochs": 3}, progress)
+    view.on_event("epoch", {"number": 4, "arch": "WRN-10-2-B(3,1)", "epoch": 1, "val_error": 71.5}, progress)
+    (run_dir / "progress").mkdir(parents=True)
+    # trial 3: half of its training done (epoch 2 of 3, minibatch 25 of 50) in 30 s: 30 s left
+    (run_dir / "progress" / "3.json").write_text(json.dumps({
+        "number": 3, "arch": "WRN-10-3", "phase": "training", "epoch": 2, "epochs": 3, "step": 25, "steps": 50,
+        "images_per_s": 312.4, "val_error": 66.8, "training_since": time.time() - 30, "done_at_start": 0.0}))
+    # one trial of this run took 60 s; trial 4 wrote no file (a node without the run directory)
+    view.durations = [60.0]
+    progress.done = 1
+    screen = _screen(view)
+    line3 = next(line for line in screen.splitlines() if "#3 WRN-10-3" in line)
+    assert re.search(r"epoch 2/3 █{6}░{6}\s+50%\s+312 img/s\s+val 66\.8%\s+ETA 0:00:(29|30)", line3), line3
+    line4 = next(line for line in screen.splitlines() if "#4 WRN-10-2-B(3,1)" in line and "started" not in line)
+    assert "epoch 1/3" in line4 and "val 71.5%" in line4 and "ETA" not in line4, line4
+    # the search: the running trials' ends (30 s, and 60 s less trial 4's age for the one without a file),
+    # then 4 - 1 trained - 2 running = 1 trial in rounds of 2 at 60 s: about 2 minutes
+    eta = re.search(r"search ETA ~0:(\d\d):(\d\d)", screen)
+    assert eta and 115 <= int(eta[1]) * 60 + int(eta[2]) <= 120, screen
+    assert "0:00:00 / 15m" in screen or re.search(r"0:00:0\d / 15m", screen)
+    # a trial that ends leaves the view's running rows
+    progress.running -= 1
+    view.on_event("done", {"number": 3, "arch": "WRN-10-3", "val_error": 49.8, "test_error": 51.8,
+                           "latency_ms": 250.5, "latency_infer_ms": 3.2}, progress)
+    screen = _screen(view)
+    assert not any("#3 WRN-10-3" in line and "epoch" in line for line in screen.splitlines())
+    assert "#3 WRN-10-3 done: val error 49.80%" in screen and len(view.durations) == 2
+
+
+def test_a_worker_writes_its_progress_throttled_and_atomically(tmp_path):
+    folder = tmp_path / "progress"
+    writer = ProgressFile(folder, 7, "WRN-16-2", epochs=2, batch=64, interval_s=3600)
+    assert read_progress(folder, 7)["phase"] == "starting"  # written at once, before any minibatch
+    writer.step(1, 1, 10)
+    writer.step(1, 2, 10)
+    assert read_progress(folder, 7)["phase"] == "starting"  # within the interval: not written
+    writer.epoch_done(1, 70.5)  # an epoch's end is always written
+    seen = read_progress(folder, 7)
+    assert (seen["phase"], seen["epoch"], seen["step"], seen["val_error"]) == ("training", 1, 2, 70.5)
+    assert seen["images_per_s"] > 0 and fraction_done(seen) == 0.1
+    writer.step(2, 10, 10)  # the last minibatch: evaluation follows, written at once
+    seen = read_progress(folder, 7)
+    assert (seen["phase"], seen["epoch"], fraction_done(seen)) == ("evaluating", 2, 1.0)
+    assert trial_eta_s(seen) == 0.0
+    assert [p.name for p in folder.iterdir()] == ["7.json"]  # no temporary file left behind
+
+
+def test_a_resumed_trial_extrapolates_from_its_own_progress(tmp_path):
+    writer = ProgressFile(tmp_path, 1, "WRN-10-1", epochs=4, batch=32, interval_s=0)
+    writer.step(3, 1, 10)  # resumed after epoch 2 of 4: half was done before this worker began
+    state = dict(read_progress(tmp_path, 1), training_since=time.time() - 10)
+    state.update(epoch=3, step=10)  # 3 of 4 epochs now: a quarter done in 10 s, a quarter left
+    assert abs(state["done_at_start"] - 0.5) < 1e-9
+    assert abs(trial_eta_s(state, now=state["training_since"] + 10) - 10 * 0.25 / 0.25) < 1e-6
+
+
+def test_an_unwritable_folder_disables_the_file_quietly(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    writer = ProgressFile(blocker, 1, "WRN-10-1", epochs=1, batch=8)
+    writer.step(1, 1, 1)
+    assert writer.path is None and read_progress(blocker, 1) is None
