@@ -28,7 +28,8 @@ def _run_options(**kw: Any) -> Any:
 @click.option("--name", default=None, help="Study and run-directory name (default: the space's name).")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
               help="Where run directories live.")
-@click.option("--storage", default=None, help="Optuna storage URL (default: SQLite in the run directory).")
+@click.option("--storage", default=None, help="Optuna storage URL, e.g. postgresql://user@host/db "
+              "(default: the run directory's study.db; study.journal on a network filesystem).")
 @click.option("--address", default=None,
               help="Ray cluster to join (e.g. auto, ray://host:10001); default: start a local Ray.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where the data set lives.")
@@ -90,17 +91,14 @@ def _drive(space_file: str | None, options: Any, quiet: bool) -> None:
               help="Port to listen on.")
 def dashboard(run_dir: str | None, storage: str | None, host: str, port: int) -> None:
     """Serve optuna-dashboard on a run's study (read-only use is safe during a search)."""
-    from wrnsearch.errors import RunError
-    from wrnsearch.study import STUDY_FILE, open_storage, storage_url
+    from wrnsearch.study import open_storage
+    from wrnsearch.study.storage import display_url, run_study_url
 
-    if storage is None:
-        if run_dir is None:
-            raise click.UsageError("give RUN_DIR or --storage")
-        if not (Path(run_dir) / STUDY_FILE).exists():
-            raise RunError(f"{run_dir} holds no {STUDY_FILE}; give the run directory of a search, or --storage URL")
-    url = storage or storage_url(Path(run_dir), None)
+    if storage is None and run_dir is None:
+        raise click.UsageError("give RUN_DIR or --storage")
+    url = storage or run_study_url(run_dir)
     import optuna_dashboard
 
-    click.echo(f"optuna-dashboard on {url}: http://{host}:{port}/  (Ctrl-C to stop)", err=False)
+    click.echo(f"optuna-dashboard on {display_url(url)}: http://{host}:{port}/  (Ctrl-C to stop)", err=False)
     sys.stdout.flush()
     optuna_dashboard.run_server(open_storage(url, create_tables=False), host=host, port=port)

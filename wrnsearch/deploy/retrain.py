@@ -97,7 +97,7 @@ def plan_retrain(run_dir: str | Path, *, front: bool = False, trials: Sequence[i
 
     run_dir = Path(run_dir)
     search, run_dir = resolve_run(None, run_dir=run_dir)
-    url = storage_url(run_dir, storage)
+    url = storage_url(run_dir, storage or search.storage)  # a search on a server saved where
     target = run_dir / RETRAIN_DIR
     if (target / "space.yaml").is_file():
         space, _ = resolve_run(None, run_dir=target, overrides=overrides)

@@ -123,11 +123,13 @@ def measure_run(run_dir: Any, storage: str | None = None, *, device: Any = None,
     from wrnsearch.compat import close_storage
     from wrnsearch.study import storage_url
     from wrnsearch.study.rundir import RunLock, resolve_run
+    from wrnsearch.study.storage import study_lock
     from wrnsearch.study.writer import open_study
 
     space, run_dir = resolve_run(None, run_dir=Path(run_dir))
-    with RunLock(run_dir):
-        study = open_study(space, storage_url(run_dir, storage), create=False)
+    url = storage_url(run_dir, storage or space.storage)
+    with RunLock(run_dir), study_lock(url, space.name):
+        study = open_study(space, url, create=False)
         try:
             return measure_front_alone(study, space, device=device, on_timed=on_timed)
         finally:

@@ -43,6 +43,7 @@ from wrnsearch.space import Space, space_size
 from wrnsearch.study import Outcome, count_outcomes, outcome_of, storage_url
 from wrnsearch.study.rundir import RunLock, resolve_run, write_run_dir
 from wrnsearch.study.shared_fs import check_storage_for_cluster
+from wrnsearch.study.storage import display_url, study_lock, without_password
 from wrnsearch.study.writer import enqueue_first, open_study, reconcile_running
 
 log = logging.getLogger(__name__)
@@ -56,13 +57,15 @@ def run_search(space_path: str | Path | None, options: RunOptions = RunOptions()
     space, run_dir = resolve_run(space_path, run_dir=options.run_dir, runs_dir=options.runs_dir, name=options.name,
                                  overrides=options.overrides)
     url = storage_url(run_dir, options.storage or space.storage)
+    if options.storage or space.storage:  # saved without its password, so that a resume finds the study
+        space = space.model_copy(update={"storage": without_password(url)})
     if options.preflight_data and options.address is None and trainable is None:
         _preflight_data(space, options.data_root)
     warm = None
     if options.warm_start is not None:  # checked before the run directory is written: a refusal leaves nothing
         warm = check_warm_start(space, options.warm_start, run_dir=run_dir, data_root=options.data_root)
     write_run_dir(space, run_dir)
-    with RunLock(run_dir):
+    with RunLock(run_dir), study_lock(url, space.name):  # a server's study: no second driver on any host
         study = open_study(space, url)
         try:
             return _run_locked(space, study, run_dir, url, options, on_event, trainable, warm)
@@ -83,7 +86,7 @@ def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, opti
     progress = _progress_of(space, study, trials)
     if on_event:
         resumed = any(outcome_of(t) != Outcome.COPIED for t in trials)  # copied in just now: a fresh run
-        on_event("run", {"run_dir": str(run_dir), "storage": url, "resumed": resumed,
+        on_event("run", {"run_dir": str(run_dir), "storage": display_url(url), "resumed": resumed,
                          "reconciled": reconciled, "trained_before": progress.finished_before}, progress)
         if warmed is not None:
             on_event("warm", warmed.to_event(), progress)
@@ -100,7 +103,8 @@ def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, opti
                 if cause is None:
                     raise
                 raise RunError(
-                    f"the study could not be written ({cause}); every trial finished before is kept in {url}: "
+                    f"the study could not be written ({cause}); every trial finished before is kept in "
+                    f"{display_url(url)}: "
                     f"free disk space or fix permissions, then resume with: wrnsearch resume {run_dir}"
                 ) from e
         if options.measure_alone and trainable is None:

@@ -19,7 +19,7 @@ class RunOptions:
     name: str | None = None  # default: the space's name
     runs_dir: Path = Path("runs")
     run_dir: Path | None = None  # overrides runs_dir/name (used by resume)
-    storage: str | None = None  # Optuna storage URL; default SQLite in the run directory
+    storage: str | None = None  # Optuna storage URL; default the run directory's study.db (study.journal on NFS)
     address: str | None = None  # Ray cluster address; None starts a local Ray
     data_root: str | None = None
     overrides: tuple[str, ...] = ()

@@ -21,9 +21,9 @@ from wrnsearch.study.outcome import (
     is_reusable,
     outcome_of,
 )
-from wrnsearch.study.storage import STUDY_FILE, load_study, open_storage, sqlite_path, storage_url
+from wrnsearch.study.storage import JOURNAL_FILE, STUDY_FILE, load_study, open_storage, sqlite_path, storage_url
 
 __all__ = [
-    "STUDY_FILE", "Outcome", "count_outcomes", "counts_as_trained", "has_full_result", "is_feasible",
+    "JOURNAL_FILE", "STUDY_FILE", "Outcome", "count_outcomes", "counts_as_trained", "has_full_result", "is_feasible",
     "is_interrupted", "is_reusable", "load_study", "open_storage", "outcome_of", "sqlite_path", "storage_url",
 ]

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wrnsearch.errors import RunError
-from wrnsearch.study.storage import sqlite_path
+from wrnsearch.study.storage import journal_path, sqlite_path
 
 SHARED_FS_ENV = "WRNSEARCH_SHARED_FS"
 
@@ -64,6 +64,10 @@ def check_storage_for_cluster(
         reason = _local_reason(db_path, declared) if db_path else "an in-memory database"
         if reason:
             problems.append(f"the study storage {storage_url} is {reason}")
+    elif journal_path(storage_url) is not None:
+        reason = _local_reason(journal_path(storage_url) or "", declared)
+        if reason:
+            problems.append(f"the study storage {storage_url} is {reason}")
     elif "://" not in storage_url:
         problems.append(f"the study storage {storage_url!r} is not a storage URL")
     scheme, separator, rest = tune_storage_path.partition("://")
@@ -87,6 +91,23 @@ def check_storage_for_cluster(
 def is_shared_path(path: str | Path, shared: bool | Sequence[str] | None = None) -> bool:
     """True when every node can reach ``path`` by the rules of :func:`check_storage_for_cluster`."""
     return _local_reason(str(path), _declared_shared() if shared is None else shared) is None
+
+
+def network_fs(path: str | Path, shared: bool | Sequence[str] | None = None) -> str | None:
+    """What makes ``path`` reachable from other hosts (``"an nfs4 filesystem mounted at /mnt/efs"``,
+    ``"a directory declared shared in WRNSEARCH_SHARED_FS"``), or None on a local disk.
+
+    The run directory's default study follows it: a journal file there, SQLite elsewhere; and an
+    SQLite study there is refused (its WAL index works on one host only).
+    """
+    declared = _declared_shared() if shared is None else shared
+    if _local_reason(str(path), declared) is not None:
+        return None
+    resolved = os.path.realpath(os.path.abspath(os.path.expanduser(str(path))))
+    mount, fstype = _mount_of(resolved)
+    if fstype in NETWORK_FS_TYPES:
+        return f"a network filesystem ({fstype} mounted at {mount})"
+    return f"a filesystem declared shared ({SHARED_FS_ENV})"
 
 
 def _declared_shared() -> bool | list[str]:

@@ -1,16 +1,32 @@
 """Where a study lives: its storage URL, opened for the one writer or for any number of readers.
 
-A run directory holds its study as SQLite (``RUN_DIR/study.db``) unless ``--storage`` names
-another Optuna storage URL. SQLite takes one writer: only the search's driver writes, through
-:func:`open_storage`, with the database in WAL mode so that readers never block it. Readers
-(``wrnsearch pareto``, ``report``, the tests) use :func:`load_study`, which opens SQLite
-read-only, so a reader can never change or break a running search.
+A run directory holds its study as SQLite (``RUN_DIR/study.db``) on a local disk, and as Optuna's
+journal file (``RUN_DIR/study.journal``, URL ``journal:///`` + path) on a network filesystem, unless
+``--storage`` names another Optuna storage URL (``postgresql://...``). SQLite takes one writer: only
+the search's driver writes, through :func:`open_storage`, with the database in WAL mode so that
+readers never block it. WAL keeps its index in shared memory, which works on one host only: a
+reader on another host (a login node, a laptop mounting the share) breaks it, so SQLite on a
+network filesystem is refused (:func:`refuse_sqlite_on_network_fs`); the journal file locks by
+creating a file with ``O_EXCL``, which NFSv3 and later (EFS) honour across hosts. Readers
+(``wrnsearch pareto``, ``report``, the tests) use :func:`load_study`, which opens SQLite read-only
+and never creates a journal, so a reader can never change or break a running search.
+
+A database server has no run directory to lock: :func:`study_lock` holds a PostgreSQL advisory
+lock, keyed by the study's name, for the driver's life, so that a second driver (on any host)
+is refused. A password in a storage URL is the user's secret: :func:`display_url` hides it in
+every message and :func:`without_password` drops it from what is saved.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
+import os
+import re
+import socket
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,7 +39,36 @@ from wrnsearch.errors import RunError
 log = logging.getLogger(__name__)
 
 STUDY_FILE = "study.db"  # the study's SQLite file in a run directory
+JOURNAL_FILE = "study.journal"  # the study's journal file in a run directory on a network filesystem
 _SQLITE = "sqlite:///"
+_JOURNAL = "journal:///"  # wrnsearch's spelling of an Optuna journal file: journal:////abs/x.journal
+_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#@]*@")
+
+
+def display_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``: for messages, logs and the live view.
+
+    Example:
+        >>> display_url("postgresql://wrn:s3cret@db:5432/wrn"), display_url("sqlite:////runs/q/study.db")
+        ('postgresql://wrn:***@db:5432/wrn', 'sqlite:////runs/q/study.db')
+    """
+    return _PASSWORD.sub(r"\1:***@", url)
+
+
+def without_password(url: str) -> str:
+    """``url`` without its password, as a run directory saves it: resuming from it takes the password
+    from ``PGPASSWORD`` or ``~/.pgpass`` (libpq reads both), or from ``--storage`` given again.
+
+    Example:
+        >>> without_password("postgresql+psycopg2://wrn:s3cret@db/wrn")
+        'postgresql+psycopg2://wrn@db/wrn'
+    """
+    return _PASSWORD.sub(r"\1@", url)
+
+
+def journal_path(url: str) -> str | None:
+    """The file of a ``journal:///`` URL (``journal:////abs/x.journal`` -> ``/abs/x.journal``), else None."""
+    return url[len(_JOURNAL):] if url.startswith(_JOURNAL) else None
 
 
 def sqlite_path(url: str) -> str | None:
@@ -46,20 +91,86 @@ def sqlite_path(url: str) -> str | None:
 
 
 def storage_url(run_dir: Path, storage: str | None = None) -> str:
-    """The run's storage: ``storage`` when given, else SQLite in the run directory."""
-    return storage or f"{_SQLITE}{(Path(run_dir) / STUDY_FILE).resolve()}"
-
-
-def open_storage(url: str, *, create_tables: bool = True) -> optuna.storages.RDBStorage:
-    """An RDB storage; SQLite in WAL mode with a generous lock timeout (readers never block us).
-
-    Only the driver creates Optuna's tables; optuna-dashboard passes ``create_tables=False``.
+    """The run's storage: ``storage`` when given; else the study the run directory already holds
+    (``study.db`` or ``study.journal``); else, for a new run, the journal file on a network
+    filesystem (see :mod:`wrnsearch.study.shared_fs`) and SQLite elsewhere.
 
     Raises:
-        RunError: when the database cannot be opened (a read-only or full disk, a bad URL).
+        RunError: for SQLite on a network filesystem (before the run writes anything).
     """
+    if storage:
+        if sqlite_path(storage):
+            refuse_sqlite_on_network_fs(sqlite_path(storage) or "")
+        return storage
+    run_dir = Path(run_dir).resolve()
+    db, journal = run_dir / STUDY_FILE, run_dir / JOURNAL_FILE
+    if db.exists():
+        refuse_sqlite_on_network_fs(db)
+        return f"{_SQLITE}{db}"
+    if not journal.exists() and _network_fs(run_dir) is None:
+        return f"{_SQLITE}{db}"
+    return f"{_JOURNAL}{journal}"
+
+
+def _network_fs(path: Path) -> str | None:
+    from wrnsearch.study.shared_fs import network_fs  # shared_fs reads URLs with this module
+
+    return network_fs(path)
+
+
+def refuse_sqlite_on_network_fs(path: str | Path) -> None:
+    """Refuse an SQLite study on a network filesystem, in one line that says what to use instead.
+
+    Raises:
+        RunError: when ``path`` lies on a network filesystem or under a directory declared shared.
+    """
+    where = _network_fs(Path(path))
+    if where is None:
+        return
+    path = Path(path)
+    if path.name == STUDY_FILE and path.exists():
+        instead = (f"copy {path.parent} to a local disk to continue or read it there, or start a new run "
+                   f"(--name) whose study is then the journal file {JOURNAL_FILE}")
+    else:
+        instead = (f"leave out --storage to keep the study in the run directory's journal file ({JOURNAL_FILE}), "
+                   "or use a database server (--storage postgresql://...)")
+    raise RunError(f"the SQLite study {path} is on {where}, where SQLite is unsafe (its WAL index works on "
+                   f"one host only; a reader on another host breaks it): {instead}")
+
+
+def _journal_storage(path: str, *, create: bool) -> optuna.storages.BaseStorage:
+    """Optuna's journal storage on ``path``. Appends lock by creating ``path.lock`` with ``O_EXCL``
+    (``JournalFileOpenLock``), which NFSv3 and later honour across hosts; reads take no lock and
+    stop before a line still being written. A reader (``create=False``) never creates the file."""
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+
+    if not create and not Path(path).is_file():
+        raise RunError(f"no study journal at {path}: run a search first ('wrnsearch run <space.yaml>')")
+    try:
+        if create:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+    except (OSError, ValueError) as e:
+        raise RunError(f"cannot open the study journal {path}: {e}") from None
+
+
+def open_storage(url: str, *, create_tables: bool = True) -> optuna.storages.BaseStorage:
+    """The study's storage: a journal file, or an RDB storage; SQLite in WAL mode with a generous
+    lock timeout (readers never block us), and never on a network filesystem.
+
+    Only the driver creates Optuna's tables (or the journal file); optuna-dashboard passes
+    ``create_tables=False``.
+
+    Raises:
+        RunError: when the storage cannot be opened (a read-only or full disk, a bad URL, SQLite on
+            a network filesystem).
+    """
+    journal = journal_path(url)
+    if journal is not None:
+        return _journal_storage(journal, create=create_tables)
     path = sqlite_path(url)
     if path:
+        refuse_sqlite_on_network_fs(path)
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             with sqlite3.connect(path, timeout=60) as con:
@@ -73,7 +184,7 @@ def open_storage(url: str, *, create_tables: bool = True) -> optuna.storages.RDB
     try:
         return optuna.storages.RDBStorage(url, skip_table_creation=not create_tables)
     except Exception as e:  # noqa: BLE001 - any driver error becomes one line
-        raise RunError(f"cannot open storage {url.split('@')[-1]}: {' '.join(str(e).split())[:200]}") from None
+        raise RunError(f"cannot open storage {display_url(url)}: {' '.join(str(e).split())[:200]}") from None
 
 
 def _sync_at_checkpoints(engine: sqlalchemy.engine.Engine) -> None:
@@ -101,7 +212,8 @@ def readonly_url(url: str) -> str:
     Other databases, in-memory SQLite and URLs with options of the caller's pass through.
 
     Raises:
-        RunError: when the file does not exist (SQLite would create an empty one).
+        RunError: when the file does not exist (SQLite would create an empty one), or lies on a
+            network filesystem.
     """
     path = sqlite_path(url)
     if not path or "?" in url or path.startswith("file:"):
@@ -109,7 +221,32 @@ def readonly_url(url: str) -> str:
     db = Path(path)
     if not db.is_file():
         raise RunError(f"no study database at {db}: run a search first ('wrnsearch run <space.yaml>')")
+    refuse_sqlite_on_network_fs(db)
     return f"{_SQLITE}file:{quote(str(db.resolve()))}?mode=ro&uri=true"
+
+
+def run_study_url(run_dir: str | Path) -> str:
+    """The storage URL of the study an existing run directory holds: its ``study.db``, its
+    ``study.journal``, or the storage its saved space names (a run on a database server, a retrain).
+
+    Raises:
+        RunError: when the directory is missing or holds no study.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"run directory {run_dir} does not exist")
+    db, journal = run_dir / STUDY_FILE, run_dir / JOURNAL_FILE
+    if db.is_file():
+        return f"{_SQLITE}{db.resolve()}"
+    if journal.is_file():
+        return f"{_JOURNAL}{journal.resolve()}"
+    saved = _saved_space(run_dir).get("storage")
+    if isinstance(saved, str):
+        return saved
+    raise RunError(
+        f"{run_dir} holds no {STUDY_FILE} or {JOURNAL_FILE}: not a run directory, or its search stored the study "
+        "elsewhere (then pass the storage URL)"
+    )
 
 
 def load_study(
@@ -117,41 +254,34 @@ def load_study(
 ) -> optuna.Study:
     """Open a search's study for reading, without being able to disturb a running search.
 
-    Give a run directory (its ``study.db``) or an Optuna storage URL. SQLite files are opened
-    read-only. The study name may be left out when the storage holds only one study.
+    Give a run directory (its ``study.db`` or ``study.journal``) or an Optuna storage URL. SQLite
+    files are opened read-only; a journal is read, never created. The study name may be left out
+    when the storage holds only one study.
 
     Raises:
-        RunError: naming what is missing: the directory, its study.db, or the study.
+        RunError: naming what is missing: the directory, its study, or the study.
     """
     if (run_dir is None) == (storage is None):
         raise RunError("give a run directory or a storage URL (one of them)")
-    if run_dir is not None:
-        run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise RunError(f"run directory {run_dir} does not exist")
-        db = run_dir / STUDY_FILE
-        saved = None if db.is_file() else _saved_space(run_dir).get("storage")
-        if isinstance(saved, str):  # a run whose space names its storage, e.g. RUN_DIR/retrain
-            source, url = saved, readonly_url(saved)
-        elif not db.is_file():
-            raise RunError(
-                f"{run_dir} holds no {STUDY_FILE}: not a run directory, or its search stored the study "
-                "elsewhere (then pass the storage URL)"
-            )
-        else:
-            source, url = str(db), readonly_url(f"{_SQLITE}{db}")
-    else:
-        source, url = str(storage), readonly_url(str(storage))
+    url = run_study_url(run_dir) if run_dir is not None else str(storage)
+    source = sqlite_path(url) or journal_path(url) or display_url(url)
 
     import sqlalchemy.exc
 
     try:
-        opened = optuna.storages.RDBStorage(url, skip_table_creation=True)
+        journal = journal_path(url)
+        if journal is not None:
+            opened = _journal_storage(journal, create=False)
+        else:
+            opened = optuna.storages.RDBStorage(readonly_url(url), skip_table_creation=True)
         names = optuna.study.get_all_study_names(opened)
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError, ImportError) as e:
-        raise RunError(f"cannot read the study storage {source}: {' '.join(str(e).split())[:300]}") from e
+        message = " ".join(str(_root_cause(e)).split())[:300]
+        if "password" in message:  # libpq: "no password supplied", "password authentication failed"
+            message += " (give --storage with the password, or set PGPASSWORD or ~/.pgpass)"
+        raise RunError(f"cannot read the study storage {source}: {message}") from e
     if study_name is None and run_dir is not None and len(names) > 1:
-        study_name = _run_study_name(run_dir, names)  # the search's, beside its retrain
+        study_name = _run_study_name(Path(run_dir), names)  # the search's, beside its retrain
     if study_name is None:
         if not names:
             raise RunError(f"{source} holds no study yet")
@@ -161,8 +291,18 @@ def load_study(
     elif study_name not in names:
         known = ", ".join(sorted(names)) or "none"
         raise RunError(f"{source} holds no study {study_name!r} (studies: {known})")
-    log.debug("opening study %r from %s", study_name, url)
+    log.debug("opening study %r from %s", study_name, display_url(url))
     return optuna.load_study(study_name=study_name, storage=opened)
+
+
+def _root_cause(e: BaseException) -> BaseException:
+    """The first error of a chain: Optuna wraps a refused connection in "an exception is raised
+    during the commit", which says nothing of the password the server asked for."""
+    seen = {id(e)}
+    while (e.__cause__ or e.__context__) is not None and id(e.__cause__ or e.__context__) not in seen:
+        e = e.__cause__ or e.__context__  # type: ignore[assignment]
+        seen.add(id(e))
+    return e
 
 
 def _saved_space(run_dir: Path) -> dict:
@@ -180,3 +320,67 @@ def _run_study_name(run_dir: Path, names: list[str]) -> str | None:
     """The study a run directory's saved space names, when the storage holds it (else None)."""
     name = _saved_space(run_dir).get("name")
     return name if name in names else None
+
+
+def _advisory_key(study_name: str) -> int:
+    """The 64-bit PostgreSQL advisory-lock key of a study (advisory locks are per database)."""
+    digest = hashlib.sha256(f"wrnsearch study {study_name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def study_lock(url: str, study_name: str) -> Iterator[None]:
+    """One driver per study on a database server, on whatever host it runs.
+
+    A run directory's flock cannot see a driver of the same study started elsewhere (another
+    run directory, another host). On PostgreSQL the driver holds a session advisory lock keyed by
+    the study's name on a connection of its own for its whole life; the server releases it when
+    that connection closes, so a killed driver frees it at once (a host that vanishes without
+    closing it frees it when the server's TCP keepalive gives up on the connection). Other
+    storages pass: SQLite and journal files live in the run directory its lock covers, and other
+    servers are used as they are.
+
+    Raises:
+        RunError: when another driver holds the study, or the server cannot be reached.
+    """
+    if not url.startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy.exc
+    import sqlalchemy.pool
+
+    holder = f"wrnsearch {socket.gethostname()} pid {os.getpid()}"[:63]  # pg_stat_activity shows it
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool,
+                                      connect_args={"application_name": holder})
+    key = _advisory_key(study_name)
+    try:
+        connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        acquired = connection.execute(sqlalchemy.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        others = [] if acquired else _advisory_holders(connection, key)
+    except sqlalchemy.exc.SQLAlchemyError as e:
+        engine.dispose()
+        cause = " ".join(str(getattr(e, "orig", e)).split())[:200]
+        raise RunError(f"cannot reach the study storage {display_url(url)}: {cause}") from None
+    if not acquired:
+        connection.close()
+        engine.dispose()
+        by = f" ({', '.join(others)})" if others else ""
+        raise RunError(f"study {study_name!r} in {display_url(url)} is in use by another wrnsearch driver{by}, "
+                       "perhaps on another host: wait for it, or use --name for a new study")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError):
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            connection.close()
+        engine.dispose()
+
+
+def _advisory_holders(connection: sqlalchemy.engine.Connection, key: int) -> list[str]:
+    """The application names of the sessions that hold ``key`` (a bigint key is classid:objid)."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    rows = connection.execute(sqlalchemy.text(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "AND l.classid::bigint = :hi AND l.objid::bigint = :lo"), {"hi": unsigned >> 32, "lo": unsigned & 0xFFFFFFFF})
+    return [name for (name,) in rows if name]

@@ -28,7 +28,7 @@ from wrnsearch.record import INTERRUPTED_REASON, WORKER_DIED_REASON, Attr, Statu
 from wrnsearch.space import Space
 from wrnsearch.spec import WRNSpec
 from wrnsearch.study.sampling import Proposal, infeasible_values, make_sampler
-from wrnsearch.study.storage import open_storage
+from wrnsearch.study.storage import display_url, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def open_study(space: Space, url: str, *, create: bool = True, attempts: int = 5
         except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError) as e:
             if attempt == attempts - 1:
                 cause = " ".join(str(getattr(e, "orig", e)).split())[:200]
-                raise RunError(f"cannot open the study in {url}: {cause}") from None
+                raise RunError(f"cannot open the study in {display_url(url)}: {cause}") from None
             log.warning("opening the study failed (%s); retrying", type(e).__name__)
             time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")  # pragma: no cover
@@ -79,7 +79,7 @@ def _open_study_once(space: Space, url: str, create: bool) -> optuna.Study:
         study = optuna.load_study(study_name=space.name, storage=storage, sampler=sampler)
     except KeyError:
         if not create:
-            raise RunError(f"no study named {space.name!r} in {url}") from None
+            raise RunError(f"no study named {space.name!r} in {display_url(url)}") from None
         study = optuna.create_study(study_name=space.name, storage=storage, directions=space.directions,
                                     sampler=sampler)
         study.set_metric_names(list(space.objectives))
@@ -90,7 +90,7 @@ def _open_study_once(space: Space, url: str, create: bool) -> optuna.Study:
         return study
     names = study.metric_names or []
     if list(names) != list(space.objectives):
-        raise RunError(f"study {space.name!r} in {url} has objectives {names}, the space asks for "
+        raise RunError(f"study {space.name!r} in {display_url(url)} has objectives {names}, the space asks for "
                        f"{space.objectives}: use another --name")
     return study
 
