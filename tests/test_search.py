@@ -154,6 +154,24 @@ def test_asha_prunes_and_pruned_trials_stay_out_of_the_front(tmp_path, local_ray
     assert sum(counts_as_trained(t) for t in trials) == 8
 
 
+def test_no_trial_is_started_that_the_time_budget_would_cut(tmp_path, local_ray):
+    """budget.time: once a trial takes longer than the time left, none is started (it would be cut
+    unfinished, off the front); every trial the run started finishes."""
+    from trainables import SLEEPY_TRIAL_S, sleepy_trial
+
+    space = tmp_path / "t.yaml"
+    space.write_text(SPACE.format(name="t", max_trials=40, epochs=2, train_size=256, sampler="random")
+                     .replace("max_trials: 40,", "max_trials: 40, time: 20s,")
+                     .replace("max_concurrent: 2}", "max_concurrent: 1}"))
+    result = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2), trainable=sleepy_trial)
+    trials = [t for t in load(result.run_dir, "t").trials if counts_as_trained(t)]
+    assert trials and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials), \
+        [(t.number, t.state, t.user_attrs.get("prune_reason")) for t in trials]
+    assert result.stop_reason.startswith("budget.time: ") and "less than a trial takes here" in result.stop_reason
+    assert len(trials) < 20 / SLEEPY_TRIAL_S  # the budget, not max_trials, ended it
+    assert result.progress.elapsed_s < 20
+
+
 def test_resume_command_continues_a_finished_run(tmp_path, local_ray):
     space = write_space(tmp_path, name="r", max_trials=2, epochs=1)
     runs = tmp_path / "runs"

@@ -64,3 +64,14 @@ def scripted_mo_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
                               params=cost.params, macs=cost.macs, latency_ms=latency, epochs=epochs,
                               curve=[{"epoch": e, "val_error": scripted_error(spec, e, epochs)}
                                      for e in range(1, epochs + 1)], device="cpu"))
+
+
+SLEEPY_TRIAL_S = 2.0
+
+
+def sleepy_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """A trial that takes ``SLEEPY_TRIAL_S`` seconds, then reports as scripted_wrn_trial does."""
+    import time
+
+    time.sleep(SLEEPY_TRIAL_S)
+    scripted_wrn_trial(config, ctx)

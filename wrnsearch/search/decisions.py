@@ -28,13 +28,25 @@ FREE_PROPOSALS_REASON = (f"the sampler proposed {MAX_FREE_PROPOSALS} infeasible 
                          "in a row")
 
 
+def time_left_reason(left_s: float, trial_s: float) -> str:
+    return (f"budget.time: {max(0.0, left_s):.0f} s left, less than a trial takes here "
+            f"(about {trial_s:.0f} s, the median of this run's)")
+
+
 def stop_proposing(*, launched: int, allowed: int, max_trials: int, elapsed_s: float, time_budget_s: float | None,
-                   tried: int, space_total: float, waiting: bool) -> str | None:
+                   tried: int, space_total: float, waiting: bool, trial_s: float | None = None) -> str | None:
     """Why no further trial should be proposed now, or None to go on.
 
     ``launched`` trials were started in this run out of ``allowed`` (what ``budget.max_trials``
     leaves after the trials trained before); ``tried`` distinct architectures were proposed out
-    of ``space_total``; ``waiting``: retries of interrupted trials are queued.
+    of ``space_total``; ``waiting``: retries of interrupted trials are queued. ``trial_s``: how
+    long a trial of this run takes (the median of those finished; None before the first): a trial
+    that could not finish within ``budget.time`` is not started, since the budget would stop it
+    unfinished, off the front, its compute wasted.
+
+        >>> stop_proposing(launched=3, allowed=8, max_trials=8, elapsed_s=100, time_budget_s=150, tried=3,
+        ...                space_total=12, waiting=False, trial_s=60)
+        "budget.time: 50 s left, less than a trial takes here (about 60 s, the median of this run's)"
 
     Example:
         >>> stop_proposing(launched=3, allowed=3, max_trials=8, elapsed_s=0, time_budget_s=None, tried=3,
@@ -45,6 +57,8 @@ def stop_proposing(*, launched: int, allowed: int, max_trials: int, elapsed_s: f
         return max_trials_reason(max_trials)
     if time_budget_s is not None and elapsed_s >= time_budget_s:
         return TIME_REASON
+    if time_budget_s is not None and trial_s is not None and elapsed_s + trial_s > time_budget_s:
+        return time_left_reason(time_budget_s - elapsed_s, trial_s)
     if tried >= space_total and not waiting:
         return exhausted_reason(space_total)
     return None

@@ -14,7 +14,9 @@ It runs in the driver, which alone writes the study. Importing this module impor
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +56,7 @@ class _InFlight:
     proposal: Proposal
     key: str
     reported: set[int] = field(default_factory=set)  # epochs whose validation error is in the study
+    started: float = field(default_factory=time.monotonic)
 
 
 def _not_restorable() -> None:
@@ -79,6 +82,7 @@ class StudySearcher(Searcher):
         self.followers: dict[str, list[optuna.Trial]] = {}  # key -> optuna trials waiting on it
         self.results: dict[str, Result] = {}  # key -> finished trial whose outcome can be reused
         self.tried_keys: set[str] = set()
+        self.trial_walls: list[float] = []  # seconds of each trial of this run trained to its end
         self.space_total = space_size(space)
         self.dists: dict[str, BaseDistribution] = search_distributions(space)
         self.stop_reason: str | None = None
@@ -105,6 +109,7 @@ class StudySearcher(Searcher):
                 elapsed_s=self.progress.elapsed_s, time_budget_s=self.space.budget.time, tried=len(self.tried_keys),
                 space_total=self.space_total,
                 waiting=len(self.tried_keys) >= self.space_total and self._has_waiting(),
+                trial_s=statistics.median(self.trial_walls) if self.trial_walls else None,
             )
             if reason:
                 return self._finish(reason)
@@ -203,6 +208,7 @@ class StudySearcher(Searcher):
         told = tell_record(self.study, flight.trial, record, list(self.space.objectives), flight.proposal)
         number, arch = flight.trial.number, flight.proposal.spec.name
         if record.status == Status.COMPLETE:
+            self.trial_walls.append(time.monotonic() - flight.started)
             self.progress.count(Outcome.DONE)
             error = record.val_error if record.val_error is not None else record.test_error  # retrain: test
             self.progress.add_result(list(told.values or ()), float(error))
