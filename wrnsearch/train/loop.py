@@ -300,7 +300,11 @@ def _train_epochs(trainer: _Trainer, record: TrialRecord, identity: dict[str, An
     record.epochs = len(trainer.curve)
     record.images_per_s = trainer.images_seen / trainer.train_time_s if trainer.train_time_s > 0 else None
     if record.status.evaluated:
-        record.val_error = trainer.val_error()
+        last = trainer.curve[-1] if trainer.curve else None
+        if record.status == Status.COMPLETE and last is not None and last["epoch"] == trainer.epochs:
+            record.val_error = last["val_error"]  # the model has not changed since the last epoch's evaluation
+        else:
+            record.val_error = trainer.val_error()
         record.test_error = trainer.test_error()
 
 
