@@ -39,6 +39,7 @@ from wrnsearch.space import Space, space_size
 from wrnsearch.study import Outcome, count_outcomes, outcome_of, storage_url
 from wrnsearch.study.rundir import RunLock, resolve_run, write_run_dir
 from wrnsearch.study.shared_fs import check_storage_for_cluster
+from wrnsearch.study.tracking import Tracker, check_tracking, open_tracker
 from wrnsearch.study.writer import enqueue_first, open_study, reconcile_running
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def run_search(space_path: str | Path | None, options: RunOptions = RunOptions()
     """Run (or resume) a search. See the module docstring. ``trainable`` replaces the trainer (benchmarks)."""
     space, run_dir = resolve_run(space_path, run_dir=options.run_dir, runs_dir=options.runs_dir, name=options.name,
                                  overrides=options.overrides)
+    check_tracking(space)
     url = storage_url(run_dir, options.storage or space.storage)
     if options.preflight_data and options.address is None and trainable is None:
         _preflight_data(space, options.data_root)
@@ -76,7 +78,8 @@ def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, opti
     stop_reason = _nothing_left(space, trials, progress)
     if stop_reason is None:
         try:
-            stop_reason = _tune(space, study, run_dir, options, progress, on_event, trainable)
+            with open_tracker(space, study, run_dir) as tracker:  # TensorBoard and MLflow copies
+                stop_reason = _tune(space, study, run_dir, options, progress, on_event, trainable, tracker)
         except Exception as e:
             cause = _storage_failure(e)
             if cause is None:
@@ -227,7 +230,7 @@ def _without_tune_result_files() -> Iterator[None]:
 
 
 def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions, progress: RunProgress,
-          on_event: EventCallback | None, trainable: Trainable | None) -> str | None:
+          on_event: EventCallback | None, trainable: Trainable | None, tracker: Tracker) -> str | None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our own live view replaces Tune's tables
     import ray
 
@@ -240,7 +243,7 @@ def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions,
             check_storage_for_cluster(storage_url(run_dir, options.storage or space.storage), str(run_dir.resolve()),
                                       cluster_node_count())
         allowed = space.budget.max_trials - progress.finished_before
-        searcher = StudySearcher(space, study, progress, on_event, allowed)
+        searcher = StudySearcher(space, study, progress, on_event, allowed, tracker=tracker)
         ctx = _trial_context(space, run_dir, options, gpus_per_trial(space.resources.gpus_per_trial))
         tuner = _tuner(space, searcher, trainable or wrn_trainable, ctx, run_dir, allowed)
         interrupted = False
