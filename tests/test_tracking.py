@@ -29,6 +29,9 @@ from wrnsearch.study.tracking import (
     open_tracker,
 )
 
+# MLflow's SQLite store maps its tables with a loader SQLAlchemy 2.1 deprecates: theirs, not ours
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+
 
 @pytest.fixture(scope="module")
 def mlflow_template(tmp_path_factory):
