@@ -179,6 +179,8 @@ class StudySearcher(Searcher):
                 return
             self.leaders.pop(flight.key, None)
             self.progress.count(Outcome.RUNNING, -1)
+            if result and not result.get("final"):  # the report a scheduler stopped it on: Tune sends it here only
+                self.tracker.epochs(flight.trial.number, [result])
             told = self._tell(flight, self._record(flight, result, error))
             reusable = told.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
             if reusable:
