@@ -179,6 +179,19 @@ def test_steps_only_go_forward_in_a_trials_run(tmp_path):
     assert _scalars(tmp_path, "5-WRN-16-1") == {"val_error": {1: 70.0, 2: 60.0, 3: 55.0, 4: 1.0}}
 
 
+def test_tensorboard_events_that_cannot_be_written_are_warned_about_once(tmp_path, caplog):
+    (tmp_path / TENSORBOARD_DIR).write_text("a file where the folder would go")
+    tracker = Tracker(tmp_path / TENSORBOARD_DIR)
+    with caplog.at_level(logging.WARNING, logger="wrnsearch.study.tracking"):
+        for n in (1, 2):
+            tracker.trial_started(n, "WRN-10-1", {})
+            tracker.epochs(n, [{"epoch": 1, "val_error": 50.0}])
+            tracker.trial_ended(n, TrialRecord(name="WRN-10-1", curve=[{"epoch": 2, "val_error": 40.0}]))
+        tracker.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "TensorBoard events in" in warnings[0], warnings
+
+
 def test_tracking_mlflow_without_mlflow_installed_is_one_line_before_anything_is_written(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if not installed: find_spec answers None
     space = write_space(tmp_path, name="nomlflow")

@@ -128,7 +128,7 @@ class Tracker:
             if not new:
                 return
             if self.tensorboard_dir is not None:
-                self._write_events(trial, new)
+                self._tensorboard(self._write_events, trial, new)
         if self.mlflow is not None:
             self.mlflow.log_epochs(number, new)
 
@@ -139,7 +139,7 @@ class Tracker:
             trial = self.trials.pop(number, None)
             if trial is None:
                 return
-            self._close_events(trial)
+            self._tensorboard(self._close_events, trial)
         if self.mlflow is not None:
             self.mlflow.end_child(number, record)
 
@@ -149,7 +149,7 @@ class Tracker:
         with self.lock:
             open_trials = list(self.trials)
             for trial in self.trials.values():
-                self._close_events(trial)
+                self._tensorboard(self._close_events, trial)
             self.trials.clear()
         if self.mlflow is not None:
             self.mlflow.close(status, open_trials)
@@ -161,6 +161,18 @@ class Tracker:
         self.close(FINISHED if kind is None else KILLED if issubclass(kind, KeyboardInterrupt) else FAILED)
 
     # -- TensorBoard ----------------------------------------------------------------------------
+
+    def _tensorboard(self, write: Callable[..., None], *args: Any) -> None:
+        """A TensorBoard write; one that fails (a full disk, no permission) is warned about once, and
+        TensorBoard is left alone for the rest of the search: the study keeps every result."""
+        try:
+            write(*args)
+        except Exception as e:  # noqa: BLE001 - a copy must never stop the search
+            if self.tensorboard_dir is not None:
+                log.warning("TensorBoard events in %s could not be written (%s: %s): no more in this search; the "
+                            "study keeps every result", self.tensorboard_dir, type(e).__name__,
+                            " ".join(str(e).split())[:200])
+            self.tensorboard_dir = None
 
     def _write_events(self, trial: _Trial, epochs: list[tuple[int, dict[str, float]]]) -> None:
         """Scalar events through TensorBoard's own writer (a thread that flushes every few seconds)."""
