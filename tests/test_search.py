@@ -131,6 +131,8 @@ def test_run_refuses_a_second_driver(tmp_path):
 def test_asha_prunes_and_pruned_trials_stay_out_of_the_front(tmp_path, local_ray):
     # the trainer is replaced by one whose validation error is a fixed function of the spec, so
     # that ASHA's decisions do not hang on what a tiny network happens to learn in one epoch
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     from trainables import scripted_wrn_trial
 
     space = tmp_path / "a.yaml"
@@ -146,6 +148,13 @@ def test_asha_prunes_and_pruned_trials_stay_out_of_the_front(tmp_path, local_ray
     for t in pruned:
         assert t.user_attrs["status"] == "pruned" and 1 <= t.user_attrs["epochs"] < 4
         assert t.user_attrs["prune_reason"] == f"stopped early after epoch {t.user_attrs['epochs']}"
+        if "reused_from" in t.user_attrs:
+            continue  # a copy of a pruned result: not trained, no curve of its own
+        # its TensorBoard run stops where it was stopped, as its learning curve in the study does
+        events = EventAccumulator(str(result.run_dir / "tensorboard" / f"{t.number}-{t.user_attrs['arch']}"))
+        events.Reload()
+        assert {e.step: e.value for e in events.Scalars("val_error")} == pytest.approx(t.intermediate_values)
+        assert max(t.intermediate_values) == t.user_attrs["epochs"]
     assert complete and all(t.user_attrs["epochs"] == 4 for t in complete)
     from wrnsearch.pareto import front_info
 

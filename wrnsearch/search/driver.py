@@ -44,6 +44,7 @@ from wrnsearch.study import Outcome, count_outcomes, outcome_of, storage_url
 from wrnsearch.study.rundir import RunLock, resolve_run, write_run_dir
 from wrnsearch.study.shared_fs import check_storage_for_cluster
 from wrnsearch.study.storage import display_url, study_lock, without_password
+from wrnsearch.study.tracking import Tracker, check_tracking, open_tracker
 from wrnsearch.study.writer import enqueue_first, open_study, reconcile_running
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def run_search(space_path: str | Path | None, options: RunOptions = RunOptions()
     """Run (or resume) a search. See the module docstring. ``trainable`` replaces the trainer (benchmarks)."""
     space, run_dir = resolve_run(space_path, run_dir=options.run_dir, runs_dir=options.runs_dir, name=options.name,
                                  overrides=options.overrides)
+    check_tracking(space)
     url = storage_url(run_dir, options.storage or space.storage)
     if options.storage or space.storage:  # saved without its password, so that a resume finds the study
         space = space.model_copy(update={"storage": without_password(url)})
@@ -96,8 +98,9 @@ def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, opti
     try:
         if stop_reason is None:
             try:
-                with run_log(run_dir / RUN_LOG):  # Ray's start-up and Tune's chatter stay out of the view
-                    stop_reason = _tune(space, study, run_dir, options, progress, events, trainable)
+                # Ray's start-up and Tune's chatter stay out of the view; TensorBoard and MLflow copies
+                with run_log(run_dir / RUN_LOG), open_tracker(space, study, run_dir) as tracker:
+                    stop_reason = _tune(space, study, run_dir, options, progress, events, trainable, tracker)
             except Exception as e:
                 cause = _storage_failure(e)
                 if cause is None:
@@ -264,7 +267,7 @@ def _without_tune_result_files() -> Iterator[None]:
 
 
 def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions, progress: RunProgress,
-          on_event: EventCallback | None, trainable: Trainable | None) -> str | None:
+          on_event: EventCallback | None, trainable: Trainable | None, tracker: Tracker) -> str | None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our own live view replaces Tune's tables
     import ray
 
@@ -277,7 +280,7 @@ def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions,
             check_storage_for_cluster(storage_url(run_dir, options.storage or space.storage), str(run_dir.resolve()),
                                       cluster_node_count())
         allowed = space.budget.max_trials - progress.finished_before
-        searcher = StudySearcher(space, study, progress, on_event, allowed)
+        searcher = StudySearcher(space, study, progress, on_event, allowed, tracker=tracker)
         ctx = _trial_context(space, run_dir, options, gpus_per_trial(space.resources.gpus_per_trial))
         tuner = _tuner(space, searcher, trainable or wrn_trainable, ctx, run_dir, allowed)
         interrupted = False

@@ -32,6 +32,7 @@ from wrnsearch.space import Space, space_size
 from wrnsearch.spec import WRNSpec
 from wrnsearch.study import Outcome, is_reusable, outcome_of
 from wrnsearch.study.sampling import Proposal, propose, search_distributions
+from wrnsearch.study.tracking import Tracker
 from wrnsearch.study.writer import (
     Result,
     lost_worker_record,
@@ -68,13 +69,14 @@ class StudySearcher(Searcher):
     """A Ray Tune searcher backed by the run's Optuna study (see the module docstring).
 
     ``allowed`` is how many trials this run may still train (``budget.max_trials`` less those
-    trained before a resume).
+    trained before a resume). ``tracker`` copies the trials' curves to TensorBoard and MLflow.
     """
 
     def __init__(self, space: Space, study: optuna.Study, progress: RunProgress, on_event: EventCallback | None,
-                 allowed: int) -> None:
+                 allowed: int, *, tracker: Tracker | None = None) -> None:
         super().__init__(metric="val_error", mode="min")
         self.space, self.study, self.progress, self.on_event = space, study, progress, on_event
+        self.tracker = tracker or Tracker()
         self.allowed = allowed
         self.launched = 0
         self.live: dict[str, _InFlight] = {}  # tune trial id -> the trial it trains
@@ -144,6 +146,7 @@ class StudySearcher(Searcher):
         self.leaders[key] = trial_id
         self.launched += 1
         self.progress.count(Outcome.RUNNING)
+        self.tracker.trial_started(trial.number, proposal.spec.name, proposal.spec.to_dict())
         self._event("start", number=trial.number, arch=proposal.spec.name, params=proposal.cost.params,
                     epochs=self.space.train.epochs)
         return {"spec": proposal.spec.to_dict(), "key": key, "number": trial.number}
@@ -171,6 +174,7 @@ class StudySearcher(Searcher):
             with self.lock:  # the learning curve grows in the study as the trial trains
                 flight.reported.update(report_epochs(self.study, flight.trial,
                                                      {result.get("epoch", 0): result.get("val_error")}))
+            self.tracker.epochs(flight.trial.number, [result])
             self._event("epoch", number=flight.trial.number, arch=flight.proposal.spec.name,
                         epoch=result.get("epoch"), val_error=result.get("val_error"))
 
@@ -181,6 +185,8 @@ class StudySearcher(Searcher):
                 return
             self.leaders.pop(flight.key, None)
             self.progress.count(Outcome.RUNNING, -1)
+            if result and not result.get("final"):  # the report a scheduler stopped it on: Tune sends it here only
+                self.tracker.epochs(flight.trial.number, [result])
             told = self._tell(flight, self._record(flight, result, error))
             reusable = told.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
             if reusable:
@@ -207,6 +213,7 @@ class StudySearcher(Searcher):
         report_epochs(self.study, flight.trial, missing)
         told = tell_record(self.study, flight.trial, record, list(self.space.objectives), flight.proposal)
         number, arch = flight.trial.number, flight.proposal.spec.name
+        self.tracker.trial_ended(number, record)
         if record.status == Status.COMPLETE:
             self.trial_walls.append(time.monotonic() - flight.started)
             self.progress.count(Outcome.DONE)
@@ -236,6 +243,8 @@ class StudySearcher(Searcher):
         with self.lock:
             for trial_id, flight in list(self.live.items()):
                 tell_stopped(self.study, flight.trial, reason)
+                self.tracker.trial_ended(flight.trial.number, TrialRecord(name=flight.proposal.spec.name,
+                                                                          status=Status.PRUNED, reason=reason))
                 self.progress.count(Outcome.RUNNING, -1)
                 self.progress.count(Outcome.PRUNED)
                 self.live.pop(trial_id)

@@ -132,7 +132,7 @@ def _train(spec: WRNSpec, config: dict[str, Any], ctx: dict[str, Any]) -> TrialR
         if report.epoch < report.epochs:
             with cap.lifted():
                 tune.report({"epoch": report.epoch, "val_error": report.val_error, "train_loss": report.train_loss,
-                             "elapsed_s": report.elapsed_s, "images_per_s": report.images_per_s,
+                             "elapsed_s": report.elapsed_s, "images_per_s": report.images_per_s, "lr": report.lr,
                              "params": cost.params, "macs": cost.macs, "latency_ms": report.latency_ms,
                              "latency_infer_ms": report.latency_infer_ms})
 

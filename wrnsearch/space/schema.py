@@ -298,6 +298,22 @@ class ResourcesConfig(_Section):
         return v
 
 
+class MlflowConfig(_Section):
+    """Where the search's MLflow runs go (needs ``pip install 'wrnsearch[mlflow]'``)."""
+
+    # a tracking URI (http://host:5000, sqlite:///mlflow.db); default MLflow's own: $MLFLOW_TRACKING_URI,
+    # else its default store in the working directory
+    uri: str | None = Field(default=None, min_length=1)
+    experiment: str | None = Field(default=None, min_length=1)  # default: the space's name
+
+
+class TrackingConfig(_Section):
+    """Copies of every trial's learning curve for the tools users keep runs in (the study stays the record)."""
+
+    tensorboard: bool = True  # event files per trial under RUN_DIR/tensorboard/<number>-<arch>/
+    mlflow: MlflowConfig | None = None  # a parent run per search, a nested run per trained trial
+
+
 def _enumerable(dims: Any) -> bool:
     """Whether raw space dimensions are finite and hold at most EHVI_MAX_ARCHITECTURES (an upper bound)."""
     if not isinstance(dims, dict):
@@ -331,6 +347,7 @@ class Space(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     storage: str | None = None  # Optuna storage URL; default: SQLite in the run directory
     # retrain: the final training of architectures a search chose (wrnsearch retrain), which may
     # hold out no validation images; its error is then the test error

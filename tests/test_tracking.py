@@ -1,0 +1,218 @@
+"""TensorBoard and MLflow copies of the trials' curves (wrnsearch.study.tracking): a real search on
+real Ray with the real trainer, its event files read back with TensorBoard's own reader, its
+MLflow runs read back from a real SQLite store, and a resume that goes on in the same parent run."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from test_search import load, write_space
+from wrnsearch.errors import RunError
+from wrnsearch.record import Status, TrialRecord
+from wrnsearch.search import RunOptions, run_search
+from wrnsearch.space import load_space
+from wrnsearch.study import counts_as_trained
+from wrnsearch.study.tracking import (
+    EPOCH_SCALARS,
+    FAILED,
+    FINISHED,
+    KILLED,
+    PARENT_ATTR,
+    TENSORBOARD_DIR,
+    Tracker,
+    mlflow_status,
+    open_tracker,
+)
+
+# MLflow's SQLite store maps its tables with a loader SQLAlchemy 2.1 deprecates: theirs, not ours
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def mlflow_template(tmp_path_factory):
+    """An empty MLflow SQLite store, made once: MLflow builds its schema in many migrations (seconds)."""
+    mlflow = pytest.importorskip("mlflow", reason="tracking.mlflow needs pip install 'wrnsearch[mlflow]' (test extra)")
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def mlflow_uri(mlflow_template, tmp_path):
+    """A fresh MLflow SQLite store for one test (a copy of the empty one)."""
+    shutil.copy(mlflow_template, tmp_path / "mlflow.db")
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture
+def mlflow(mlflow_uri):
+    import mlflow
+
+    return mlflow
+
+
+def _scalars(run_dir, name):
+    """A TensorBoard run's scalars as TensorBoard reads them: {tag: {step: value}}."""
+    acc = EventAccumulator(str(run_dir / TENSORBOARD_DIR / name))
+    acc.Reload()
+    return {tag: {e.step: e.value for e in acc.Scalars(tag)} for tag in acc.Tags()["scalars"]}
+
+
+def _runs(client, experiment):
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    return parents, [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+
+
+@pytest.mark.slow
+def test_a_search_writes_tensorboard_runs_and_mlflow_runs_and_a_resume_goes_on_in_the_same_parent(
+        tmp_path, local_ray, mlflow, mlflow_uri):
+    uri = mlflow_uri
+    space = write_space(tmp_path, name="tr", max_trials=2, epochs=2, sampler="random")
+    options = RunOptions(runs_dir=tmp_path / "runs", num_cpus=2, overrides=(f"tracking.mlflow.uri={uri}",),
+                         measure_alone=False)  # the front timed alone is not under test here
+    result = run_search(space, options)
+    run_dir = result.run_dir
+    study = load(run_dir, "tr")
+    trained = [t for t in study.trials if counts_as_trained(t)]
+    assert len(trained) == 2
+
+    # TensorBoard: one run per trained trial, <number>-<arch>, each epoch's scalars at step = epoch;
+    # epoch 1 came through the searcher's per-epoch reports, epoch 2 with the record
+    names = {f"{t.number}-{t.user_attrs['arch']}": t for t in trained}
+    assert {p.name for p in (run_dir / TENSORBOARD_DIR).iterdir()} == set(names)
+    for name, t in names.items():
+        scalars = _scalars(run_dir, name)
+        assert set(scalars) == set(EPOCH_SCALARS)
+        assert scalars["val_error"] == pytest.approx(t.intermediate_values)  # the study's learning curve
+        for tag in ("train_loss", "lr", "images_per_s"):
+            assert scalars[tag] == pytest.approx({e["epoch"]: e[tag] for e in t.user_attrs["curve"]}, rel=1e-6)
+        assert scalars["lr"][1] == pytest.approx(0.05)  # the space's rate, before the first milestone
+    # nothing else under the run directory writes event files (Tune's own loggers are off)
+    events = {p.parent.name for p in run_dir.rglob("events.out.tfevents.*")}
+    assert events == set(names)
+
+    # MLflow: a parent run named after the study, a finished child per trained trial under it
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    parents, children = _runs(client, "tr")
+    assert [p.info.run_name for p in parents] == ["tr"]
+    parent = parents[0]
+    assert parent.info.status == FINISHED and parent.data.tags["wrnsearch.run_dir"] == str(run_dir.resolve())
+    assert study.user_attrs[PARENT_ATTR]["run_id"] == parent.info.run_id
+    assert sorted(c.info.run_name for c in children) == sorted(names)
+    for child in children:
+        t = names[child.info.run_name]
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.info.status == FINISHED and child.data.tags["wrnsearch.status"] == "complete"
+        assert child.data.params["arch"] == t.user_attrs["arch"]
+        assert child.data.params["widen_factor"] == str(t.user_attrs["spec"]["widen_factor"])
+        history = client.get_metric_history(child.info.run_id, "val_error")
+        assert {m.step: m.value for m in history} == pytest.approx(t.intermediate_values)
+        assert len(history) == len(t.intermediate_values)  # no epoch twice
+        assert child.data.metrics["test_error"] == pytest.approx(t.user_attrs["test_error"])
+        assert child.data.metrics["params"] == t.user_attrs["params"]
+
+    # resumed with a larger budget: the same parent run, one more child
+    run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2, measure_alone=False,
+                                 overrides=(f"tracking.mlflow.uri={uri}", "budget.max_trials=3")))
+    parents, children = _runs(client, "tr")
+    assert [p.info.run_id for p in parents] == [parent.info.run_id]
+    assert client.get_run(parent.info.run_id).info.status == FINISHED
+    trained = [t for t in load(run_dir, "tr").trials if counts_as_trained(t)]
+    assert len(trained) == 3
+    assert sorted(c.info.run_name for c in children) == sorted(f"{t.number}-{t.user_attrs['arch']}" for t in trained)
+
+
+class _DeadClient:
+    """Stands in for an MLflow client whose server went away: every call fails as the real one does."""
+
+    def __getattr__(self, name):
+        from mlflow.exceptions import MlflowException
+
+        def call(*args, **kwargs):
+            raise MlflowException(f"API request to endpoint /api/2.0/mlflow/runs/{name} failed: "
+                                  "Max retries exceeded (Connection refused)")
+        return call
+
+
+def test_an_mlflow_store_that_fails_mid_search_is_warned_about_once_and_the_search_goes_on(tmp_path, caplog, mlflow,
+                                                                                           mlflow_uri):
+    import optuna
+
+    space = load_space("spaces/quickstart.yaml", [f"tracking.mlflow.uri={mlflow_uri}"])
+    study = optuna.create_study(study_name=space.name, directions=space.directions)
+    tracker = open_tracker(space, study, tmp_path)
+    tracker.trial_started(0, "WRN-10-1", {"depth": 10})
+    tracker.epochs(0, [{"epoch": 1, "val_error": 60.0, "lr": 0.1}])
+    tracker.trial_ended(0, TrialRecord(name="WRN-10-1", status=Status.PRUNED, epochs=1))
+    tracker.mlflow._submit(lambda: None).result(timeout=60)  # what was sent so far has reached the store
+    tracker.mlflow.client = _DeadClient()  # then the server goes down
+    with caplog.at_level(logging.WARNING, logger="wrnsearch.study.tracking"):
+        for n in (1, 2):
+            tracker.trial_started(n, "WRN-10-2", {"depth": 10})
+            tracker.epochs(n, [{"epoch": 1, "val_error": 50.0 - n}, {"epoch": 2, "val_error": 40.0 - n}])
+            tracker.trial_ended(n, TrialRecord(name="WRN-10-2", status=Status.COMPLETE, epochs=2))
+        tracker.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "MLflow at sqlite:///" in warnings[0] and "Connection refused" in warnings[0]
+    # TensorBoard went on; MLflow holds what it took before the failure
+    assert _scalars(tmp_path, "2-WRN-10-2")["val_error"] == {1: 48.0, 2: 38.0}
+    client = mlflow.MlflowClient(tracking_uri=mlflow_uri)
+    _, children = _runs(client, space.name)
+    assert [(c.info.run_name, c.info.status) for c in children] == [("0-WRN-10-1", KILLED)]
+    assert study.user_attrs[PARENT_ATTR]["run_id"] == children[0].data.tags["mlflow.parentRunId"]
+
+
+def test_steps_only_go_forward_in_a_trials_run(tmp_path):
+    """A trial restarted from its checkpoint reports epochs again: they are not written twice."""
+    tracker = Tracker(tmp_path / TENSORBOARD_DIR)
+    tracker.trial_started(5, "WRN-16-1", {})
+    tracker.epochs(5, [{"epoch": 1, "val_error": 70.0}, {"epoch": 2, "val_error": 60.0}])
+    tracker.epochs(5, [{"epoch": 2, "val_error": 61.0}, {"epoch": 3, "val_error": 55.0, "train_loss": float("nan")}])
+    tracker.trial_ended(5, TrialRecord(name="WRN-16-1", curve=[{"epoch": e, "val_error": 1.0} for e in (1, 2, 3, 4)]))
+    tracker.epochs(5, [{"epoch": 5, "val_error": 1.0}])  # after its end: nothing
+    assert _scalars(tmp_path, "5-WRN-16-1") == {"val_error": {1: 70.0, 2: 60.0, 3: 55.0, 4: 1.0}}
+
+
+def test_tensorboard_events_that_cannot_be_written_are_warned_about_once(tmp_path, caplog):
+    (tmp_path / TENSORBOARD_DIR).write_text("a file where the folder would go")
+    tracker = Tracker(tmp_path / TENSORBOARD_DIR)
+    with caplog.at_level(logging.WARNING, logger="wrnsearch.study.tracking"):
+        for n in (1, 2):
+            tracker.trial_started(n, "WRN-10-1", {})
+            tracker.epochs(n, [{"epoch": 1, "val_error": 50.0}])
+            tracker.trial_ended(n, TrialRecord(name="WRN-10-1", curve=[{"epoch": 2, "val_error": 40.0}]))
+        tracker.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "TensorBoard events in" in warnings[0], warnings
+
+
+def test_tracking_mlflow_without_mlflow_installed_is_one_line_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if not installed: find_spec answers None
+    space = write_space(tmp_path, name="nomlflow")
+    with pytest.raises(RunError) as e:
+        run_search(space, RunOptions(runs_dir=tmp_path / "runs", overrides=("tracking.mlflow.uri=sqlite:///x.db",)))
+    assert str(e.value).splitlines() == [f"{space}: tracking.mlflow needs MLflow, which is not installed: "
+                                         "pip install 'wrnsearch[mlflow]'"]
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("status, expected", [
+    (Status.COMPLETE, FINISHED), (Status.PRUNED, KILLED), (Status.TRUNCATED, KILLED), (Status.INTERRUPTED, KILLED),
+    (Status.DIVERGED, FAILED), (Status.OUT_OF_MEMORY, FAILED), (Status.FAILED, FAILED),
+])
+def test_a_trials_mlflow_state(status, expected):
+    assert mlflow_status(status) == expected
+
+
+def test_the_tracking_section_defaults_and_errors():
+    space = load_space("spaces/quickstart.yaml")
+    assert space.tracking.tensorboard is True and space.tracking.mlflow is None
+    assert load_space("spaces/quickstart.yaml", ["tracking.mlflow={}"]).tracking.mlflow.uri is None
+    with pytest.raises(Exception, match=r"tracking.mlfow: unknown key 'mlfow' \(did you mean 'mlflow'\?\)"):
+        load_space("spaces/quickstart.yaml", ["tracking.mlfow.uri=x"])
