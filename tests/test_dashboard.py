@@ -167,11 +167,14 @@ def test_redraws_are_throttled_and_flushed(tmp_path):
     study.set_user_attr("objectives", ["error", "params"])
     figures = DashboardFigures(study, min_interval_s=3600)
     figures.changed()
-    figures.changed()  # within the interval: not drawn, but remembered
-    assert figures.redraws == 1 and figures.stale
+    figures.changed()  # within the interval (from the start too): not drawn, but remembered
+    assert figures.redraws == 0 and figures.stale and not _figures(study)
     figures.flush()
     figures.flush()  # nothing changed since
-    assert figures.redraws == 2 and set(_figures(study)) == {CURVES_ID}  # no trial yet: no front
+    assert figures.redraws == 1 and set(_figures(study)) == {CURVES_ID}  # no trial yet: no front
+    figures.min_interval_s = 0
+    figures.changed()  # the interval past: drawn at once
+    assert figures.redraws == 2 and not figures.stale
 
 
 def test_a_trial_recorded_before_intermediate_values_draws_its_curve_attribute():

@@ -179,7 +179,8 @@ class DashboardFigures:
 
     def __init__(self, study: optuna.Study, min_interval_s: float = 15.0) -> None:
         self.study, self.min_interval_s = study, min_interval_s
-        self.last = -math.inf  # monotonic time of the last redraw
+        # the first redraw after an interval too: a short run (a benchmark's) draws once, at its end
+        self.last = time.monotonic()  # of the last redraw
         self.stale = True
         self.failed = False
         self.redraws = 0

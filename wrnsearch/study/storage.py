@@ -181,10 +181,40 @@ def open_storage(url: str, *, create_tables: bool = True) -> optuna.storages.Bas
                                              skip_table_creation=not create_tables)
         _sync_at_checkpoints(storage.engine)
         return storage
+    if not create_tables:
+        require_server_tables(url)
     try:
         return optuna.storages.RDBStorage(url, skip_table_creation=not create_tables)
     except Exception as e:  # noqa: BLE001 - any driver error becomes one line
         raise RunError(f"cannot open storage {display_url(url)}: {' '.join(str(e).split())[:200]}") from None
+
+
+def require_server_tables(url: str) -> None:
+    """A reader of a database server's study waits for the driver to create Optuna's tables.
+
+    Optuna's RDBStorage writes even when told to skip table creation: it inserts its schema
+    version and stamps Alembic's table when they are missing. A reader doing that while a driver
+    creates the same tables races it (PostgreSQL then refuses one of the two CREATE TABLEs, and
+    the driver may be the one that dies), so a reader first checks, read-only, that they exist.
+
+    Raises:
+        RunError: the tables are not there yet ("holds no study yet"), or the server cannot be read.
+    """
+    import sqlalchemy.exc
+    import sqlalchemy.pool
+
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            tables = set(sqlalchemy.inspect(connection).get_table_names())
+            stamped = "alembic_version" in tables and connection.execute(
+                sqlalchemy.text("SELECT count(*) FROM alembic_version")).scalar()
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as e:
+        raise RunError(f"cannot read the study storage {display_url(url)}: {_read_failure(e)}") from None
+    finally:
+        engine.dispose()
+    if not ({"studies", "version_info"} <= tables and stamped):
+        raise RunError(f"{display_url(url)} holds no study yet")
 
 
 def _sync_at_checkpoints(engine: sqlalchemy.engine.Engine) -> None:
@@ -273,13 +303,12 @@ def load_study(
         if journal is not None:
             opened = _journal_storage(journal, create=False)
         else:
+            if sqlite_path(url) is None:  # a server: never race the driver creating Optuna's tables
+                require_server_tables(url)
             opened = optuna.storages.RDBStorage(readonly_url(url), skip_table_creation=True)
         names = optuna.study.get_all_study_names(opened)
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError, ImportError) as e:
-        message = " ".join(str(_root_cause(e)).split())[:300]
-        if "password" in message:  # libpq: "no password supplied", "password authentication failed"
-            message += " (give --storage with the password, or set PGPASSWORD or ~/.pgpass)"
-        raise RunError(f"cannot read the study storage {source}: {message}") from e
+        raise RunError(f"cannot read the study storage {source}: {_read_failure(e)}") from e
     if study_name is None and run_dir is not None and len(names) > 1:
         study_name = _run_study_name(Path(run_dir), names)  # the search's, beside its retrain
     if study_name is None:
@@ -293,6 +322,14 @@ def load_study(
         raise RunError(f"{source} holds no study {study_name!r} (studies: {known})")
     log.debug("opening study %r from %s", study_name, display_url(url))
     return optuna.load_study(study_name=study_name, storage=opened)
+
+
+def _read_failure(e: BaseException) -> str:
+    """Why a study could not be read, in one line, with what to do about a missing password."""
+    message = " ".join(str(_root_cause(e)).split())[:300]
+    if "password" in message:  # libpq: "no password supplied", "password authentication failed"
+        message += " (give --storage with the password, or set PGPASSWORD or ~/.pgpass)"
+    return message
 
 
 def _root_cause(e: BaseException) -> BaseException:
