@@ -49,6 +49,7 @@ def _space(tmp_path: Path, name: str, dataset: str = SYNTHETIC, max_trials: int 
     (OSError(errno.EROFS, "Read-only file system", "/runs/x/checkpoints"), 0, Status.SETUP_FAILED),
     (DataError("cannot decode image"), 1, Status.FAILED),  # after an epoch: not the setup
     (RuntimeError("CUDA out of memory"), 0, Status.FAILED),  # a result of the architecture
+    (OSError(errno.ENOMEM, "Cannot allocate memory"), 0, Status.FAILED),
     (ValueError("a bug"), 0, Status.FAILED),
 ])
 def test_setup_errors_before_the_first_epoch_are_told_apart(error, epochs, status):

@@ -13,6 +13,7 @@ recorded as ``setup_failed``: the node's fault, not the architecture's (:func:`f
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 from collections.abc import Iterator
@@ -47,7 +48,8 @@ def failed_record(name: str, error: BaseException, epochs_trained: int) -> Trial
         reason = str(error)
     else:
         reason = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
-    setup = epochs_trained == 0 and isinstance(error, SETUP_ERRORS)
+    setup = (epochs_trained == 0 and isinstance(error, SETUP_ERRORS)
+             and getattr(error, "errno", None) != errno.ENOMEM)  # out of memory is a result, never setup
     return TrialRecord(name=name, status=Status.SETUP_FAILED if setup else Status.FAILED, reason=reason)
 
 
