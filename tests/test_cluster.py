@@ -31,6 +31,7 @@ import pytest
 from tests.procs import process_table
 
 from wrnsearch.cluster import (
+    JobInfo,
     Submission,
     SubmitOptions,
     build_submission,
@@ -263,6 +264,107 @@ def test_current_node_names_this_host():
     assert node.ip
     assert node.to_dict()["node"] == node.hostname
     assert node.hostname in node.label
+
+
+# --------------------------------------------------------------------------------------------
+# What a followed job exits with; a job server that is not ready yet
+
+
+def _info(status: str, driver_exit_code: int | None = None, message: str = "") -> JobInfo:
+    return JobInfo(job_id="raysubmit_1", status=status, message=message, entrypoint="python -m wrnsearch run x",
+                   start_time_s=1.0, end_time_s=2.0, driver_exit_code=driver_exit_code, metadata={})
+
+
+def test_a_followed_job_exits_as_it_ended():
+    assert _info("SUCCEEDED", 0).exit_code == 0
+    assert _info("FAILED", 2).exit_code == 2  # the driver's one-line error (a broken setup, a bad space)
+    assert _info("FAILED", 1).exit_code == 1
+    assert _info("FAILED", None).exit_code == 1  # the driver never ran (a runtime environment that failed)
+    assert _info("FAILED", -9).exit_code == 1  # killed by a signal
+    assert _info("STOPPED", None).exit_code == 1
+    ray_message = ("Job entrypoint command failed with exit code 2, last available logs (truncated to 20,000 chars):\n"
+                   "some log\nwrnsearch: error: 3 trials in a row failed before their first epoch: no data\n")
+    line = _info("FAILED", 2, ray_message).error_line
+    assert line == ("job raysubmit_1 FAILED, driver exit code 2: 3 trials in a row failed before their first epoch: "
+                    "no data")
+    assert _info("STOPPED", None, "Job was intentionally stopped.").error_line == (
+        "job raysubmit_1 STOPPED: Job was intentionally stopped.")
+
+
+class _NotReadyJobServer:
+    """A job server as Ray's head is right after `ray start`: /api/version answers, and the first
+    ``refusals`` submissions get Ray's HTTP 500 "No available agent to submit job, please try again later." """
+
+    def __init__(self, refusals: int) -> None:
+        import http.server
+        import json
+        import threading
+
+        import ray
+
+        self.refusals, self.submissions = refusals, 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _send(self, status: int, body: str, kind: str = "application/json") -> None:
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path.startswith("/api/version"):
+                    self._send(200, json.dumps({"version": "4", "ray_version": ray.__version__,
+                                                "ray_commit": "test", "session_name": "test"}))
+                else:
+                    self._send(404, "not found", "text/plain")
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                server.submissions += 1
+                if server.submissions <= server.refusals:
+                    self._send(500, "No available agent to submit job, please try again later.", "text/plain")
+                else:
+                    self._send(200, json.dumps({"job_id": "raysubmit_ok", "submission_id": "raysubmit_ok"}))
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def not_ready_server(request, client_env):
+    server = _NotReadyJobServer(request.param)
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("not_ready_server", [3], indirect=True)
+def test_submit_waits_for_a_job_agent_after_ray_start(not_ready_server):
+    job = Submission(entrypoint="python -c pass", runtime_env=None)
+    assert submit(job, not_ready_server.address, agent_wait_s=30) == "raysubmit_ok"
+    assert not_ready_server.submissions == 4  # three refusals, then accepted
+
+
+@pytest.mark.parametrize("not_ready_server", [1000], indirect=True)
+def test_submit_gives_up_on_a_job_agent_in_one_line(not_ready_server):
+    job = Submission(entrypoint="python -c pass", runtime_env=None)
+    with pytest.raises(RunError) as raised:
+        submit(job, not_ready_server.address, agent_wait_s=1.2)
+    line = str(raised.value)
+    assert line.startswith(f"the Ray cluster at {not_ready_server.address} still has no job agent ready after 1.2 s")
+    assert "No available agent to submit job" in line and "ray status" in line and "\n" not in line
+    assert 2 <= not_ready_server.submissions < 10  # retried, with growing pauses
 
 
 # --------------------------------------------------------------------------------------------

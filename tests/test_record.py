@@ -106,19 +106,26 @@ def test_every_outcome_as_the_driver_stores_it(study_and_space):
     tell_leader_failed(study, follower, failed_trial.number)
     late, _ = _propose(study, space, "WRN-10-2")
     tell_stopped(study, late, "stopped before it finished: budget.time reached")
+    setup_trial, p = _propose(study, space, "WRN-10-1")  # the data set missing on its node
+    tell_record(study, setup_trial, _record(status=Status.SETUP_FAILED, reason="cifar10 not found under /x"),
+                objectives, p)
     _propose(study, space, "WRN-10-1")  # left RUNNING by a driver that was killed
-    assert reconcile_running(study) == [8]
+    assert reconcile_running(study) == [9]
 
     trials = study.get_trials(deepcopy=False)
     outcomes = [outcome_of(t) for t in trials]
     assert outcomes == [Outcome.DONE, Outcome.PRUNED, Outcome.FAILED, Outcome.FAILED, Outcome.INFEASIBLE,
-                        Outcome.REUSED, Outcome.REUSED, Outcome.PRUNED, Outcome.INTERRUPTED, Outcome.WAITING]
-    assert [counts_as_trained(t) for t in trials] == [True, True, True, True, False, False, False, True, False, False]
-    assert [has_full_result(t) for t in trials] == [True] + [False] * 9
-    assert [is_reusable(t) for t in trials] == [True, True, False, False, False, False, False, True, False, False]
+                        Outcome.REUSED, Outcome.REUSED, Outcome.PRUNED, Outcome.SETUP_FAILED, Outcome.INTERRUPTED,
+                        Outcome.WAITING]
+    assert [counts_as_trained(t) for t in trials] == [True, True, True, True, False, False, False, True, False, False,
+                                                      False]
+    assert [has_full_result(t) for t in trials] == [True] + [False] * 10
+    assert [is_reusable(t) for t in trials] == [True, True, False, False, False, False, False, True, False, False,
+                                                False]
     counts = count_outcomes(trials)
     assert counts == {"done": 1, "infeasible": 1, "pruned": 2, "failed": 2, "interrupted": 1, "reused": 2,
-                      "copied": 0, "running": 0, "waiting": 1}
+                      "copied": 0, "running": 0, "waiting": 1, "setup_failed": 1}
+    assert trials[8].state.name == "FAIL" and trials[8].user_attrs[Attr.FAIL_REASON] == "cifar10 not found under /x"
 
     first, copy = trials[0], trials[5]
     assert first.values == [40.0, 78_000.0, 2.5] and first.user_attrs["status"] == "complete"
@@ -130,8 +137,8 @@ def test_every_outcome_as_the_driver_stores_it(study_and_space):
     assert trials[2].user_attrs[Attr.FAIL_REASON] == "loss became nan"
     assert "worker died" in trials[3].user_attrs[Attr.FAIL_REASON]
     assert trials[4].user_attrs["status"] == "infeasible" and trials[4].user_attrs[Attr.INFEASIBLE_REASON]
-    assert trials[8].user_attrs[Attr.FAIL_REASON] == INTERRUPTED_REASON
-    assert trials[9].user_attrs[Attr.RETRY_OF] == 8 and trials[9].system_attrs["fixed_params"] == trials[8].params
+    assert trials[9].user_attrs[Attr.FAIL_REASON] == INTERRUPTED_REASON
+    assert trials[10].user_attrs[Attr.RETRY_OF] == 9 and trials[10].system_attrs["fixed_params"] == trials[9].params
     # what the driver kept in memory is what a read back gives
     assert done == Result.of(first)
 

@@ -75,3 +75,30 @@ def sleepy_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
 
     time.sleep(SLEEPY_TRIAL_S)
     scripted_wrn_trial(config, ctx)
+
+
+def setup_failing_on(calls: set[int], claims: str) -> Any:
+    """A trainer whose n-th call (1-based, over every worker: each call claims the next number by
+    creating ``claims/<n>`` exclusively) fails in its setup, as a node without the data set does;
+    the others train as :func:`scripted_wrn_trial`."""
+
+    def trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
+        import os
+
+        from wrnsearch.errors import DataError
+        from wrnsearch.search.trainable import failed_record, report_record
+
+        n = 1
+        while True:
+            try:
+                os.close(os.open(os.path.join(claims, str(n)), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                break
+            except FileExistsError:
+                n += 1
+        if n in calls:
+            spec = WRNSpec.from_dict(config["spec"])
+            report_record(failed_record(spec.name, DataError("the data set vanished on this node"), 0))
+            return
+        scripted_wrn_trial(config, ctx)
+
+    return trial

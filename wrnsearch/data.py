@@ -300,24 +300,39 @@ def _torchvision_read(name: str, root: Path, download: bool) -> RawData:
     )
 
 
+def locate_dataset(name: str, root: Path) -> Path | None:
+    """Where :func:`read_dataset` reads the named data set from under ``root``, by names alone (no
+    image is read: a check that costs milliseconds on every node of a cluster), or None.
+
+    Raises:
+        DataError: when ``root`` holds train/ and test/ image folders of other classes.
+    """
+    if name in _TORCHVISION_FILES and (root / _TORCHVISION_FILES[name]).exists():
+        return root / _TORCHVISION_FILES[name]
+    for folder in _image_folder_candidates(root, name):
+        if _is_image_folder(folder):
+            return folder
+    own = _own_folder(root, name)
+    if own is not None:
+        return own
+    base = name if name != "imagefolder" else root.name
+    for archive in (root / f"{base}-jpeg.tar.gz", root / f"{base}.tar.gz", root / f"{base}-png.tar.gz"):
+        if archive.is_file():
+            return archive
+    return None
+
+
 def read_dataset(name: str, root: Path, *, download: bool = True, resolution: int | None = None) -> RawData:
     """Find and read a named data set under ``root`` (see the module docstring for the order).
 
     Raises:
         DataError: one line saying where to put which files, when it is nowhere to be found.
     """
-    if name in _TORCHVISION_FILES and (root / _TORCHVISION_FILES[name]).exists():
-        return _torchvision_read(name, root, download=False)
-    for folder in _image_folder_candidates(root, name):
-        if _is_image_folder(folder):
-            return read_image_folder(folder, resolution)
-    own = _own_folder(root, name)
-    if own is not None:
-        return read_image_folder(own, resolution)
-    base = name if name != "imagefolder" else root.name
-    for archive in (root / f"{base}-jpeg.tar.gz", root / f"{base}.tar.gz", root / f"{base}-png.tar.gz"):
-        if archive.is_file():
-            return read_image_archive(archive, resolution)
+    found = locate_dataset(name, root)
+    if found is not None:
+        if name in _TORCHVISION_FILES and found == root / _TORCHVISION_FILES[name]:
+            return _torchvision_read(name, root, download=False)
+        return read_image_folder(found, resolution) if found.is_dir() else read_image_archive(found, resolution)
     if name in _TORCHVISION_FILES and download:
         try:
             root.mkdir(parents=True, exist_ok=True)

@@ -36,3 +36,16 @@ class RunError(WRNSearchError):
 
 class DeviceError(WRNSearchError, ValueError):
     """A device that does not exist or is not available on this machine (``cuda`` without a GPU)."""
+
+
+class SearchCrashed(RunError):
+    """A search stopped by an unexpected error (a bug, or its environment failing where nothing
+    checks). It carries the run, so that the front and the report can still be written from what
+    the study holds; the CLI prints its one line and exits 1 (the traceback is in the run's log).
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, run_dir: str, storage: str, study_name: str) -> None:
+        super().__init__(message)
+        self.run_dir, self.storage, self.study_name = run_dir, storage, study_name

@@ -7,7 +7,7 @@ names. Nothing else spells a status or an attribute name.
 
 :class:`Status` is the ``status`` user attribute of a trial, as docs/study.md lists it: how its
 training ended (``complete``, ``truncated``, ``pruned``, ``diverged``, ``out_of_memory``,
-``failed``), or why it never trained to the end (``infeasible``, ``interrupted``).
+``failed``), or why it never trained to the end (``infeasible``, ``interrupted``, ``setup_failed``).
 
 No torch, Ray or Optuna here: the trainer (a leaf) writes records and the study reads them.
 
@@ -35,6 +35,9 @@ class Status(str, enum.Enum):
     DIVERGED = "diverged"  # the loss became NaN or inf
     OUT_OF_MEMORY = "out_of_memory"
     FAILED = "failed"  # a crash, a bad data set, a worker that died too often
+    # could not start training (data, import, device or storage) before its first epoch: the
+    # setup's fault, not the architecture's, so not counted against budget.max_trials
+    SETUP_FAILED = "setup_failed"
     INFEASIBLE = "infeasible"  # over a budget: never trained
     INTERRUPTED = "interrupted"  # the driver stopped while it ran: queued again on resume
 

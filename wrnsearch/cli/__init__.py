@@ -4,7 +4,8 @@ Each command parses its options, calls the library and prints; one module per gr
 commands (:mod:`~wrnsearch.cli.model`, ``space``, ``train``, ``run``, ``study``, ``cluster``,
 ``bench``) and the live view of a search (:mod:`~wrnsearch.cli.live`). Every user error (a
 :class:`~wrnsearch.errors.WRNSearchError` or a bad option) becomes one line per problem on
-stderr and exit code 2; ``--debug`` adds the traceback. Only this package prints.
+stderr and exit code 2 (1 for a search stopped by an unexpected error, whose traceback is in its
+run's log); ``--debug`` adds the traceback. Only this package prints.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class WRNGroup(click.Group):
             problems = getattr(e, "problems", None) or [str(e)]
             for line in problems:
                 click.echo(f"wrnsearch: error: {line}", err=True)
-            sys.exit(EXIT_USAGE)
+            sys.exit(getattr(e, "exit_code", EXIT_USAGE))  # SearchCrashed: 1
         sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -27,13 +27,17 @@ def _address_option(f: Any) -> Any:
 @click.option("--pip", "extra_pip", multiple=True, help="Extra pip package for the job's environment (repeatable).")
 @click.option("--no-pip", is_flag=True, help="Install nothing: the nodes already have wrnsearch's dependencies.")
 @click.option("--no-runtime-env", is_flag=True, help="Ship nothing: the nodes have wrnsearch installed.")
-@click.option("--follow", is_flag=True, help="Stream the job's logs until it ends.")
+@click.option("--follow", is_flag=True, help="Stream the job's logs until it ends; exit non-zero unless it SUCCEEDED.")
 @SET_OPTION
 def submit(space_file: str, address: str, runs_dir: str, name: str | None, storage: str | None, data_root: str | None,
            working_dir: str, extra_pip: tuple[str, ...], no_pip: bool, no_runtime_env: bool, follow: bool,
-           overrides: tuple[str, ...]) -> None:
-    """Submit a search to a Ray cluster as a Ray job; print its id and how to follow it."""
-    from wrnsearch.cluster import SubmitOptions, job_logs, normalize_address, submit_search
+           overrides: tuple[str, ...]) -> int:
+    """Submit a search to a Ray cluster as a Ray job; print its id and how to follow it.
+
+    With --follow, exit as the job ended: 0 SUCCEEDED, the driver's exit code when it FAILED
+    (2 for a one-line error such as missing data), 1 when it was STOPPED.
+    """
+    from wrnsearch.cluster import SubmitOptions, normalize_address, submit_search
 
     options = SubmitOptions(runs_dir=runs_dir, overrides=overrides, name=name, storage=storage, data_root=data_root,
                             working_dir=working_dir, pip=not no_pip, extra_pip=extra_pip,
@@ -44,8 +48,21 @@ def submit(space_file: str, address: str, runs_dir: str, name: str | None, stora
     click.echo(f"follow it:  wrnsearch jobs logs {job_id} --address {addr} --follow")
     click.echo(f"status:     wrnsearch jobs status {job_id} --address {addr}")
     if follow:
-        for chunk in job_logs(job_id, address, follow=True):
-            click.echo(chunk, nl=False)
+        return _follow(job_id, address)
+    return 0
+
+
+def _follow(job_id: str, address: str) -> int:
+    """Stream the job's log until it ends; the exit code of the job (0 SUCCEEDED, the driver's on
+    FAILED, 1 STOPPED), with one line on stderr saying why when it is not 0. Scripts can trust it."""
+    from wrnsearch.cluster import job_logs, wait_for_job
+
+    for chunk in job_logs(job_id, address, follow=True):
+        click.echo(chunk, nl=False)
+    info = wait_for_job(job_id, address, timeout_s=60, poll_s=0.5)  # the log ends as the job does
+    if info.exit_code:
+        click.echo(f"wrnsearch: error: {info.error_line}", err=True)
+    return info.exit_code
 
 
 @main.group()
@@ -72,13 +89,16 @@ def jobs_status(job_id: str, address: str, fmt: str) -> None:
 @jobs.command("logs")
 @click.argument("job_id")
 @_address_option
-@click.option("--follow", is_flag=True, help="Keep streaming until the job ends.")
-def jobs_logs(job_id: str, address: str, follow: bool) -> None:
-    """Print a job's driver log."""
+@click.option("--follow", is_flag=True, help="Keep streaming until the job ends; exit non-zero unless it SUCCEEDED.")
+def jobs_logs(job_id: str, address: str, follow: bool) -> int:
+    """Print a job's driver log; following it, exit as the job ended (see `wrnsearch submit --help`)."""
     from wrnsearch.cluster import job_logs
 
-    for chunk in job_logs(job_id, address, follow=follow):
+    if follow:
+        return _follow(job_id, address)
+    for chunk in job_logs(job_id, address):
         click.echo(chunk, nl=False)
+    return 0
 
 
 @jobs.command("stop")

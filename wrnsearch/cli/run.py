@@ -65,18 +65,44 @@ def resume(run_dir: str, storage: str | None, address: str | None, data_root: st
 
 def _drive(space_file: str | None, options: Any, quiet: bool) -> None:
     from wrnsearch.cli.live import LiveView, json_lines
+    from wrnsearch.errors import SearchCrashed
     from wrnsearch.report import write_run_outputs
     from wrnsearch.search import run_search
 
-    if quiet:
-        result = run_search(space_file, options, on_event=json_lines)
-    else:
-        with LiveView() as view:
-            result = run_search(space_file, options, on_event=view.on_event)
+    try:
+        if quiet:
+            result = run_search(space_file, options, on_event=json_lines)
+        else:
+            with LiveView() as view:
+                result = run_search(space_file, options, on_event=view.on_event)
+    except SearchCrashed as e:  # the study holds the finished trials: their front and report still
+        _write_what_it_can(e, quiet)
+        raise
     # every run ends by writing pareto.csv and report.html into its directory
     lines = write_run_outputs(result.run_dir, result.storage, result.study_name)
     if quiet:
         json_lines("outputs", {"files": lines}, result.progress)
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+def _write_what_it_can(crash: Any, quiet: bool) -> None:
+    """pareto.csv and report.html of a crashed search, from what its study holds (when it can be read)."""
+    import logging
+
+    from wrnsearch.report import write_run_outputs
+
+    try:
+        lines = write_run_outputs(Path(crash.run_dir), crash.storage, crash.study_name)
+    except Exception as e:  # noqa: BLE001 - the crash's own line matters more than this one
+        logging.getLogger(__name__).warning("could not write the run's outputs after the crash: %s", e)
+        return
+    if quiet:  # as json_lines writes it, without counts: the search's are gone with it
+        import json
+        import time
+
+        click.echo(json.dumps({"time": round(time.time(), 3), "event": "outputs", "files": lines}))
     else:
         for line in lines:
             click.echo(line)

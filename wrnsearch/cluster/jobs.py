@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DASHBOARD_ADDRESS = "http://127.0.0.1:8265"  # the head's job port, through an SSH tunnel
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
+NO_AGENT = "No available agent to submit job"  # the job server's HTTP 500 right after `ray start`
+AGENT_WAIT_S = 60.0  # how long that answer is retried
 
 
 def submit_search(space_path: str | Path, address: str | None, options: SubmitOptions) -> str:
@@ -57,6 +59,27 @@ class JobInfo:
     def terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
 
+    @property
+    def exit_code(self) -> int:
+        """What a command that followed the job exits with: 0 when it SUCCEEDED; when it FAILED,
+        its driver's exit code (2: a one-line error such as a broken setup; 1 when unknown);
+        1 when it was STOPPED (or is not over)."""
+        if self.status == "SUCCEEDED":
+            return 0
+        if self.status == "FAILED" and self.driver_exit_code:
+            return int(self.driver_exit_code) if 0 < int(self.driver_exit_code) < 256 else 1
+        return 1
+
+    @property
+    def error_line(self) -> str:
+        """Why the job did not succeed, in one line: the driver's own ``wrnsearch: error:`` line
+        when its log ends with one, else the first line of Ray's message."""
+        lines = [line.strip() for line in self.message.splitlines() if line.strip()]
+        ours = [line.split("wrnsearch: error:", 1)[1].strip() for line in lines if "wrnsearch: error:" in line]
+        why = ours[-1] if ours else (lines[0] if lines else "")
+        code = f", driver exit code {self.driver_exit_code}" if self.driver_exit_code is not None else ""
+        return f"job {self.job_id} {self.status}{code}" + (f": {why}" if why else "")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "job_id": self.job_id, "status": self.status, "message": self.message,
@@ -66,8 +89,13 @@ class JobInfo:
         }
 
 
-def submit(submission: Submission, address: str | None) -> str:
-    """Send a prepared :class:`Submission` to the cluster's job server; return the job id."""
+def submit(submission: Submission, address: str | None, agent_wait_s: float = AGENT_WAIT_S) -> str:
+    """Send a prepared :class:`Submission` to the cluster's job server; return the job id.
+
+    Right after ``ray start`` the job server answers "No available agent to submit job, please
+    try again later" (HTTP 500) until a node's job agent has registered: that answer is retried
+    for ``agent_wait_s`` seconds, then reported in one line.
+    """
     with cluster_errors(address):
         client = _client(address)
         kwargs: dict[str, Any] = {"entrypoint": submission.entrypoint, "metadata": submission.metadata}
@@ -75,7 +103,24 @@ def submit(submission: Submission, address: str | None) -> str:
             kwargs["runtime_env"] = submission.runtime_env
         if submission.entrypoint_resources:
             kwargs["entrypoint_resources"] = submission.entrypoint_resources
-        job_id = client.submit_job(**kwargs)
+        deadline = time.monotonic() + agent_wait_s
+        pause_s = 0.5
+        while True:
+            try:
+                job_id = client.submit_job(**kwargs)
+                break
+            except RuntimeError as e:
+                if NO_AGENT not in str(e):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise RunError(
+                        f"the Ray cluster at {address} still has no job agent ready after {agent_wait_s:g} s "
+                        f"(\"{NO_AGENT}\"): check that its nodes are up (`ray status` on the head), then "
+                        "submit again"
+                    ) from None
+                logger.info("the job server has no agent ready yet; trying again in %.1f s", pause_s)
+                time.sleep(min(pause_s, max(0.0, deadline - time.monotonic())))
+                pause_s = min(pause_s * 2, 5.0)
     logger.info("submitted %s as job %s to %s", submission.entrypoint, job_id, address)
     return job_id
 

@@ -67,9 +67,9 @@ from wrnsearch.study import Outcome, count_outcomes
 
 logger = logging.getLogger(__name__)
 
-# outcomes the header counts, in its order; the last three only when some trial has them
+# outcomes the header counts, in its order; those after the first five only when some trial has them
 _COUNTED = (Outcome.DONE, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.RUNNING, Outcome.REUSED,
-            Outcome.COPIED, Outcome.INTERRUPTED, Outcome.WAITING)
+            Outcome.COPIED, Outcome.INTERRUPTED, Outcome.WAITING, Outcome.SETUP_FAILED)
 _ALWAYS_COUNTED = _COUNTED[:5]
 _BEST_TRIALS = 10  # rows of the best-trials table of a single-objective study
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}

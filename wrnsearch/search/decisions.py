@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 
 MAX_FREE_PROPOSALS = 500  # consecutive infeasible / already-trained proposals before giving up
+SETUP_STREAK = 3  # trials in a row failing in their setup with the same error stop the search
 
 
 def max_trials_reason(max_trials: int) -> str:
@@ -73,6 +74,43 @@ def end_reason(*, trained: int, max_trials: int, time_up: bool, searcher_reason:
     if time_up:
         return TIME_REASON
     return "all trials done"
+
+
+class SetupStreak:
+    """Trials in a row, in the order they finished, that failed in their setup with the same reason.
+
+    A broken setup (the data missing on a node, a module not installed) fails every trial the
+    same way before its first epoch; after ``limit`` of them the search stops instead of burning
+    its budget. Any other outcome, or another reason, starts the count again.
+
+    >>> streak = SetupStreak(limit=3)
+    >>> [streak.add(r) for r in ("no data", "no data", None, "no data", "no data", "no data")]
+    [False, False, False, False, False, True]
+    """
+
+    def __init__(self, limit: int = SETUP_STREAK) -> None:
+        self.limit = limit
+        self.reason: str | None = None
+        self.count = 0
+
+    def add(self, setup_reason: str | None) -> bool:
+        """One more finished trial: its setup failure's reason, or None for any other outcome.
+        True when ``limit`` trials in a row have now failed with the same reason."""
+        if setup_reason is None:
+            self.reason, self.count = None, 0
+            return False
+        if setup_reason == self.reason:
+            self.count += 1
+        else:
+            self.reason, self.count = setup_reason, 1
+        return self.count >= self.limit
+
+
+def setup_stop_reason(count: int, reason: str, where: str | None = None) -> str:
+    """Why a search stopped on a broken setup, in one line (the driver adds how to resume)."""
+    on = f" (the last on {where})" if where else ""
+    return (f"{count} trials in a row failed before their first epoch with the same setup error{on}, so the "
+            f"search stopped; they do not count toward budget.max_trials: {reason}")
 
 
 # --- early stopping at rungs -------------------------------------------------------------------

@@ -17,6 +17,7 @@ import errno
 import logging
 import os
 import sqlite3
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import optuna
 
 from wrnsearch.compat import close_storage
-from wrnsearch.errors import RunError
+from wrnsearch.errors import RunError, SearchCrashed, WRNSearchError
 from wrnsearch.pareto import eligible_trials
 from wrnsearch.record import Attr
 from wrnsearch.search.connect import RUN_LOG, cluster_node_count, gpus_per_trial, init_ray, run_log
@@ -36,6 +37,7 @@ from wrnsearch.search.decisions import (
     grace_epochs,
     max_trials_reason,
 )
+from wrnsearch.search.nodes import check_data_on_nodes
 from wrnsearch.search.options import EventCallback, RunOptions, RunProgress, RunResult
 from wrnsearch.search.progress import PROGRESS_DIR
 from wrnsearch.search.warm import WarmSource, check_warm_start, copy_warm_start
@@ -71,6 +73,10 @@ def run_search(space_path: str | Path | None, options: RunOptions = RunOptions()
         study = open_study(space, url)
         try:
             return _run_locked(space, study, run_dir, url, options, on_event, trainable, warm)
+        except (WRNSearchError, KeyboardInterrupt):
+            raise
+        except Exception as e:
+            raise _crashed(e, run_dir, url, space.name) from e
         finally:
             close_storage(study)
 
@@ -119,6 +125,23 @@ def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, opti
     return RunResult(run_dir, url, space.name, progress, stop_reason, reconciled)
 
 
+def _crashed(error: Exception, run_dir: Path, url: str, study_name: str) -> SearchCrashed:
+    """An unexpected error as one line; its traceback goes to the run's log (the terminal gets the line)."""
+    log_path = run_dir / RUN_LOG
+    try:
+        with open(log_path, "a", encoding="utf-8") as f:
+            f.write("the search stopped on an unexpected error:\n"
+                    + "".join(traceback.format_exception(type(error), error, error.__traceback__)))
+        where = f"the traceback is in {log_path}"
+    except OSError:
+        where = "run with --debug for the traceback"
+    text = " ".join(str(error).split())[:300]
+    return SearchCrashed(
+        f"the search stopped on an unexpected error: {type(error).__name__}{': ' + text if text else ''} ({where}); "
+        f"every finished trial is kept in {display_url(url)}: resume with: wrnsearch resume {run_dir}",
+        str(run_dir), url, study_name)
+
+
 def _redrawing(figures: DashboardFigures, on_event: EventCallback | None) -> EventCallback:
     """The run's events, passed on, each trial's report and end redrawing the dashboard's figures."""
 
@@ -163,7 +186,8 @@ def _nothing_left(space: Space, trials: list[optuna.trial.FrozenTrial], progress
     if space.budget.max_trials - progress.finished_before <= 0:
         return max_trials_reason(space.budget.max_trials)
     outcomes = [(t, outcome_of(t)) for t in trials]
-    tried = {t.user_attrs.get(Attr.KEY) for t, o in outcomes if o not in (Outcome.WAITING, Outcome.INTERRUPTED)}
+    tried = {t.user_attrs.get(Attr.KEY) for t, o in outcomes
+             if o not in (Outcome.WAITING, Outcome.INTERRUPTED, Outcome.SETUP_FAILED)}
     waiting = any(o == Outcome.WAITING for _, o in outcomes)
     total = space_size(space)
     if len(tried - {None}) >= total and not waiting:
@@ -200,7 +224,7 @@ def _trial_context(space: Space, run_dir: Path, options: RunOptions, gpus: float
     """What every trial's worker needs besides its spec: plain data, shipped once by Tune."""
     return {
         "dataset": space.dataset.model_dump(mode="json"), "train": space.train.model_dump(mode="json"),
-        "data_root": str(Path(options.data_root).resolve()) if options.data_root else None,
+        "data_root": _absolute(options.data_root),
         "checkpoints": str((run_dir / "checkpoints").resolve()), "trial_time_s": space.budget.trial_time,
         "progress": str((run_dir / PROGRESS_DIR).resolve()),
         "gpus": gpus, "cpus": int(max(1, space.resources.cpus_per_trial)),
@@ -208,7 +232,11 @@ def _trial_context(space: Space, run_dir: Path, options: RunOptions, gpus: float
     }
 
 
-def _tuner(space: Space, searcher: Any, trainable: Trainable, ctx: dict[str, Any], run_dir: Path, allowed: int) -> Any:
+def _absolute(data_root: str | None) -> str | None:
+    return str(Path(data_root).resolve()) if data_root else None
+
+
+def _tuner(space: Space, searcher: Any, trainable: Trainable, ctx: dict[str, Any], run_dir: Path) -> Any:
     from ray import tune
 
     scheduler = _scheduler(space)
@@ -216,7 +244,8 @@ def _tuner(space: Space, searcher: Any, trainable: Trainable, ctx: dict[str, Any
     return tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, ctx=ctx), resources),
         tune_config=tune.TuneConfig(
-            search_alg=searcher, scheduler=scheduler, num_samples=allowed,
+            # unbounded: the searcher stops proposing, and a trial whose setup failed is not counted
+            search_alg=searcher, scheduler=scheduler, num_samples=-1,
             max_concurrent_trials=space.search.max_concurrent, reuse_actors=space.resources.reuse_actors,
             time_budget_s=space.budget.time,
         ),
@@ -279,10 +308,14 @@ def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions,
         if options.address:  # a study or checkpoints on one node's disk would be lost to the others
             check_storage_for_cluster(storage_url(run_dir, options.storage or space.storage), str(run_dir.resolve()),
                                       cluster_node_count())
+        gpus = gpus_per_trial(space.resources.gpus_per_trial)
+        if options.address and options.preflight_data and trainable is None:  # a local run checked it already
+            check_data_on_nodes(space.dataset.model_dump(mode="json"), _absolute(options.data_root),
+                                space.resources.cpus_per_trial, gpus)
         allowed = space.budget.max_trials - progress.finished_before
         searcher = StudySearcher(space, study, progress, on_event, allowed, tracker=tracker)
-        ctx = _trial_context(space, run_dir, options, gpus_per_trial(space.resources.gpus_per_trial))
-        tuner = _tuner(space, searcher, trainable or wrn_trainable, ctx, run_dir, allowed)
+        ctx = _trial_context(space, run_dir, options, gpus)
+        tuner = _tuner(space, searcher, trainable or wrn_trainable, ctx, run_dir)
         interrupted = False
         # Tune's result grid at the end looks for the per-trial files it was told not to write;
         # the study holds every result, so its warning about them is noise
@@ -300,6 +333,8 @@ def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions,
             reconcile_running(study)
             raise KeyboardInterrupt
         searcher.finish_stragglers(TIME_STOPPED_REASON)
+        if searcher.setup_error is not None:
+            raise RunError(f"{searcher.setup_error}; fix it, then resume with: wrnsearch resume {run_dir}")
         return end_reason(trained=progress.finished_before + searcher.launched, max_trials=space.budget.max_trials,
                           time_up=time_up, searcher_reason=searcher.stop_reason)
     finally:

@@ -32,7 +32,7 @@ class RunOptions:
 
 # the outcomes the live view counts, in its order
 COUNTED = (Outcome.DONE, Outcome.RUNNING, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.REUSED,
-           Outcome.COPIED)
+           Outcome.COPIED, Outcome.SETUP_FAILED)
 
 
 @dataclass
@@ -49,6 +49,7 @@ class RunProgress:
     infeasible: int = 0
     reused: int = 0
     copied: int = 0  # another run's results (--warm-start): not trained here, not counted in max_trials
+    setup_failed: int = 0  # failed before their first epoch (data, import, device, storage): not trained
     front_size: int = 0
     best_error: float | None = None
     finished_before: int = 0  # trained trials found in the study at start (resume)

@@ -6,7 +6,10 @@ It does what Ray's own ``OptunaSearch`` does not:
 - an architecture already trained with the same recipe is not trained again: its result is
   copied to the new trial (``reused_from``), and a proposal equal to one in flight waits for it;
 - pruned (ASHA), truncated (trial time limit), diverged and out-of-memory trials are recorded with
-  their state and reason (:mod:`wrnsearch.study.writer`), and never enter the front.
+  their state and reason (:mod:`wrnsearch.study.writer`), and never enter the front;
+- a trial whose setup failed before its first epoch (``setup_failed``: data, import, device,
+  storage) gives its place in ``budget.max_trials`` back, and :data:`SETUP_STREAK` of them in a
+  row with the same reason stop the search (``setup_error``, which the driver raises).
 
 It runs in the driver, which alone writes the study. Importing this module imports Ray.
 """
@@ -26,7 +29,13 @@ from ray.tune.search import Searcher
 
 from wrnsearch.compat import tell
 from wrnsearch.record import Attr, Status, TrialRecord
-from wrnsearch.search.decisions import FREE_PROPOSALS_REASON, MAX_FREE_PROPOSALS, stop_proposing
+from wrnsearch.search.decisions import (
+    FREE_PROPOSALS_REASON,
+    MAX_FREE_PROPOSALS,
+    SetupStreak,
+    setup_stop_reason,
+    stop_proposing,
+)
 from wrnsearch.search.options import EventCallback, RunProgress
 from wrnsearch.space import Space, space_size
 from wrnsearch.spec import WRNSpec
@@ -69,7 +78,8 @@ class StudySearcher(Searcher):
     """A Ray Tune searcher backed by the run's Optuna study (see the module docstring).
 
     ``allowed`` is how many trials this run may still train (``budget.max_trials`` less those
-    trained before a resume). ``tracker`` copies the trials' curves to TensorBoard and MLflow.
+    trained before a resume). ``launched`` counts the trials started in this run less those whose
+    setup failed. ``tracker`` copies the trials' curves to TensorBoard and MLflow.
     """
 
     def __init__(self, space: Space, study: optuna.Study, progress: RunProgress, on_event: EventCallback | None,
@@ -88,6 +98,8 @@ class StudySearcher(Searcher):
         self.space_total = space_size(space)
         self.dists: dict[str, BaseDistribution] = search_distributions(space)
         self.stop_reason: str | None = None
+        self.setup_streak = SetupStreak()
+        self.setup_error: str | None = None  # the search stopped on a broken setup: why, in one line
         self.lock = threading.Lock()
         for t in study.get_trials(deepcopy=False):
             key = t.user_attrs.get(Attr.KEY)
@@ -95,7 +107,7 @@ class StudySearcher(Searcher):
                 continue
             if is_reusable(t):
                 self.results.setdefault(key, Result.of(t))
-            if outcome_of(t) not in (Outcome.WAITING, Outcome.INTERRUPTED):
+            if outcome_of(t) not in (Outcome.WAITING, Outcome.INTERRUPTED, Outcome.SETUP_FAILED):
                 self.tried_keys.add(key)
 
     # -- proposing ------------------------------------------------------------------------------
@@ -105,6 +117,8 @@ class StudySearcher(Searcher):
             return self._suggest(trial_id)
 
     def _suggest(self, trial_id: str) -> Any:
+        if self.setup_error is not None:
+            return self._finish(self.setup_error)
         for _ in range(MAX_FREE_PROPOSALS):
             reason = stop_proposing(
                 launched=self.launched, allowed=self.allowed, max_trials=self.progress.max_trials,
@@ -114,6 +128,8 @@ class StudySearcher(Searcher):
                 trial_s=statistics.median(self.trial_walls) if self.trial_walls else None,
             )
             if reason:
+                if self.launched >= self.allowed and any(not f.reported for f in self.live.values()):
+                    return None  # a trial in flight may still fail in its setup and give its place back
                 return self._finish(reason)
             trial = self.study.ask()
             proposal, key = self._propose(trial)
@@ -214,6 +230,8 @@ class StudySearcher(Searcher):
         told = tell_record(self.study, flight.trial, record, list(self.space.objectives), flight.proposal)
         number, arch = flight.trial.number, flight.proposal.spec.name
         self.tracker.trial_ended(number, record)
+        if record.status != Status.SETUP_FAILED:
+            self.setup_streak.add(None)
         if record.status == Status.COMPLETE:
             self.trial_walls.append(time.monotonic() - flight.started)
             self.progress.count(Outcome.DONE)
@@ -222,6 +240,15 @@ class StudySearcher(Searcher):
             self._event(Outcome.DONE, number=number, arch=arch, val_error=record.val_error,
                         test_error=record.test_error, latency_ms=record.latency_ms,
                         latency_infer_ms=record.latency_infer_ms)
+        elif record.status == Status.SETUP_FAILED:
+            self.launched -= 1  # not trained: its place in budget.max_trials is free again
+            self.progress.count(Outcome.SETUP_FAILED)
+            # told to the live view as failed, with its status
+            self._event(Outcome.FAILED, number=number, arch=arch, status=record.status.value, reason=record.reason)
+            if self.setup_streak.add(record.reason or record.status.value) and self.setup_error is None:
+                where = f"{record.node} ({record.node_ip})" if record.node else None
+                self.setup_error = setup_stop_reason(self.setup_streak.count, self.setup_streak.reason or "", where)
+                log.warning("%s", self.setup_error)
         elif record.status.stopped_early:
             self.progress.count(Outcome.PRUNED)
             self._event(record.status.value, number=number, arch=arch, epochs=record.epochs, reason=record.reason)

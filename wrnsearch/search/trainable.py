@@ -5,25 +5,52 @@ It runs in a Ray worker: loads the data once per worker (actors are reused), tra
 scheduler), then the whole :class:`~wrnsearch.record.TrialRecord` as JSON with the final report.
 Deterministic failures (bad data, a checkpoint of other settings) are recorded, not raised:
 retrying cannot help. A crash of the trainer is recorded too, as failed; a worker that dies is
-retried by Tune up to ``search.max_failures`` times and resumes from its checkpoint.
+retried by Tune up to ``search.max_failures`` times and resumes from its checkpoint. A failure of
+the trial's setup before its first epoch (data, import, device, storage: :data:`SETUP_ERRORS`) is
+recorded as ``setup_failed``: the node's fault, not the architecture's (:func:`failed_record`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from wrnsearch.errors import WRNSearchError
+from wrnsearch.errors import DataError, DeviceError, WRNSearchError
 from wrnsearch.record import Status, TrialRecord
 from wrnsearch.spec import WRNSpec
 
 log = logging.getLogger(__name__)
 
 _SPLITS_CACHE: dict[str, Any] = {}
+
+# Errors of a trial's setup rather than of its architecture, when they come before the first
+# epoch: the data set (DataError), a missing module (ImportError), the device (DeviceError), the
+# file system (OSError: checkpoints, progress files, a vanished mount). Out of memory and
+# divergence are results of the architecture and never count as setup.
+SETUP_ERRORS: tuple[type[BaseException], ...] = (DataError, DeviceError, ImportError, OSError)
+
+
+def failed_record(name: str, error: BaseException, epochs_trained: int) -> TrialRecord:
+    """The record of a trial whose trainer raised ``error`` after ``epochs_trained`` epochs:
+    ``setup_failed`` for a :data:`SETUP_ERRORS` error before the first epoch, else ``failed``.
+
+    >>> failed_record("WRN-10-1", DataError("cifar10 not found under /x"), 0).status.value
+    'setup_failed'
+    >>> failed_record("WRN-10-1", DataError("cifar10 not found under /x"), 2).status.value
+    'failed'
+    """
+    if isinstance(error, WRNSearchError):
+        reason = str(error)
+    else:
+        reason = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+    setup = (epochs_trained == 0 and isinstance(error, SETUP_ERRORS)
+             and getattr(error, "errno", None) != errno.ENOMEM)  # out of memory is a result, never setup
+    return TrialRecord(name=name, status=Status.SETUP_FAILED if setup else Status.FAILED, reason=reason)
 
 
 def trial_device(gpus: float) -> str:
@@ -106,7 +133,8 @@ def _splits(ctx: dict[str, Any]) -> Any:
     return _SPLITS_CACHE[cache_key]
 
 
-def _train(spec: WRNSpec, config: dict[str, Any], ctx: dict[str, Any]) -> TrialRecord:
+def _train(spec: WRNSpec, config: dict[str, Any], ctx: dict[str, Any], trained: list[int]) -> TrialRecord:
+    """Train one trial; ``trained[0]`` counts its epochs as they end (for :func:`failed_record`)."""
     from ray import tune
 
     from wrnsearch.cost import model_cost
@@ -126,6 +154,7 @@ def _train(spec: WRNSpec, config: dict[str, Any], ctx: dict[str, Any]) -> TrialR
                             recipe.batch_size)
 
     def on_epoch(report: Any, _path: Any) -> None:
+        trained[0] += 1
         progress.epoch_done(report.epoch, report.val_error)
         # The last epoch is reported with the whole record: a scheduler that stops a trial on its
         # last epoch report (ASHA at max_t) must not cut the record off.
@@ -181,14 +210,13 @@ def wrn_trainable(config: dict[str, Any], ctx: dict[str, Any]) -> None:
     from wrnsearch.search.connect import current_node
 
     spec = WRNSpec.from_dict(config["spec"])
+    trained = [0]
     try:
-        record = _train(spec, config, ctx)
-    except WRNSearchError as e:  # deterministic: retrying cannot help, so report instead of raising
-        record = TrialRecord(name=spec.name, status=Status.FAILED, reason=str(e))
-    except Exception as e:  # noqa: BLE001 - a bug in a trial must not retry forever; it is recorded
-        log.exception("trial %s failed", spec.name)
-        record = TrialRecord(name=spec.name, status=Status.FAILED, reason=f"{type(e).__name__}: "
-                                                                          f"{' '.join(str(e).split())[:300]}")
+        record = _train(spec, config, ctx, trained)
+    except Exception as e:  # noqa: BLE001 - recorded: retrying a deterministic failure or a bug cannot help
+        if not isinstance(e, WRNSearchError):
+            log.exception("trial %s failed", spec.name)
+        record = failed_record(spec.name, e, trained[0])
     node = current_node()
     record.node, record.node_ip, record.node_id = node.hostname, node.ip, node.node_id
     report_record(record)

@@ -12,6 +12,8 @@ infeasible COMPLETE, over a budget (constraint > 0 or ``infeasible_reason``): ne
 pruned     PRUNED: stopped early by the scheduler, the search's time budget or the trial's
 failed     FAIL: diverged, out of memory, crashed, or its worker died too often
 interrupted FAIL with ``status: interrupted``: the driver stopped while it ran (queued again)
+setup_failed FAIL with ``status: setup_failed``: data, import, device or storage failed before the
+           first epoch (the setup's fault: not trained, not counted in ``budget.max_trials``)
 reused     any finished state with ``reused_from``: a copy of an earlier trial's outcome
 copied     COMPLETE with ``warm_start``: another run's result, copied by ``--warm-start`` (not trained here)
 running    RUNNING
@@ -38,6 +40,7 @@ class Outcome(str, enum.Enum):
     PRUNED = "pruned"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    SETUP_FAILED = "setup_failed"
     REUSED = "reused"
     COPIED = "copied"
     RUNNING = "running"
@@ -74,6 +77,8 @@ def outcome_of(trial: FrozenTrial) -> Outcome:
         return Outcome.WAITING
     if is_interrupted(trial):
         return Outcome.INTERRUPTED
+    if trial.state == TrialState.FAIL and trial.user_attrs.get(Attr.STATUS) == Status.SETUP_FAILED:
+        return Outcome.SETUP_FAILED
     if Attr.REUSED_FROM in trial.user_attrs:
         return Outcome.REUSED
     if Attr.WARM_START in trial.user_attrs and trial.state == TrialState.COMPLETE:
@@ -86,7 +91,8 @@ def outcome_of(trial: FrozenTrial) -> Outcome:
 
 
 def counts_as_trained(trial: FrozenTrial) -> bool:
-    """A trial that consumed training: done, pruned or failed, not infeasible, reused, copied or interrupted."""
+    """A trial that consumed training: done, pruned or failed, not infeasible, reused, copied, interrupted or
+    failed in its setup."""
     return outcome_of(trial).trained
 
 
