@@ -21,6 +21,7 @@ from wrnsearch.study.writer import (
     reconcile_running,
     stopped_record,
     tell_copy,
+    tell_deferred,
     tell_infeasible,
     tell_leader_failed,
     tell_record,
@@ -109,22 +110,24 @@ def test_every_outcome_as_the_driver_stores_it(study_and_space):
     setup_trial, p = _propose(study, space, "WRN-10-1")  # the data set missing on its node
     tell_record(study, setup_trial, _record(status=Status.SETUP_FAILED, reason="cifar10 not found under /x"),
                 objectives, p)
+    deferred_trial, _ = _propose(study, space, "WRN-10-2")  # too long for what was left of budget.time
+    tell_deferred(study, deferred_trial, "budget.time: 9 s left, less than a trial takes here")
     _propose(study, space, "WRN-10-1")  # left RUNNING by a driver that was killed
-    assert reconcile_running(study) == [9]
+    assert reconcile_running(study) == [10]
 
     trials = study.get_trials(deepcopy=False)
     outcomes = [outcome_of(t) for t in trials]
     assert outcomes == [Outcome.DONE, Outcome.PRUNED, Outcome.FAILED, Outcome.FAILED, Outcome.INFEASIBLE,
-                        Outcome.REUSED, Outcome.REUSED, Outcome.PRUNED, Outcome.SETUP_FAILED, Outcome.INTERRUPTED,
-                        Outcome.WAITING]
+                        Outcome.REUSED, Outcome.REUSED, Outcome.PRUNED, Outcome.SETUP_FAILED, Outcome.DEFERRED,
+                        Outcome.INTERRUPTED, Outcome.WAITING]
     assert [counts_as_trained(t) for t in trials] == [True, True, True, True, False, False, False, True, False, False,
-                                                      False]
-    assert [has_full_result(t) for t in trials] == [True] + [False] * 10
+                                                      False, False]
+    assert [has_full_result(t) for t in trials] == [True] + [False] * 11
     assert [is_reusable(t) for t in trials] == [True, True, False, False, False, False, False, True, False, False,
-                                                False]
+                                                False, False]
     counts = count_outcomes(trials)
     assert counts == {"done": 1, "infeasible": 1, "pruned": 2, "failed": 2, "interrupted": 1, "reused": 2,
-                      "copied": 0, "running": 0, "waiting": 1, "setup_failed": 1}
+                      "copied": 0, "running": 0, "waiting": 1, "setup_failed": 1, "deferred": 1}
     assert trials[8].state.name == "FAIL" and trials[8].user_attrs[Attr.FAIL_REASON] == "cifar10 not found under /x"
 
     first, copy = trials[0], trials[5]
@@ -137,8 +140,9 @@ def test_every_outcome_as_the_driver_stores_it(study_and_space):
     assert trials[2].user_attrs[Attr.FAIL_REASON] == "loss became nan"
     assert "worker died" in trials[3].user_attrs[Attr.FAIL_REASON]
     assert trials[4].user_attrs["status"] == "infeasible" and trials[4].user_attrs[Attr.INFEASIBLE_REASON]
-    assert trials[9].user_attrs[Attr.FAIL_REASON] == INTERRUPTED_REASON
-    assert trials[10].user_attrs[Attr.RETRY_OF] == 9 and trials[10].system_attrs["fixed_params"] == trials[9].params
+    assert trials[9].user_attrs[Attr.STATUS] == "deferred" and "9 s left" in trials[9].user_attrs[Attr.FAIL_REASON]
+    assert trials[10].user_attrs[Attr.FAIL_REASON] == INTERRUPTED_REASON
+    assert trials[11].user_attrs[Attr.RETRY_OF] == 10 and trials[11].system_attrs["fixed_params"] == trials[10].params
     # what the driver kept in memory is what a read back gives
     assert done == Result.of(first)
 

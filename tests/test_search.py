@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -238,3 +239,38 @@ def test_a_real_search_with_the_default_sampler(tmp_path, local_ray):
     assert loaded.search.sampler == "ehvi"
     smallest = min(space_cost(loaded, spec).params for spec in iter_specs(loaded))
     assert min(t.user_attrs["params"] for t in trained) == smallest  # its start-up begins with the smallest
+
+
+def test_a_proposal_too_long_for_the_time_left_is_deferred_not_started(tmp_path):
+    """Near the end of budget.time, a proposal predicted (from this run's finished trials, by its
+    MACs) not to finish is told deferred and another asked for; three in a row end the proposing.
+    A deferred architecture may be proposed again on resume."""
+    import time as clock
+
+    from ray.tune.search import Searcher
+
+    from wrnsearch.search import RunProgress
+    from wrnsearch.search.searcher import StudySearcher
+    from wrnsearch.space import load_space
+    from wrnsearch.study import Outcome, outcome_of
+    from wrnsearch.study.writer import open_study
+
+    space = load_space(write_space(tmp_path, name="d", max_trials=30, sampler="random"), ["budget.time=100s"])
+    study = open_study(space, f"sqlite:///{tmp_path / 'd.db'}")
+    progress = RunProgress(time_budget_s=100, max_trials=30)
+    progress.started = clock.monotonic() - 85  # 15 s left
+    searcher = StudySearcher(space, study, progress, None, allowed=30)
+    # finished here: 10 s at 2M MACs, 40 s at 8M MACs: 0 s + 5 s per million MACs
+    searcher.finished_costs = [(2e6, 10.0), (8e6, 40.0)]
+    launched = []
+    while (config := searcher.suggest(f"t{len(launched)}")) not in (None, Searcher.FINISHED):
+        launched.append(config)
+        assert len(launched) < 30
+    deferred = [t for t in study.trials if outcome_of(t) == Outcome.DEFERRED]
+    assert re.match(r"budget\.time: 1[45] s left, less than a trial takes here", searcher.stop_reason or "")
+    assert len(deferred) >= 3 and all(t.user_attrs["macs"] > 3e6 for t in deferred)  # over 15 s predicted
+    assert all("less than a trial takes here" in t.user_attrs["fail_reason"] for t in deferred)
+    started = [t for t in study.trials if outcome_of(t) == Outcome.RUNNING]
+    assert len(started) >= len(launched) >= 1 and all(t.user_attrs["macs"] <= 3e6 for t in started)  # + followers
+    again = StudySearcher(space, study, RunProgress(max_trials=30), None, allowed=30)  # a resume
+    assert not {t.user_attrs["key"] for t in deferred} & again.tried_keys

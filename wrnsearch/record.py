@@ -39,6 +39,9 @@ class Status(str, enum.Enum):
     # setup's fault, not the architecture's, so not counted against budget.max_trials
     SETUP_FAILED = "setup_failed"
     INFEASIBLE = "infeasible"  # over a budget: never trained
+    # proposed when budget.time had too little left for it to finish: never started, and proposed
+    # again on resume (with more time), so not counted against budget.max_trials
+    DEFERRED = "deferred"
     INTERRUPTED = "interrupted"  # the driver stopped while it ran: queued again on resume
 
     def __str__(self) -> str:

@@ -186,6 +186,8 @@ def _event_line(kind: str, data: dict[str, Any]) -> str | None:
         return f"{trial} done: val error {data[Attr.VAL_ERROR]:.2f}%, latency {data[Attr.LATENCY_MS]:.1f} ms"
     if kind in (Outcome.PRUNED, Status.TRUNCATED, Outcome.FAILED, Outcome.INFEASIBLE):
         return f"{trial} {kind}: {data.get('reason') or ''}"
+    if kind == Outcome.DEFERRED:
+        return f"{trial} not started: {data.get('reason')}"
     if kind == Outcome.REUSED:
         return f"{trial} already trained (trial {data[Attr.REUSED_FROM]}): result reused"
     if kind == "warm":

@@ -69,7 +69,7 @@ logger = logging.getLogger(__name__)
 
 # outcomes the header counts, in its order; those after the first five only when some trial has them
 _COUNTED = (Outcome.DONE, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.RUNNING, Outcome.REUSED,
-            Outcome.COPIED, Outcome.INTERRUPTED, Outcome.WAITING, Outcome.SETUP_FAILED)
+            Outcome.COPIED, Outcome.INTERRUPTED, Outcome.WAITING, Outcome.SETUP_FAILED, Outcome.DEFERRED)
 _ALWAYS_COUNTED = _COUNTED[:5]
 _BEST_TRIALS = 10  # rows of the best-trials table of a single-objective study
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}

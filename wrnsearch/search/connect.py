@@ -50,11 +50,18 @@ def run_log(path: Path) -> Iterator[None]:
     if own_log.getEffectiveLevel() > logging.INFO:
         own_log.setLevel(logging.INFO)
     logging.lastResort = handler
+    # the INFO lines now let through for the run log must not reach the terminal's handlers
+    root = logging.getLogger()
+    quieted = [h for h in root.handlers if h.level == logging.NOTSET and root.level > logging.INFO]
+    for h in quieted:
+        h.setLevel(root.level)
     _held.append(handler)
     try:
         yield
     finally:
         _held.remove(handler)
+        for h in quieted:
+            h.setLevel(logging.NOTSET)
         logging.lastResort = saved[4]
         ray_log.handlers, ray_log.propagate = saved[0], saved[1]
         ray_log.setLevel(saved[2])

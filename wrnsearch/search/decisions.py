@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 
 MAX_FREE_PROPOSALS = 500  # consecutive infeasible / already-trained proposals before giving up
+MAX_DEFERRED = 3  # proposals in a row too long for the time left before the search stops proposing
 SETUP_STREAK = 3  # trials in a row failing in their setup with the same error stop the search
 
 
@@ -31,7 +32,31 @@ FREE_PROPOSALS_REASON = (f"the sampler proposed {MAX_FREE_PROPOSALS} infeasible 
 
 def time_left_reason(left_s: float, trial_s: float) -> str:
     return (f"budget.time: {max(0.0, left_s):.0f} s left, less than a trial takes here "
-            f"(about {trial_s:.0f} s, the median of this run's)")
+            f"(about {trial_s:.0f} s, predicted from this run's)")
+
+
+def predict_trial_s(finished: Sequence[tuple[float, float]], macs: float) -> float | None:
+    """Seconds a trial of ``macs`` multiply-accumulates per image will take, from this run's
+    finished trials as (MACs, seconds) pairs: a least-squares line through them (start-up and
+    evaluation costs in its intercept, training in its slope, neither negative); through the
+    origin from a single trial; None before any.
+
+        >>> predict_trial_s([(6.2e6, 17.0), (26.7e6, 28.0), (95.6e6, 87.0)], 39e6)
+        40.9
+        >>> predict_trial_s([(10e6, 20.0)], 40e6), predict_trial_s([], 1e6)
+        (80.0, None)
+    """
+    if not finished:
+        return None
+    xs = [float(m) for m, _ in finished]
+    ys = [float(s) for _, s in finished]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    if spread <= 0:  # one trial, or all of one size: seconds in proportion to MACs
+        return round(mean_y * macs / mean_x, 1) if mean_x > 0 else round(mean_y, 1)
+    slope = max(0.0, sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / spread)
+    intercept = max(0.0, mean_y - slope * mean_x)
+    return round(intercept + slope * macs, 1)
 
 
 def stop_proposing(*, launched: int, allowed: int, max_trials: int, elapsed_s: float, time_budget_s: float | None,
@@ -41,13 +66,13 @@ def stop_proposing(*, launched: int, allowed: int, max_trials: int, elapsed_s: f
     ``launched`` trials were started in this run out of ``allowed`` (what ``budget.max_trials``
     leaves after the trials trained before); ``tried`` distinct architectures were proposed out
     of ``space_total``; ``waiting``: retries of interrupted trials are queued. ``trial_s``: how
-    long a trial of this run takes (the median of those finished; None before the first): a trial
-    that could not finish within ``budget.time`` is not started, since the budget would stop it
-    unfinished, off the front, its compute wasted.
+    long the cheapest trial would take (:func:`predict_trial_s`; None before the first finished):
+    when not even that could finish within ``budget.time``, nothing is proposed any more, since
+    the budget would stop it unfinished, off the front, its compute wasted.
 
         >>> stop_proposing(launched=3, allowed=8, max_trials=8, elapsed_s=100, time_budget_s=150, tried=3,
         ...                space_total=12, waiting=False, trial_s=60)
-        "budget.time: 50 s left, less than a trial takes here (about 60 s, the median of this run's)"
+        "budget.time: 50 s left, less than a trial takes here (about 60 s, predicted from this run's)"
 
     Example:
         >>> stop_proposing(launched=3, allowed=3, max_trials=8, elapsed_s=0, time_budget_s=None, tried=3,

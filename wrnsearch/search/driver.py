@@ -187,7 +187,7 @@ def _nothing_left(space: Space, trials: list[optuna.trial.FrozenTrial], progress
         return max_trials_reason(space.budget.max_trials)
     outcomes = [(t, outcome_of(t)) for t in trials]
     tried = {t.user_attrs.get(Attr.KEY) for t, o in outcomes
-             if o not in (Outcome.WAITING, Outcome.INTERRUPTED, Outcome.SETUP_FAILED)}
+             if o not in (Outcome.WAITING, Outcome.INTERRUPTED, Outcome.SETUP_FAILED, Outcome.DEFERRED)}
     waiting = any(o == Outcome.WAITING for _, o in outcomes)
     total = space_size(space)
     if len(tried - {None}) >= total and not waiting:

@@ -17,7 +17,6 @@ It runs in the driver, which alone writes the study. Importing this module impor
 from __future__ import annotations
 
 import logging
-import statistics
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,10 +30,13 @@ from wrnsearch.compat import tell
 from wrnsearch.record import Attr, Status, TrialRecord
 from wrnsearch.search.decisions import (
     FREE_PROPOSALS_REASON,
+    MAX_DEFERRED,
     MAX_FREE_PROPOSALS,
     SetupStreak,
+    predict_trial_s,
     setup_stop_reason,
     stop_proposing,
+    time_left_reason,
 )
 from wrnsearch.search.options import EventCallback, RunProgress
 from wrnsearch.space import Space, space_size
@@ -48,6 +50,7 @@ from wrnsearch.study.writer import (
     report_epochs,
     stopped_record,
     tell_copy,
+    tell_deferred,
     tell_infeasible,
     tell_leader_failed,
     tell_record,
@@ -94,7 +97,9 @@ class StudySearcher(Searcher):
         self.followers: dict[str, list[optuna.Trial]] = {}  # key -> optuna trials waiting on it
         self.results: dict[str, Result] = {}  # key -> finished trial whose outcome can be reused
         self.tried_keys: set[str] = set()
-        self.trial_walls: list[float] = []  # seconds of each trial of this run trained to its end
+        # (MACs, seconds) of each trial of this run trained to its end: what predicts a proposal's time
+        self.finished_costs: list[tuple[float, float]] = []
+        self.deferred_in_a_row = 0
         self.space_total = space_size(space)
         self.dists: dict[str, BaseDistribution] = search_distributions(space)
         self.stop_reason: str | None = None
@@ -107,7 +112,7 @@ class StudySearcher(Searcher):
                 continue
             if is_reusable(t):
                 self.results.setdefault(key, Result.of(t))
-            if outcome_of(t) not in (Outcome.WAITING, Outcome.INTERRUPTED, Outcome.SETUP_FAILED):
+            if outcome_of(t) not in (Outcome.WAITING, Outcome.INTERRUPTED, Outcome.SETUP_FAILED, Outcome.DEFERRED):
                 self.tried_keys.add(key)
 
     # -- proposing ------------------------------------------------------------------------------
@@ -125,7 +130,7 @@ class StudySearcher(Searcher):
                 elapsed_s=self.progress.elapsed_s, time_budget_s=self.space.budget.time, tried=len(self.tried_keys),
                 space_total=self.space_total,
                 waiting=len(self.tried_keys) >= self.space_total and self._has_waiting(),
-                trial_s=statistics.median(self.trial_walls) if self.trial_walls else None,
+                trial_s=self._predict_s(min((m for m, _ in self.finished_costs), default=0.0)),
             )
             if reason:
                 if self.launched >= self.allowed and any(not f.reported for f in self.live.values()):
@@ -143,9 +148,34 @@ class StudySearcher(Searcher):
                 self._copy(trial, self.results[key])
             elif key in self.leaders:
                 self.followers.setdefault(key, []).append(trial)
+            elif (too_long := self._too_long(proposal)) is not None:
+                self._defer(trial, proposal, key, too_long)
+                if self.deferred_in_a_row >= MAX_DEFERRED:
+                    return self._finish(too_long)
             else:
+                self.deferred_in_a_row = 0
                 return self._launch(trial_id, trial, proposal, key)
         return self._finish(FREE_PROPOSALS_REASON)
+
+    def _predict_s(self, macs: float) -> float | None:
+        return predict_trial_s(self.finished_costs, macs) if macs else None
+
+    def _too_long(self, proposal: Proposal) -> str | None:
+        """Why the proposal would not finish within what is left of ``budget.time`` (None: it would)."""
+        budget = self.space.budget.time
+        predicted = self._predict_s(float(proposal.cost.macs)) if budget else None
+        left = (budget or 0.0) - self.progress.elapsed_s
+        if predicted is None or predicted <= left:
+            return None
+        return time_left_reason(left, predicted)
+
+    def _defer(self, trial: optuna.Trial, proposal: Proposal, key: str, reason: str) -> None:
+        """Not started: told deferred, so that a resume with more time may propose it again."""
+        tell_deferred(self.study, trial, reason)
+        self.tried_keys.discard(key)
+        self.deferred_in_a_row += 1
+        log.info("#%d %s not started: %s", trial.number, proposal.spec.name, reason)
+        self._event(Outcome.DEFERRED, number=trial.number, arch=proposal.spec.name, reason=reason)
 
     def _propose(self, trial: optuna.Trial) -> tuple[Proposal, str]:
         keys: list[str] = []  # the key, computed once, written with the proposal's attributes
@@ -233,7 +263,7 @@ class StudySearcher(Searcher):
         if record.status != Status.SETUP_FAILED:
             self.setup_streak.add(None)
         if record.status == Status.COMPLETE:
-            self.trial_walls.append(time.monotonic() - flight.started)
+            self.finished_costs.append((float(flight.proposal.cost.macs), time.monotonic() - flight.started))
             self.progress.count(Outcome.DONE)
             error = record.val_error if record.val_error is not None else record.test_error  # retrain: test
             self.progress.add_result(list(told.values or ()), float(error))

@@ -14,6 +14,8 @@ failed     FAIL: diverged, out of memory, crashed, or its worker died too often
 interrupted FAIL with ``status: interrupted``: the driver stopped while it ran (queued again)
 setup_failed FAIL with ``status: setup_failed``: data, import, device or storage failed before the
            first epoch (the setup's fault: not trained, not counted in ``budget.max_trials``)
+deferred   FAIL with ``status: deferred``: proposed when ``budget.time`` had too little left for it
+           to finish, never started (proposed again on resume; not counted in ``budget.max_trials``)
 reused     any finished state with ``reused_from``: a copy of an earlier trial's outcome
 copied     COMPLETE with ``warm_start``: another run's result, copied by ``--warm-start`` (not trained here)
 running    RUNNING
@@ -41,6 +43,7 @@ class Outcome(str, enum.Enum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     SETUP_FAILED = "setup_failed"
+    DEFERRED = "deferred"
     REUSED = "reused"
     COPIED = "copied"
     RUNNING = "running"
@@ -79,6 +82,8 @@ def outcome_of(trial: FrozenTrial) -> Outcome:
         return Outcome.INTERRUPTED
     if trial.state == TrialState.FAIL and trial.user_attrs.get(Attr.STATUS) == Status.SETUP_FAILED:
         return Outcome.SETUP_FAILED
+    if trial.state == TrialState.FAIL and trial.user_attrs.get(Attr.STATUS) == Status.DEFERRED:
+        return Outcome.DEFERRED
     if Attr.REUSED_FROM in trial.user_attrs:
         return Outcome.REUSED
     if Attr.WARM_START in trial.user_attrs and trial.state == TrialState.COMPLETE:
