@@ -225,3 +225,20 @@ def test_the_default_sampler_is_ehvi_where_it_applies(tmp_path):
     with pytest.raises(SpaceError, match="search.sampler: ehvi needs a finite space"):
         load_space(write(tmp_path, "name: t\nspace: {depth: 16, widen_factor: 2, dropout: {low: 0.0, high: 0.5}}\n"
                                    "search: {sampler: ehvi}\n"))
+
+
+def test_the_quickstart_is_sized_by_its_time_budget():
+    """The quickstart's budget logic: a time budget that leaves its 3 minutes room for start-up and
+    the end, enough validation images, and the widest network within the budget started first
+    (with the narrowest), so that it has the time to finish."""
+    from wrnsearch.space import budget_violations, iter_specs, space_cost
+    from wrnsearch.spec import parse_name
+
+    q = load_space(REPO / "spaces" / "quickstart.yaml")
+    assert q.budget.time is not None and q.budget.time <= 165 and q.budget.trial_time <= q.budget.time
+    assert q.dataset.val_size >= 500 and q.train.epochs >= 3
+    fitting = [s for s in iter_specs(q) if not budget_violations(q, space_cost(q, s))]
+    sizes = {s.name: space_cost(q, s).params for s in fitting}
+    assert len(fitting) >= 6
+    first = [parse_name(n).name for n in q.search.enqueue]
+    assert first[0] == max(sizes, key=sizes.get) and first[1] == min(sizes, key=sizes.get), (first, sizes)
