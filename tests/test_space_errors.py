@@ -117,6 +117,25 @@ def test_several_problems_are_all_reported(tmp_path):
     assert {p.split(": ")[1] for p in info.value.problems} == {"train.epoch", "search.sampler"}
 
 
+@pytest.mark.parametrize("line, fragment", [
+    ("  depth: 27", "space.depth: depth 27 is realized by no allowed block"),
+    ("  depth: [27, 33]", "space.depth: none of the depths (27, 33) is realized by an allowed block"),
+])
+def test_a_root_cause_is_reported_alone(tmp_path, line, fragment):
+    """One mistake, one line: not the depths, then every block that fits no depth left."""
+    path = tmp_path / "root.yaml"
+    path.write_text(_replace(5, line))
+    with pytest.raises(SpaceError) as info:
+        load_space(path)
+    assert len(info.value.problems) == 1 and fragment in info.value.problems[0], info.value.problems
+    path.write_text(_replace(7, '  block: ["B(3,1,1,1,3)"]'))  # depths 16, 22 and a block that meets neither
+    with pytest.raises(SpaceError) as info:
+        load_space(path)
+    assert len(info.value.problems) == 1, info.value.problems
+    assert "space.depth: none of the depths (16, 22) is realized" in info.value.problems[0]
+    assert "(l=5: 19, 34, 49, 64, ...)" in info.value.problems[0]
+
+
 @pytest.mark.parametrize(
     "content, fragment",
     [

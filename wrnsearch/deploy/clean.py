@@ -22,7 +22,7 @@ from wrnsearch.pareto import front_info
 from wrnsearch.record import Attr
 from wrnsearch.study import Outcome, load_study, outcome_of
 from wrnsearch.study.rundir import RunLock
-from wrnsearch.train.checkpoint import CHECKPOINT_GLOB, WEIGHTS_FILE
+from wrnsearch.train.checkpoint import CHECKPOINT_GLOB, DIGEST_SUFFIX, WEIGHTS_FILE
 
 KEEP = ("front", "completed")
 
@@ -55,7 +55,8 @@ def clean_run(run_dir: str | Path, *, keep: str = "front", dry_run: bool = False
         out = Cleaned()
         root = run_dir / CHECKPOINTS_DIR
         for key_dir in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-            doomed = [] if key_dir.name in unfinished else sorted(key_dir.glob(CHECKPOINT_GLOB))
+            doomed = [] if key_dir.name in unfinished else sorted(
+                [*key_dir.glob(CHECKPOINT_GLOB), *key_dir.glob(CHECKPOINT_GLOB + DIGEST_SUFFIX)])
             weights = key_dir / WEIGHTS_FILE
             if weights.is_file():
                 (out.kept_weights if key_dir.name in wanted else doomed).append(weights)

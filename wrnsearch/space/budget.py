@@ -126,14 +126,17 @@ def _dimension_problems(space: Space) -> list[Problem]:
         return problems
     ls = sorted({len(b) for b in blocks})
     ranged = dims.depth.kind == "range"
-    for i, depth in enumerate(depth_values(dims)):
-        if not any(depth_fits(depth, l) for l in ls):
-            examples = ", ".join(str(depth_of(n, ls[0])) for n in range(1, 5))
-            problems.append((["space", "depth"] if ranged else ["space", "depth", i],
-                             f"depth {depth} is realized by no allowed block: with l convs per block depth = "
-                             f"3*N*l + 4 (l={ls[0]}: {examples}, ...)"))
-            if ranged:
-                return problems
+    rule = "with l convs per block depth = 3*N*l + 4 (" + "; ".join(
+        f"l={l}: {', '.join(str(depth_of(n, l)) for n in range(1, 5))}, ..." for l in ls) + ")"
+    depths = depth_values(dims)
+    bad = [(i, d) for i, d in enumerate(depths) if not any(depth_fits(d, l) for l in ls)]
+    if bad and (ranged or len(bad) == len(depths)):  # one mistake: the depths and the blocks do not meet
+        shown = ", ".join(str(d) for _, d in bad[:6]) + (", ..." if len(bad) > 6 else "")
+        what = (f"depth {shown} is realized by no" if len(bad) == 1
+                else f"none of the depths ({shown}) is realized by an")
+        return [(["space", "depth"], f"{what} allowed block: {rule}")]
+    for i, depth in bad:  # some depths fit: each of the others is a mistake of its own
+        problems.append((["space", "depth", i], f"depth {depth} is realized by no allowed block: {rule}"))
     if problems:  # a block then fits none of the depths left: a consequence, not a second mistake
         return problems
     key = "block" if dims.block is not None else "convs_per_block"

@@ -1,13 +1,15 @@
 """Trial checkpoints: written atomically every epoch, loaded weights-only, resumed only when alike.
 
-A restarted trial continues from the newest checkpoint that loads (a corrupt one is skipped for
-the one before it) and belongs to its architecture, and only if it was trained with the same
+A restarted trial continues from the newest checkpoint that loads and matches its SHA-256 (a
+corrupt one is skipped for the one before it) and belongs to its architecture, and only if it was trained with the same
 recipe and split (:func:`run_identity`): a checkpoint trained with another learning rate or
 epoch count would silently carry the wrong LR milestones.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_GLOB = "checkpoint-*.pt"
 WEIGHTS_FILE = "model.pt"  # a completed trial's final weights, for export (no optimizer state)
 WEIGHTS_FORMAT = "wrnsearch-weights/1"
+DIGEST_SUFFIX = ".sha256"  # beside each checkpoint: the SHA-256 of its bytes
 KEEP_CHECKPOINTS = 2  # the newest and the one before, to fall back on if the newest is corrupt
 
 # Settings that only change how a run is measured or executed, not what it trains: a checkpoint
@@ -30,15 +33,39 @@ KEEP_CHECKPOINTS = 2  # the newest and the one before, to fall back on if the ne
 _NOT_IDENTITY = {"eval_batch_size", "compile", "latency_batch", "latency_steps", "infer_batch"}
 
 
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + DIGEST_SUFFIX)
+
+
 def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
-    """Write ``checkpoint-<epoch>.pt`` atomically (fsynced) and keep the newest two."""
+    """Write ``checkpoint-<epoch>.pt`` atomically (fsynced), then its SHA-256 beside it, and keep the
+    newest two. torch's zip reader checks no CRC, so a flipped bit in a tensor's bytes would load
+    as silently wrong weights: the digest catches it."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"checkpoint-{state['epoch']:05d}.pt"
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
     with atomic_path(path, fsync=True) as tmp:
-        torch.save(state, tmp)
+        Path(tmp).write_bytes(data)
+    with atomic_path(_digest_path(path), fsync=True) as tmp:
+        Path(tmp).write_text(hashlib.sha256(data).hexdigest() + "\n")
     for old in sorted(directory.glob(CHECKPOINT_GLOB))[:-KEEP_CHECKPOINTS]:
         old.unlink(missing_ok=True)
+        _digest_path(old).unlink(missing_ok=True)
     return path
+
+
+def _verified_bytes(path: Path) -> bytes:
+    """The checkpoint's bytes, checked against its digest when it has one (one written before the
+    digests, or by a writer killed between the two files, has none: it was written atomically)."""
+    data = path.read_bytes()
+    digest = _digest_path(path)
+    if digest.is_file():
+        expected = digest.read_text().strip()
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise ValueError("its bytes do not match its SHA-256 (corrupt on disk)")
+    return data
 
 
 def load_checkpoint(directory: Path | None, spec: WRNSpec) -> dict[str, Any] | None:
@@ -51,7 +78,7 @@ def load_checkpoint(directory: Path | None, spec: WRNSpec) -> dict[str, Any] | N
         return None
     for path in sorted(directory.glob(CHECKPOINT_GLOB), reverse=True):
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(io.BytesIO(_verified_bytes(path)), map_location="cpu", weights_only=True)
             if not isinstance(state, dict) or state.get("spec") != spec.to_dict() or "model" not in state:
                 raise ValueError("not a checkpoint of this architecture")
             return state
