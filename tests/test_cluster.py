@@ -149,6 +149,14 @@ def test_paths_must_be_absolute_because_the_job_directory_is_temporary():
     _build(storage="sqlite:////shared/study.db")
 
 
+def test_a_password_never_goes_on_a_job_command_line():
+    with pytest.raises(RunError) as e:
+        _build(storage="postgresql://wrn:s3cret@db:5432/wrn")
+    assert "s3cret" not in str(e.value) and "postgresql://wrn:***@db:5432/wrn holds a password" in str(e.value)
+    assert "PGPASSWORD" in str(e.value)
+    assert "s3cret" not in _build(storage="postgresql://wrn@db:5432/wrn").entrypoint
+
+
 def test_a_space_file_outside_the_checkout_is_refused(tmp_path):
     outside = tmp_path / "q.yaml"
     shutil.copy(QUICKSTART, outside)

@@ -34,6 +34,7 @@ from wrnsearch.errors import RunError
 from wrnsearch.space import Space
 from wrnsearch.study import sqlite_path
 from wrnsearch.study.shared_fs import SHARED_FS_ENV
+from wrnsearch.study.storage import display_url, without_password
 
 # Left out of the shipped working directory (gitignore syntax; a leading / anchors a pattern at
 # the checkout's root, so a package named data/ deeper down still travels). Ray also skips what
@@ -164,6 +165,11 @@ def _check_paths(options: SubmitOptions, space: Space | None) -> None:
     storage = options.storage if options.storage is not None else (space.storage if space is not None else None)
     if storage is not None and storage.startswith("sqlite:") and not (sqlite_path(storage) or "").startswith("/"):
         problems.append(f"storage {storage!r} is not an absolute SQLite path")
+    if storage is not None and without_password(storage) != storage:
+        # a job's entrypoint is stored and shown by the cluster (ray job list, its dashboard)
+        raise RunError(f"--storage {display_url(storage)} holds a password, which the job's command line would "
+                       "show to everyone who can list the cluster's jobs: give the URL without it and set "
+                       "PGPASSWORD (or ~/.pgpass) on the cluster's nodes")
     if problems:
         raise RunError(
             f"{'; '.join(problems)}: a cluster job runs in a temporary copy of the working directory "
