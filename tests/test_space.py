@@ -171,6 +171,7 @@ def test_shipped_space_set():
         ("500K", parse_count, 500_000), ("8GiB", parse_bytes, 8 * 2**30), ("2GB", parse_bytes, 2_000_000_000),
         ("512MiB", parse_bytes, 512 * 2**20), ("30m", parse_seconds, 1800), ("2h", parse_seconds, 7200),
         ("90s", parse_seconds, 90), ("1d", parse_seconds, 86400), (45, parse_seconds, 45),
+        ("2m30s", parse_seconds, 150), ("1h 30m", parse_seconds, 5400),
     ],
 )
 def test_units(text, parse, expected):

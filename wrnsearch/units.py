@@ -47,7 +47,11 @@ def parse_bytes(value: object) -> int:
 
 
 def parse_seconds(value: object) -> float:
-    """``30m`` -> 1800, ``2h`` -> 7200, ``1d``, ``90s``; a plain number is seconds."""
+    """``30m`` -> 1800, ``2h`` -> 7200, ``1d``, ``90s``, ``2m30s`` -> 150, ``1h30m``; a plain number is seconds."""
+    if isinstance(value, str):
+        parts = re.findall(rf"({_NUMBER})\s*([A-Za-z]+)", value)
+        if len(parts) > 1 and re.fullmatch(rf"\s*(?:({_NUMBER})\s*([A-Za-z]+)\s*)+", value):
+            return sum(_parse(f"{n}{unit}", _TIME_SUFFIX, "duration", "30m, 2h, 90s, 2m30s") for n, unit in parts)
     return _parse(value, _TIME_SUFFIX, "duration", "30m, 2h, 90s, 1d")
 
 
