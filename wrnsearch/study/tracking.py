@@ -253,6 +253,11 @@ class _Mlflow:
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
+        # MLflow's store set-up (its schema migrations on a new SQLite store) prints INFO lines on
+        # a terminal handler of its own, over the live view: its warnings and errors still show
+        for name in ("mlflow", "alembic"):
+            if logging.getLogger(name).getEffectiveLevel() < logging.WARNING:
+                logging.getLogger(name).setLevel(logging.WARNING)
         self.client = MlflowClient(tracking_uri=self.uri)
         self.uri = self.client.tracking_uri
         found = self.client.get_experiment_by_name(experiment)
