@@ -255,9 +255,9 @@ class _Mlflow:
 
         # MLflow's store set-up (its schema migrations on a new SQLite store) prints INFO lines on
         # a terminal handler of its own, over the live view: its warnings and errors still show
-        for name in ("mlflow", "alembic"):
-            if logging.getLogger(name).getEffectiveLevel() < logging.WARNING:
-                logging.getLogger(name).setLevel(logging.WARNING)
+        for chatty in (logging.getLogger("mlflow"), logging.getLogger("alembic")):
+            if chatty.getEffectiveLevel() < logging.WARNING:
+                chatty.setLevel(logging.WARNING)
         self.client = MlflowClient(tracking_uri=self.uri)
         self.uri = self.client.tracking_uri
         found = self.client.get_experiment_by_name(experiment)
