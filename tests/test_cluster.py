@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tests.procs import process_table
+from tests.procs import free_port, process_table
 
 from wrnsearch.cluster import (
     JobInfo,
@@ -54,12 +54,6 @@ from wrnsearch.study.shared_fs import check_storage_for_cluster, is_shared_path
 REPO = Path(__file__).resolve().parent.parent
 QUICKSTART = REPO / "spaces" / "quickstart.yaml"
 RAY = Path(sys.executable).with_name("ray")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,7 +176,7 @@ def test_addresses():
 
 
 def test_an_unreachable_job_server_is_one_clear_line():
-    address = f"127.0.0.1:{_free_port()}"  # nothing listens: refused at once
+    address = f"127.0.0.1:{free_port()}"  # nothing listens: refused at once
     started = time.monotonic()
     with pytest.raises(RunError, match=r"cannot reach the Ray job server at 127\.0\.0\.1:\d+: .*ssh -N -L 8265") as e:
         job_status("raysubmit_x", address)
@@ -401,7 +395,7 @@ class LocalHead:
         self.token = auth_token
         self.temp_dir = temp_dir or tempfile.mkdtemp(prefix="rt", dir="/tmp")  # unix socket paths must stay short
         os.makedirs(self.temp_dir, exist_ok=True)
-        self.dashboard_port = _free_port()
+        self.dashboard_port = free_port()
         self.address = f"http://127.0.0.1:{self.dashboard_port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "RAY_API_SERVER", "RAY_AUTH"))}
         env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token" if auth_token else "disabled")
@@ -410,14 +404,14 @@ class LocalHead:
         # Jobs run `python` from the head's PATH: make it this interpreter, as an activated venv would.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         self.env = env
-        self.gcs_port = _free_port()
+        self.gcs_port = free_port()
         self.log = open(Path(self.temp_dir) / "ray-start.log", "w")
         extra = ["--resources", resources] if resources else []
         self.process = subprocess.Popen(
             [str(RAY), "start", "--head", "--block", "--num-cpus", str(num_cpus), "--node-ip-address", "127.0.0.1",
              *extra, "--port", str(self.gcs_port), "--dashboard-host", "127.0.0.1",
-             "--dashboard-port", str(self.dashboard_port), "--ray-client-server-port", str(_free_port()),
-             "--dashboard-agent-listen-port", str(_free_port()), "--temp-dir", self.temp_dir,
+             "--dashboard-port", str(self.dashboard_port), "--ray-client-server-port", str(free_port()),
+             "--dashboard-agent-listen-port", str(free_port()), "--temp-dir", self.temp_dir,
              "--include-dashboard", "true", "--disable-usage-stats"],
             env=env, cwd=self.temp_dir, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )

@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import optuna
 import pytest
 from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
+from tests.procs import free_port, wrnsearch_exe
 
 from test_report import CHROMIUM, CHROMIUM_ARGS
 from test_search import load, write_space
@@ -25,19 +22,6 @@ from wrnsearch.pareto import front_info
 from wrnsearch.search import RunOptions, run_search
 from wrnsearch.search.dashboard import CURVES_ID, FRONT_ID, DashboardFigures, learning_curve
 from wrnsearch.study import counts_as_trained
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wrnsearch() -> str:
-    exe = shutil.which("wrnsearch") or str(Path(sys.executable).parent / "wrnsearch")
-    if not Path(exe).exists():
-        pytest.skip("the wrnsearch console script is not installed")
-    return exe
 
 
 def _figures(study: optuna.Study) -> dict[str, dict]:
@@ -116,8 +100,8 @@ def test_the_dashboard_serves_and_chromium_draws_the_figures(dash_run):
         pytest.skip(f"{CHROMIUM} not found: apt-get install chromium to run the browser tests")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install playwright")
     run_dir, _ = dash_run
-    port = _free_port()
-    dash = subprocess.Popen([_wrnsearch(), "dashboard", str(run_dir), "--port", str(port)],
+    port = free_port()
+    dash = subprocess.Popen([wrnsearch_exe(), "dashboard", str(run_dir), "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from tests.procs import wrnsearch_exe
 
 from wrnsearch.search import RunOptions, run_search
 from wrnsearch.space import iter_specs, load_space, space_cost
@@ -102,10 +102,6 @@ def _count_trained(db: Path, name: str) -> int:
         return 0
 
 
-def _wrnsearch() -> str:
-    return shutil.which("wrnsearch") or pytest.skip("wrnsearch console script not installed")
-
-
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -114,7 +110,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def test_dashboard_command_needs_a_run(tmp_path):
-    proc = subprocess.run([_wrnsearch(), "dashboard", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([wrnsearch_exe(), "dashboard", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "holds no study.db" in proc.stderr and proc.stderr.count("\n") == 1
 
 
@@ -187,22 +183,22 @@ def test_resume_command_continues_a_finished_run(tmp_path, local_ray):
     runs = tmp_path / "runs"
     first = run_search(space, RunOptions(runs_dir=runs))  # a finished run, made in this process
     assert first.stop_reason.startswith("budget.max_trials")
-    more = subprocess.run([_wrnsearch(), "resume", str(runs / "r"), "--set", "budget.max_trials=3", "--quiet"],
+    more = subprocess.run([wrnsearch_exe(), "resume", str(runs / "r"), "--set", "budget.max_trials=3", "--quiet"],
                           capture_output=True, text=True, timeout=300)
     assert more.returncode == 0, more.stderr[-2000:]
     events = [json.loads(line) for line in more.stdout.splitlines()]
     assert events[0]["event"] == "run" and events[0]["trained_before"] == 2
     trials = load(runs / "r", "r").get_trials(deepcopy=False)
     assert sum(counts_as_trained(t) for t in trials) == 3
-    changed = subprocess.run([_wrnsearch(), "resume", str(runs / "r"), "--set", "train.epochs=5"], capture_output=True,
-                             text=True, timeout=120)
+    changed = subprocess.run([wrnsearch_exe(), "resume", str(runs / "r"), "--set", "train.epochs=5"],
+                             capture_output=True, text=True, timeout=120)
     assert changed.returncode == 2 and "was run with a different train section" in changed.stderr
 
 
 def test_ctrl_c_interrupts_cleanly_and_resume_finishes(tmp_path):
     space = write_space(tmp_path, name="c", max_trials=4, epochs=3, train_size=512)
     runs = tmp_path / "runs"
-    cmd = [_wrnsearch(), "run", str(space), "--runs-dir", str(runs)]
+    cmd = [wrnsearch_exe(), "run", str(space), "--runs-dir", str(runs)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         _wait_for(lambda: _count_trained(runs / "c" / "study.db", "c") >= 1, 240, "a finished trial")

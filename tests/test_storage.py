@@ -11,7 +11,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -21,6 +20,7 @@ from pathlib import Path
 import optuna
 import pytest
 from click.testing import CliRunner
+from tests.procs import free_port, wrnsearch_exe
 
 from wrnsearch.cli import main
 from wrnsearch.errors import RunError
@@ -47,17 +47,6 @@ def write_space(tmp_path: Path, name: str, max_trials: int = 3, epochs: int = 1)
     p = tmp_path / f"{name}.yaml"
     p.write_text(SPACE.format(name=name, max_trials=max_trials, epochs=epochs))
     return p
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wrnsearch() -> str:
-    exe = shutil.which("wrnsearch") or str(Path(sys.executable).parent / "wrnsearch")
-    return exe if Path(exe).exists() else pytest.skip("the wrnsearch console script is not installed")
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -162,8 +151,8 @@ def _untrained(study: optuna.Study) -> int:
 
 def _dashboard_studies(args: list[str], env: dict[str, str] | None = None) -> dict[str, int]:
     """``wrnsearch dashboard ARGS`` served on a free port: study name -> trials, as its API lists them."""
-    port = _free_port()
-    proc = subprocess.Popen([_wrnsearch(), "dashboard", *args, "--port", str(port)], stdout=subprocess.PIPE,
+    port = free_port()
+    proc = subprocess.Popen([wrnsearch_exe(), "dashboard", *args, "--port", str(port)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
     try:
         deadline = time.monotonic() + 120
@@ -221,7 +210,7 @@ def postgres():
     root = Path(tempfile.mkdtemp(prefix="wrnsearch-pg-"))
     if as_user:
         os.chown(root, owner.pw_uid, owner.pw_gid)
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     pg_ctl = [*as_user, str(bindir / "pg_ctl"), "-D", str(data)]
     try:
         subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
@@ -261,7 +250,7 @@ def test_postgres_study_through_run_kill_resume_and_readers(tmp_path, monkeypatc
     """The driver on a PostgreSQL study killed mid-search, a second driver of the study (another run
     directory, as on another host) refused while the first runs, the search resumed from the run
     directory alone (the password from PGPASSWORD), then pareto, report and dashboard on the server."""
-    exe = _wrnsearch()
+    exe = wrnsearch_exe()
     monkeypatch.delenv("PGPASSWORD", raising=False)
     space = write_space(tmp_path, "pg", max_trials=2, epochs=1)
     runs, elsewhere = tmp_path / "runs", tmp_path / "other-host"
