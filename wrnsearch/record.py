@@ -69,6 +69,10 @@ class Attr:
     MACS = "macs"
     ACTIVATION_BYTES = "activation_bytes"
     INFEASIBLE_REASON = "infeasible_reason"
+    # written at the launch when the search has a ``budget.time``: the seconds the trial was
+    # predicted to take and the seconds the budget had left then (the check that started it)
+    PREDICTED_S = "predicted_s"
+    TIME_LEFT_S = "time_left_s"
     # written with the outcome
     STATUS = "status"
     PRUNE_REASON = "prune_reason"

@@ -148,26 +148,36 @@ class StudySearcher(Searcher):
                 self._copy(trial, self.results[key])
             elif key in self.leaders:
                 self.followers.setdefault(key, []).append(trial)
-            elif (too_long := self._too_long(proposal)) is not None:
+            elif (too_long := self._too_long(check := self._time_check(proposal))) is not None:
                 self._defer(trial, proposal, key, too_long)
                 if self.deferred_in_a_row >= MAX_DEFERRED:
                     return self._finish(too_long)
             else:
                 self.deferred_in_a_row = 0
+                if check is not None:
+                    trial.set_user_attr(Attr.PREDICTED_S, check[0])
+                    trial.set_user_attr(Attr.TIME_LEFT_S, round(check[1], 1))
                 return self._launch(trial_id, trial, proposal, key)
         return self._finish(FREE_PROPOSALS_REASON)
 
     def _predict_s(self, macs: float) -> float | None:
         return predict_trial_s(self.finished_costs, macs) if macs else None
 
-    def _too_long(self, proposal: Proposal) -> str | None:
-        """Why the proposal would not finish within what is left of ``budget.time`` (None: it would)."""
+    def _time_check(self, proposal: Proposal) -> tuple[float, float] | None:
+        """(predicted seconds, seconds left of ``budget.time``) for the proposal; None without a
+        time budget or before a trial of this run has finished."""
         budget = self.space.budget.time
         predicted = self._predict_s(float(proposal.cost.macs)) if budget else None
-        left = (budget or 0.0) - self.progress.elapsed_s
-        if predicted is None or predicted <= left:
+        if predicted is None:
             return None
-        return time_left_reason(left, predicted)
+        return predicted, (budget or 0.0) - self.progress.elapsed_s
+
+    @staticmethod
+    def _too_long(check: tuple[float, float] | None) -> str | None:
+        """Why the proposal would not finish within what is left of ``budget.time`` (None: it would)."""
+        if check is None or check[0] <= check[1]:
+            return None
+        return time_left_reason(check[1], check[0])
 
     def _defer(self, trial: optuna.Trial, proposal: Proposal, key: str, reason: str) -> None:
         """Not started: told deferred, so that a resume with more time may propose it again."""
