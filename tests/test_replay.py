@@ -158,3 +158,58 @@ def test_a_compute_budget_stops_launching(tmp_path):
         spent = [t["worker_s"] for t in run["trials"]]
         assert all(w < 20.0 for w in spent[:-1])  # each launch happened below the budget
         assert spent[-1] >= 20.0 or run["launched"] == 4
+
+
+def write_two_seed_table(path: Path) -> Path:
+    """ARCHS trained with a second seed. WRN-10-1 ends at 50 with both seeds; WRN-16-1 at 45 with
+    the first and 65 with the second (mean 55): on the first seed's front (nothing smaller is
+    better), off the mean's (WRN-10-1 is smaller, faster and better)."""
+    write_table(path)
+    data = json.loads(path.read_text())
+    second = {"WRN-10-1": [80, 70, 60, 50], "WRN-10-2": [85, 65, 55, 45], "WRN-16-1": [90, 80, 70, 65],
+              "WRN-16-2": [88, 60, 50, 40]}
+    for a in data["architectures"]:
+        if a["arch"] == "WRN-16-1":
+            a["val_error"] = [90, 70, 50, 45]
+        a["repeats"] = [{"seed": 1, "val_error": second[a["arch"]], "test_error": second[a["arch"]][-1]}]
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_two_seed_table_is_judged_on_the_mean_and_searched_on_one_seed(tmp_path):
+    path = write_two_seed_table(tmp_path / "t.json")
+    table = load_table(path)
+    assert table.truth == "mean" and table.seeds_per_architecture == 2
+    assert table.final_error("WRN-16-1") == 55.0 and table.final_error("WRN-10-1") == 50.0
+    assert load_table(path, "first").final_error("WRN-16-1") == 45.0
+    mean = bench_search(path, ["random+fifo"], seeds=12, trials=4, workers=1)
+    first = bench_search(path, ["random+fifo"], seeds=1, trials=4, workers=1, truth="first")
+    assert mean["truth"] == "mean" and first["truth"] == "first"
+    assert "WRN-16-1" not in mean["true_front"] and "WRN-16-1" in first["true_front"]
+    seen: set[float] = set()
+    for run in mean["methods"]["random+fifo"]["seeds"]:
+        # what each trial showed the search is the curve drawn for it, one seed's, the same on every call
+        for t in run["trials"]:
+            assert t["val_error"] == table.observed(t["arch"], run["seed"])["val_error"][-1]
+            assert table.observed(t["arch"], run["seed"]) == table.observed(t["arch"], run["seed"])
+            if t["arch"] == "WRN-16-1":
+                seen.add(t["val_error"])
+        assert "WRN-16-1" not in run["front"]  # found by every run (4 trials), judged on its mean
+    assert seen == {45, 65}  # over 12 seeds, both seeds' curves were drawn
+    for run in first["methods"]["random+fifo"]["seeds"]:
+        assert {t["val_error"] for t in run["trials"] if t["arch"] == "WRN-16-1"} == {45}
+
+
+def test_a_single_seed_table_cannot_be_judged_on_a_mean(tmp_path):
+    path = write_table(tmp_path / "t.json")
+    assert load_table(path).truth == "first"
+    with pytest.raises(RunError, match=r"--truth mean: .*t\.json has a single seed .*--repeats 4"):
+        load_table(path, "mean")
+    out = subprocess.run([sys.executable, "-m", "wrnsearch", "bench", "search", "--table", str(path), "--method",
+                          "random+fifo", "--truth", "mean"], capture_output=True, text=True)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "--repeats 4" in out.stderr
+    data = json.loads(write_two_seed_table(tmp_path / "u.json").read_text())
+    data["architectures"][0]["repeats"][0]["val_error"] = [50]  # one epoch of four
+    (tmp_path / "u.json").write_text(json.dumps(data))
+    with pytest.raises(RunError, match=r"u\.json: not a benchmark table .*a repeat of 1 epochs, not 4"):
+        load_table(tmp_path / "u.json")

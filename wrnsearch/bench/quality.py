@@ -61,6 +61,7 @@ def format_quality(result: dict[str, Any]) -> str:
         f"median [quartiles] over seeds",
         f"true front: {len(result['true_front'])} architectures, {len(result['true_front_small'])} of them below "
         "the median parameter count",
+        _truth_line(result),
     ]
     header = ["method", f"HV@N={marks['N']}", f"HV@2N={marks['2N']}", f"HV@C={marks['C']:,.0f}s",
               f"HV@2C={marks['2C']:,.0f}s", "small front found", "stopped", "worker-s"]
@@ -73,6 +74,14 @@ def format_quality(result: dict[str, Any]) -> str:
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.append(f"replayed in {result['wall_s']:.1f} s")
     return "\n".join(lines)
+
+
+def _truth_line(result: dict[str, Any]) -> str:
+    if result.get("truth") == "mean":
+        return (f"judged by each architecture's mean final validation error over its "
+                f"{result['seeds_per_architecture']} training seeds; a search sees one seed's curve per "
+                "architecture, drawn by its seed")
+    return "judged by the first training seed's final validation error, which a search sees too"
 
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",

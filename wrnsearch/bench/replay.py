@@ -13,6 +13,14 @@ Hypervolume is measured as the field measures it: objectives as in a search (fin
 error, params, latency_ms), min-max normalized over the table's architectures (0 best, 1 worst),
 reference point 1.1 in each, the same for every method; against launched trials and against
 worker-seconds.
+
+A table whose every architecture was trained with more than one seed (``bench record --repeats``
+as many as the table holds) is replayed as a noisy benchmark (``truth="mean"``, the default for such
+a table): hypervolume and the true front are judged on each architecture's *mean* final validation
+error over its seeds, while a search sees, for each architecture it trains, the curve of one of
+those seeds, drawn from the replay seed and the architecture's name (so two methods replayed with
+one seed see the same draws). A search is then credited for finding the networks that are good,
+not the ones one training seed flattered. ``truth="first"`` judges and shows the first seed.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import heapq
 import json
 import statistics
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,33 +48,74 @@ OBJECTIVES = ("error", "params", "latency_ms")
 REFERENCE = 1.1
 
 
+TRUTHS = ("auto", "mean", "first")
+
+
 @dataclass(frozen=True)
 class Table:
-    """A recorded table: its meta, its rows by architecture name, and the space it covers."""
+    """A recorded table: its meta, its rows by architecture name, and the space it covers.
+
+    ``truth``: ``mean`` judges each architecture by its mean final validation error over the
+    table's seeds (and shows a search one seed's curve, :meth:`observed`); ``first`` by its first
+    seed's, which a search then sees too.
+    """
 
     meta: dict[str, Any]
     rows: dict[str, dict[str, Any]]
     space_data: dict[str, Any]
+    truth: str = "first"
 
     @property
     def epochs(self) -> int:
         return int(self.meta["recipe"]["epochs"])
 
+    @property
+    def seeds_per_architecture(self) -> int:
+        """Training seeds every architecture has (1 + its repeats, the fewest over the table)."""
+        return min(1 + len(r.get("repeats") or ()) for r in self.rows.values())
+
     def full_compute_s(self) -> float:
         """Worker-seconds that training every architecture fully costs (the sum of all epoch times)."""
         return float(sum(sum(r["epoch_s"]) for r in self.rows.values()))
 
+    def curves(self, name: str) -> list[dict[str, Any]]:
+        """Each seed's ``val_error`` (per epoch) and ``test_error`` of an architecture, first seed first."""
+        row = self.rows[name]
+        return [{"val_error": row["val_error"], "test_error": row.get("test_error")},
+                *({"val_error": r["val_error"], "test_error": r.get("test_error")} for r in row.get("repeats") or ())]
+
+    def final_error(self, name: str) -> float:
+        """The error an architecture is judged by: its mean final validation error over the seeds
+        (``truth`` mean), or the first seed's."""
+        if self.truth == "mean":
+            return float(np.mean([c["val_error"][-1] for c in self.curves(name)]))
+        return float(self.rows[name]["val_error"][-1])
+
+    def observed(self, name: str, seed: int) -> dict[str, Any]:
+        """The curve a search replayed with ``seed`` sees for ``name``: one seed's, drawn from the
+        replay seed and the name (``truth`` mean), or the first seed's."""
+        curves = self.curves(name)
+        if self.truth != "mean":
+            return curves[0]
+        draw = np.random.default_rng([seed, zlib.crc32(name.encode())]).integers(len(curves))
+        return curves[int(draw)]
+
     def objective_matrix(self, names: Sequence[str]) -> np.ndarray:
-        return np.array([[self.rows[n]["val_error"][-1], self.rows[n]["params"], self.rows[n]["latency_ms"]]
+        return np.array([[self.final_error(n), self.rows[n]["params"], self.rows[n]["latency_ms"]]
                          for n in names], dtype=float)
 
 
-def load_table(path: str | Path) -> Table:
+def load_table(path: str | Path, truth: str = "auto") -> Table:
     """Read a table written by ``wrnsearch bench record``.
+
+    ``truth`` (:class:`Table`): ``auto`` is ``mean`` when every architecture has repeats, else
+    ``first``.
 
     Raises:
         RunError: naming the file and what is wrong with it.
     """
+    if truth not in TRUTHS:
+        raise RunError(f"--truth {truth}: one of {', '.join(TRUTHS)}")
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -77,11 +127,20 @@ def load_table(path: str | Path) -> Table:
         for a in archs:
             for key in ("params", "latency_ms", "epoch_s", "fixed_s", "val_error"):
                 a[key]  # noqa: B018 - a KeyError names the missing field
+            for rep in a.get("repeats") or ():
+                if len(rep["val_error"]) != len(a["val_error"]):
+                    raise ValueError(f"{a['arch']}: a repeat of {len(rep['val_error'])} epochs, "
+                                     f"not {len(a['val_error'])}")
     except FileNotFoundError:
         raise RunError(f"{path}: no such table (make one with wrnsearch bench record)") from None
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise RunError(f"{path}: not a benchmark table ({type(e).__name__}: {e})") from None
-    return Table(meta, rows, space_data)
+    table = Table(meta, rows, space_data)
+    multi = table.seeds_per_architecture > 1
+    if truth == "mean" and not multi:
+        raise RunError(f"--truth mean: {path} has a single seed for some architectures; record repeats of "
+                       f"every one (wrnsearch bench record --repeats {len(rows)}), or use --truth first")
+    return Table(meta, rows, space_data, "mean" if truth == "mean" or (truth == "auto" and multi) else "first")
 
 
 @dataclass(frozen=True)
@@ -164,7 +223,7 @@ def replay(table: Table, method: Method, seed: int, *, trials: int, workers: int
         if name not in table.rows:
             raise RunError(f"the table holds no {name}, which its own space proposed: record the table again")
         row = table.rows[name]
-        state[tid] = {"name": name, "row": row, "epoch": 0}
+        state[tid] = {"name": name, "row": row, "seen": table.observed(name, seed), "epoch": 0}
         launched.append(tid)
         clock.running += 1
         heapq.heappush(events, (clock.now + row["fixed_s"] + row["epoch_s"][0], next(order), tid))
@@ -179,7 +238,7 @@ def replay(table: Table, method: Method, seed: int, *, trials: int, workers: int
         s = state[tid]
         s["epoch"] += 1
         row, epoch = s["row"], s["epoch"]
-        error = row["val_error"][epoch - 1]
+        error = s["seen"]["val_error"][epoch - 1]
         if epoch < table.epochs and rungs is not None and not rungs.decide(
                 tid, epoch, [error, row["params"], row["latency_ms"]]):
             searcher.on_trial_complete(tid, {"epoch": epoch, "val_error": error})
@@ -188,11 +247,12 @@ def replay(table: Table, method: Method, seed: int, *, trials: int, workers: int
             heapq.heappush(events, (clock.now + row["epoch_s"][epoch], next(order), tid))
             continue
         else:
-            searcher.on_trial_complete(tid, {"final": True, "record": _record(s["name"], row, table).to_json()})
+            record = _record(s["name"], row, s["seen"], table)
+            searcher.on_trial_complete(tid, {"final": True, "record": record.to_json()})
             status = Status.COMPLETE
         clock.running -= 1
         ended.append({"trial": tid, "arch": s["name"], "status": status.value, "epochs": epoch,
-                      "end_s": round(clock.now, 3), "worker_s": round(clock.busy_s, 3)})
+                      "val_error": error, "end_s": round(clock.now, 3), "worker_s": round(clock.busy_s, 3)})
         launch()
     summary = _summary(table, launched, state, ended, clock)
     summary["proposed"] = len(study.trials)  # launched, and those over budget or trained before
@@ -207,10 +267,10 @@ def _rungs(space: Space, epochs: int) -> Rungs | None:
     return Rungs(milestones, cfg.reduction_factor, multi=space.search.scheduler == "moasha")
 
 
-def _record(name: str, row: dict[str, Any], table: Table) -> TrialRecord:
+def _record(name: str, row: dict[str, Any], seen: dict[str, Any], table: Table) -> TrialRecord:
     return TrialRecord(name=name, status=Status.COMPLETE, params=row["params"], macs=row.get("macs"),
-                       latency_ms=row["latency_ms"], device=row.get("device"), val_error=row["val_error"][-1],
-                       test_error=row.get("test_error"), epochs=table.epochs, epochs_budget=table.epochs)
+                       latency_ms=row["latency_ms"], device=row.get("device"), val_error=seen["val_error"][-1],
+                       test_error=seen.get("test_error"), epochs=table.epochs, epochs_budget=table.epochs)
 
 
 class Normalizer:
@@ -284,12 +344,14 @@ def compute_budget(text: str | float | None, table: Table) -> float | None:
 
 def bench_search(table_path: str | Path, methods: Sequence[str], *, seeds: int = 10, first_seed: int = 0,
                  trials: int | None = None, workers: int = 2, compute: str | float | None = None,
-                 overrides: Sequence[str] = (), processes: int = 1) -> dict[str, Any]:
+                 overrides: Sequence[str] = (), processes: int = 1, truth: str = "auto") -> dict[str, Any]:
     """Every method on ``seeds`` seeds; the JSON ``wrnsearch bench search --format json`` prints.
+
+    ``truth``: what an architecture is judged by (:func:`load_table`).
 
     ``processes`` > 1 replays (method, seed) pairs in that many processes, one thread each.
     """
-    table = load_table(table_path)
+    table = load_table(table_path, truth)
     compute_s = compute_budget(compute, table)
     for text in methods:
         Method.parse(text)  # every method checked before the first runs
@@ -299,6 +361,7 @@ def bench_search(table_path: str | Path, methods: Sequence[str], *, seeds: int =
     out: dict[str, Any] = {
         "table": str(table_path), "architectures": n_archs, "epochs": table.epochs, "workers": workers,
         "trials": trials, "seeds": list(range(first_seed, first_seed + seeds)), "compute_budget_s": compute_s,
+        "truth": table.truth, "seeds_per_architecture": table.seeds_per_architecture,
         "full_compute_s": round(table.full_compute_s(), 1), "objectives": list(OBJECTIVES),
         "reference": REFERENCE, "hv_true": round(float(hypervolume(norm.true, REFERENCE)), 6),
         "true_front": front_of(table, table.rows),

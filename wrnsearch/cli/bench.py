@@ -155,6 +155,10 @@ def bench_record_command(space_file: str, output: str, run_dir: str | None, data
                    "what training every architecture of the table costs.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Processes replaying seeds side by side (default: one per core).")
+@click.option("--truth", type=click.Choice(["auto", "mean", "first"]), default="auto", show_default=True,
+              help="What an architecture is judged by: mean = its mean final validation error over the table's "
+                   "seeds, a search seeing one seed's curve, drawn per replay seed; first = the first seed's; "
+                   "auto = mean when every architecture has repeats.")
 @SET_OPTION
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="Output format.")
@@ -163,7 +167,8 @@ def bench_record_command(space_file: str, output: str, run_dir: str | None, data
 @click.option("--svg", "svg_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the curves as a small standalone SVG (for a Markdown page).")
 def bench_search_command(table: str, methods: tuple[str, ...], seeds: int, first_seed: int, trials: int | None,
-                         workers: int, compute: str | None, jobs: int | None, overrides: tuple[str, ...], fmt: str,
+                         workers: int, compute: str | None, jobs: int | None, truth: str, overrides: tuple[str, ...],
+                         fmt: str,
                          html_path: str | None, svg_path: str | None) -> None:
     """Replay the real searcher on a recorded table in simulated time: hypervolume per method and seed."""
     from wrnsearch.bench.machine import usable_cores
@@ -172,7 +177,7 @@ def bench_search_command(table: str, methods: tuple[str, ...], seeds: int, first
     from wrnsearch.files import atomic_write_text
 
     result = bench_search(table, methods, seeds=seeds, first_seed=first_seed, trials=trials, workers=workers,
-                          compute=compute, overrides=overrides, processes=jobs or usable_cores())
+                          compute=compute, overrides=overrides, processes=jobs or usable_cores(), truth=truth)
     if html_path:
         write_quality_html(result, html_path)
     if svg_path:
