@@ -61,7 +61,10 @@ def test_a_small_replay_on_the_shipped_table():
     # what CI can afford of the comparison: two methods, two seeds, a few trials, two processes
     from wrnsearch.bench.replay import bench_search
 
-    result = bench_search(TABLE, ["random+fifo", "tpe+moasha"], seeds=2, trials=8, processes=2)
+    # TPE past its start-up with pruned trials in the study (each with its learning curve)
+    result = bench_search(TABLE, ["random+fifo", "tpe+moasha"], seeds=2, trials=8, processes=2,
+                          overrides=["search.n_startup_trials=3"])
+    assert sum(run["stopped"] for run in result["methods"]["tpe+moasha"]["seeds"]) > 0
     assert result["architectures"] == 60 and 0 < result["hv_true"] < 1.1 ** 3
     assert set(result["true_front_small"]) <= set(result["true_front"])
     for method in result["methods"].values():
@@ -71,6 +74,7 @@ def test_a_small_replay_on_the_shipped_table():
             assert hvs == sorted(hvs) and hvs[-1] <= result["hv_true"] + 1e-9
             assert run["launched"] == 8 and set(run["front"]) <= {t["arch"] for t in run["trials"]}
     # the same seed replays the same search, in a process pool or not
-    alone = bench_search(TABLE, ["random+fifo"], seeds=1, trials=8, processes=1)
+    alone = bench_search(TABLE, ["random+fifo"], seeds=1, trials=8, processes=1,
+                         overrides=["search.n_startup_trials=3"])
     assert alone["methods"]["random+fifo"]["seeds"][0]["trials"] == \
         result["methods"]["random+fifo"]["seeds"][0]["trials"]

@@ -28,6 +28,7 @@ PRIVATE_APIS = (
     "optuna.storages.RDBStorage.check_trial_is_updatable",
     "optuna.storages.RDBStorage.scoped_session",
     "optuna.study._tell._tell_with_warning",
+    "optuna.samplers._tpe.sampler._get_pruned_trial_score",
     "torch.cpu._is_amx_tile_supported",
     "torch.cpu._is_avx512_bf16_supported",
 )
@@ -132,6 +133,38 @@ def tell(study: Any, trial: Any, values: Sequence[float] | None = None, state: A
 
     _tell_with_warning(study=study, trial=trial, value_or_values=values, state=state,
                        skip_if_finished=skip_if_finished)
+
+
+def tpe_ranks_pruned_errors() -> None:
+    """Let TPE rank pruned trials of a multi-objective study
+    (``optuna.samplers._tpe.sampler._get_pruned_trial_score``).
+
+    TPE sorts pruned trials by their last intermediate value in ``study.direction``, which a
+    multi-objective study has not: Optuna's own ``Trial.report`` refuses such studies, so Optuna
+    never meets one with intermediate values, and its TPE raises ``RuntimeError`` at the next
+    proposal once ours has a pruned trial (each epoch's validation error is written as an
+    intermediate value, for optuna-dashboard's learning curves). For a study of several
+    objectives the replacement ranks a pruned trial by the epoch it reached, then by that epoch's
+    error, minimized (what the single-objective rule does for a minimized value); any other
+    study is ranked by Optuna's own function. Idempotent.
+    """
+    import math
+
+    from optuna.samplers._tpe import sampler as tpe
+
+    original = tpe._get_pruned_trial_score  # noqa: SLF001
+    if getattr(original, "wrnsearch", False):
+        return
+
+    def score(trial: Any, study: Any) -> tuple[float, float]:
+        if len(study.directions) > 1 and trial.intermediate_values:
+            step, error = max(trial.intermediate_values.items())
+            return -step, float("inf") if math.isnan(error) else error
+        return original(trial, study)
+
+    score.wrnsearch = True  # type: ignore[attr-defined]
+    score.original = original  # type: ignore[attr-defined]
+    tpe._get_pruned_trial_score = score  # noqa: SLF001
 
 
 def cpu_has_amx_bf16() -> bool:

@@ -24,7 +24,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from wrnsearch.compat import set_trial_attrs
+from wrnsearch.compat import set_trial_attrs, tpe_ranks_pruned_errors
 from wrnsearch.cost import Cost
 from wrnsearch.errors import SpaceError
 from wrnsearch.record import Attr, Status
@@ -222,6 +222,7 @@ def make_sampler(space: Space) -> optuna.samplers.BaseSampler:
             return _GridSampler(grid, seed=seed) if grid else _BruteForceSampler(seed=seed)
         return _BruteForceSampler(seed=seed)
     if name == "tpe":
+        tpe_ranks_pruned_errors()  # pruned trials carry each epoch's error: TPE must not fail on them
         return optuna.samplers.TPESampler(
             seed=seed, n_startup_trials=cfg.n_startup_trials, multivariate=True, group=True,
         )
