@@ -69,6 +69,24 @@ def test_proposals_are_feasible_new_and_cover_the_space():
     assert set(seen) == feasible
 
 
+def test_start_up_proposals_spread_along_the_size_axis():
+    # the k-th of n start-up proposals comes from the k-th of n equal bins of candidates by
+    # parameter count: one in each, smallest first, whatever the seed
+    space = load_space(ROOT / "benchmarks/wrn-cifar10-cpu.yaml", ["search.sampler=ehvi",
+                                                                  "search.n_startup_trials=6"])
+    for seed in range(5):
+        sampler = EHVISampler(space, seed=seed, n_startup_trials=6)
+        ranked = sorted(sampler.names, key=lambda n: (sampler.candidates[sampler.index[n]][1].params, n))
+        study = optuna.create_study(directions=space.directions, sampler=sampler)
+        bins = []
+        for _ in range(6):
+            trial = study.ask()
+            proposal = propose(study, trial, space)
+            bins.append(ranked.index(proposal.spec.name) * 6 // len(ranked))
+            study.tell(trial, [60.0, float(proposal.cost.params), proposal.cost.macs / 1e6])
+        assert bins == [0, 1, 2, 3, 4, 5], (seed, bins)
+
+
 def test_after_start_up_it_proposes_where_the_front_can_grow():
     # errors fall with size; once the small and the large end are known, the candidate with the
     # largest expected improvement is not one that a finished trial dominates in size and latency
