@@ -32,6 +32,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ class Table:
     @property
     def seeds_per_architecture(self) -> int:
         """Training seeds every architecture has (1 + its repeats, the fewest over the table)."""
-        return min(1 + len(r.get("repeats") or ()) for r in self.rows.values())
+        return _seeds_per_architecture(self.rows)
 
     def full_compute_s(self) -> float:
         """Worker-seconds that training every architecture fully costs (the sum of all epoch times)."""
@@ -84,12 +85,17 @@ class Table:
         return [{"val_error": row["val_error"], "test_error": row.get("test_error")},
                 *({"val_error": r["val_error"], "test_error": r.get("test_error")} for r in row.get("repeats") or ())]
 
+    @cached_property
+    def _final_errors(self) -> dict[str, float]:
+        # computed once: every hypervolume of every replayed trial reads them
+        if self.truth == "mean":
+            return {n: float(np.mean([c["val_error"][-1] for c in self.curves(n)])) for n in self.rows}
+        return {n: float(r["val_error"][-1]) for n, r in self.rows.items()}
+
     def final_error(self, name: str) -> float:
         """The error an architecture is judged by: its mean final validation error over the seeds
         (``truth`` mean), or the first seed's."""
-        if self.truth == "mean":
-            return float(np.mean([c["val_error"][-1] for c in self.curves(name)]))
-        return float(self.rows[name]["val_error"][-1])
+        return self._final_errors[name]
 
     def observed(self, name: str, seed: int) -> dict[str, Any]:
         """The curve a search replayed with ``seed`` sees for ``name``: one seed's, drawn from the
@@ -135,12 +141,15 @@ def load_table(path: str | Path, truth: str = "auto") -> Table:
         raise RunError(f"{path}: no such table (make one with wrnsearch bench record)") from None
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise RunError(f"{path}: not a benchmark table ({type(e).__name__}: {e})") from None
-    table = Table(meta, rows, space_data)
-    multi = table.seeds_per_architecture > 1
+    multi = _seeds_per_architecture(rows) > 1
     if truth == "mean" and not multi:
         raise RunError(f"--truth mean: {path} has a single seed for some architectures; record repeats of "
                        f"every one (wrnsearch bench record --repeats {len(rows)}), or use --truth first")
     return Table(meta, rows, space_data, "mean" if truth == "mean" or (truth == "auto" and multi) else "first")
+
+
+def _seeds_per_architecture(rows: dict[str, dict[str, Any]]) -> int:
+    return min(1 + len(r.get("repeats") or ()) for r in rows.values())
 
 
 @dataclass(frozen=True)
