@@ -111,7 +111,7 @@ def test_cost_exponent_trades_improvement_for_cheaper_training():
     # improvement per (relative MACs) ** e, and is never a more expensive network than the plain one
     space = load_space(ROOT / "benchmarks/wrn-cifar10-cpu.yaml", ["search.sampler=ehvi",
                                                                   "search.n_startup_trials=4"])
-    study = optuna.create_study(directions=space.directions, sampler=EHVISampler(space, seed=3, n_startup_trials=4))
+    study = optuna.create_study(directions=space.directions, sampler=EHVISampler(space, seed=0, n_startup_trials=4))
     for _ in range(8):
         trial = study.ask()
         proposal = propose(study, trial, space)

@@ -262,6 +262,13 @@ class AshaConfig(_Section):
         return int(v) if v >= 1 else v
 
 
+# Start-up proposals before a model-based sampler uses its model, where the space leaves them unset.
+# ehvi: 4, the best of 3-10 on both blocks of tuning seeds of benchmarks/wrn-cifar10-cpu.json
+# (BENCHMARKS.md, "Search quality"); TPE and GP: 10 (Optuna's default for TPE; for TPE 8 against 10
+# was mixed on that table).
+STARTUP_TRIALS = {"ehvi": 4, "tpe": 10, "gp": 10}
+
+
 class SearchConfig(_Section):
     # ehvi: the highest hypervolume on benchmarks/wrn-cifar10-cpu.json after 30 trials and at half its
     # compute (BENCHMARKS.md, "Search quality"); after 15 trials TPE was level or ahead
@@ -272,7 +279,9 @@ class SearchConfig(_Section):
     max_concurrent: int = Field(default=1, ge=1, le=MAX_CONCURRENT)
     max_failures: int = Field(default=1, ge=0, le=100)  # retries of a trial whose worker died
     population_size: int = Field(default=20, ge=2, le=MAX_TRIALS)  # nsga2, nsga3
-    n_startup_trials: int = Field(default=10, ge=0, le=MAX_TRIALS)  # ehvi, tpe, gp
+    # ehvi, tpe, gp: proposals before the model is used; unset, the sampler's measured default
+    # (STARTUP_TRIALS), filled before validation so that the saved space names it
+    n_startup_trials: int = Field(default=STARTUP_TRIALS["ehvi"], ge=0, le=MAX_TRIALS)
     # architectures evaluated first, before the sampler proposes (e.g. the paper's networks); each
     # must be in the space; one over a budget is skipped, and so on resume is one the study holds
     enqueue: list[str] = Field(default_factory=list)
@@ -280,6 +289,14 @@ class SearchConfig(_Section):
     # the training seconds a proposal costs; 0 ignores cost. 0.5 was better on seeds 0-9 of the CPU
     # table and not on 40 fresh seeds (BENCHMARKS.md), so it is off by default.
     cost_exponent: float = Field(default=0, ge=0, le=2)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _startup_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("n_startup_trials") is None:
+            sampler = data.get("sampler", "ehvi")
+            return {**data, "n_startup_trials": STARTUP_TRIALS.get(sampler, STARTUP_TRIALS["tpe"])}
+        return data
 
 
 class ResourcesConfig(_Section):
