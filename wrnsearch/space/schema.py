@@ -270,8 +270,8 @@ STARTUP_TRIALS = {"ehvi": 4, "tpe": 10, "gp": 10}
 
 
 class SearchConfig(_Section):
-    # ehvi: the highest hypervolume on benchmarks/wrn-cifar10-cpu.json after 30 trials and at half its
-    # compute (BENCHMARKS.md, "Search quality"); after 15 trials TPE was level or ahead
+    # ehvi: the highest hypervolume on benchmarks/wrn-cifar10-cpu.json at every mark, after 15 and 30
+    # trials and at a quarter and half of its compute (BENCHMARKS.md, "Search quality")
     sampler: Literal["tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce", "ehvi"] = "ehvi"
     seed: int = 0
     scheduler: Literal["fifo", "asha", "moasha"] = "fifo"
