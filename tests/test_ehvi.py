@@ -157,3 +157,34 @@ def test_either_latency_is_fitted_log_linearly_from_the_trials_timed(latency):
     assert fitted == pytest.approx(expected, rel=1e-6)
     open_ = [i for i, n in enumerate(sampler.names) if n not in {t.user_attrs["arch"] for t in done}]
     assert max(sampler.scores(done, open_)) > 0
+
+
+def test_latency_fit_from_three_timed_trials_of_a_small_space_stays_finite(tmp_path):
+    # a real case (tests/test_warm.py's space, three copied trials): log params and log MACs are
+    # nearly collinear here, and an exact least-squares fit put coefficients of +-15,000 along that
+    # sliver, so exp overflowed for the untimed candidates and the scores went NaN
+    (tmp_path / "s.yaml").write_text(
+        "name: t\ndataset: {name: imagefolder, root: /nowhere, num_classes: 4, resolution: 16, val_size: 16}\n"
+        "space: {depth: [10, 16], widen_factor: [1, 2, 3], block: ['B(3,3)', 'B(3,1)']}\n"
+        "budget: {max_params: 600K}\n")
+    space = load_space(tmp_path / "s.yaml")
+    sampler = EHVISampler(space, seed=0)
+    timed = {"WRN-10-3-B(3,1)": 41.7, "WRN-10-1": 13.3, "WRN-10-1-B(3,1)": 12.6}
+    study = optuna.create_study(directions=space.directions)
+    for name, latency in timed.items():
+        cost = sampler.candidates[sampler.names.index(name)][1]
+        study.add_trial(optuna.trial.create_trial(values=[50.0, float(cost.params), latency],
+                                                  user_attrs={"arch": name}))
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    with np.errstate(over="raise", invalid="raise"):
+        fitted = sampler._known("latency_ms", done, list(space.objectives))
+        open_ = [i for i, n in enumerate(sampler.names) if n not in timed]
+        scores = sampler.scores(done, open_)
+    assert np.all(np.isfinite(fitted)) and np.all(np.isfinite(scores))
+    for name, latency in timed.items():
+        assert fitted[sampler.names.index(name)] == latency  # the timed ones as measured
+    # the untimed: within the span a WRN's latency can take across this space (a few times the
+    # timed range), ordered by size where size alone decides (same depth and block, wider is slower)
+    others = fitted[open_]
+    assert np.all(others > 12.6 / 20) and np.all(others < 41.7 * 20), dict(zip(np.array(sampler.names)[open_], others))
+    assert fitted[sampler.names.index("WRN-10-2")] > fitted[sampler.names.index("WRN-10-1")]

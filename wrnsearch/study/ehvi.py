@@ -39,6 +39,7 @@ from wrnsearch.spec import WRNSpec, format_block
 MAX_CANDIDATES = EHVI_MAX_ARCHITECTURES
 SPREAD_SHARE = 0.8  # a start-up proposal is drawn among those at least this share of the farthest
 REFERENCE = 1.1
+LATENCY_RCOND = 1e-4  # the latency fit's cut-off for directions the timed trials barely span
 
 
 def params_of(space: Space, spec: WRNSpec) -> dict[str, Any]:
@@ -285,13 +286,17 @@ class EHVISampler(BaseSampler):
         if name == "macs":
             return np.array([c.macs for _, c in self.candidates], dtype=float)
         # latency_ms or latency_infer_ms: log-linear in log params, log MACs and depth (per-layer
-        # overheads weigh at batch 1), fitted on the trials timed so far; the timed ones as measured
+        # overheads weigh at batch 1), fitted on the trials timed so far; the timed ones as measured.
+        # The least-squares fit ignores directions the timed trials barely span (singular values
+        # below LATENCY_RCOND of the largest): in a small space log params and log MACs are nearly
+        # collinear, and three timed trials once gave coefficients of +-15,000 along that sliver,
+        # whose extrapolation overflowed exp. No prediction goes beyond e^7 (~1,100x) of the timed.
         i = objectives.index(name)
         rows = [self.index[t.user_attrs[Attr.ARCH]] for t in done]
         design = np.c_[np.ones(len(self.candidates)), self.features[:, :3]]
         y = np.log(np.array([max(t.values[i], 1e-6) for t in done]))
-        coef, *_ = np.linalg.lstsq(design[rows], y, rcond=None)
-        fitted = np.exp(design @ coef)
+        coef, *_ = np.linalg.lstsq(design[rows], y, rcond=LATENCY_RCOND)
+        fitted = np.exp(np.clip(design @ coef, y.min() - 7.0, y.max() + 7.0))
         for t, r in zip(done, rows):
             fitted[r] = t.values[i]
         return fitted
