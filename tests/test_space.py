@@ -243,6 +243,9 @@ def test_start_up_proposals_default_per_sampler_and_the_saved_space_names_them(t
                                        "search: {sampler: tpe, n_startup_trials: 3}\n"))
     assert given.search.n_startup_trials == 3
     assert finite.to_yaml_dict()["search"]["n_startup_trials"] == 4
+    # a sampler that is not a name is the sampler field's one-line error, not a crash in the default
+    with pytest.raises(SpaceError, match=r"space\.yaml:3:\d+: search\.sampler"):
+        load_space(write(tmp_path, "name: t\nspace: {depth: 16, widen_factor: 2}\nsearch: {sampler: [tpe]}\n"))
 
 
 def test_the_quickstart_is_sized_by_its_time_budget():

@@ -295,6 +295,8 @@ class SearchConfig(_Section):
     def _startup_default(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("n_startup_trials") is None:
             sampler = data.get("sampler", "ehvi")
+            if not isinstance(sampler, str):  # not a sampler's name: the field's own check says so
+                return data
             return {**data, "n_startup_trials": STARTUP_TRIALS.get(sampler, STARTUP_TRIALS["tpe"])}
         return data
 

@@ -33,7 +33,7 @@ from optuna.trial import FrozenTrial, TrialState
 from wrnsearch.errors import SpaceError
 from wrnsearch.record import Attr
 from wrnsearch.space import Space, budget_violations, depth_param, iter_specs, space_blocks, space_cost
-from wrnsearch.space.schema import EHVI_MAX_ARCHITECTURES
+from wrnsearch.space.schema import EHVI_MAX_ARCHITECTURES, STARTUP_TRIALS
 from wrnsearch.spec import WRNSpec, format_block
 
 MAX_CANDIDATES = EHVI_MAX_ARCHITECTURES
@@ -168,7 +168,7 @@ def expected_improvement(front: list[tuple[float, float, float]], point: tuple[f
 class EHVISampler(BaseSampler):
     """Proposes the feasible, untried architecture with the largest expected hypervolume improvement."""
 
-    def __init__(self, space: Space, seed: int | None = None, n_startup_trials: int = 10,
+    def __init__(self, space: Space, seed: int | None = None, n_startup_trials: int = STARTUP_TRIALS["ehvi"],
                  cost_exponent: float = 0.0) -> None:
         if "error" not in space.objectives:
             raise SpaceError(f"{space.source}: search.sampler ehvi predicts the error: list error among the objectives")
@@ -287,16 +287,19 @@ class EHVISampler(BaseSampler):
             return np.array([c.macs for _, c in self.candidates], dtype=float)
         # latency_ms or latency_infer_ms: log-linear in log params, log MACs and depth (per-layer
         # overheads weigh at batch 1), fitted on the trials timed so far; the timed ones as measured.
-        # The least-squares fit ignores directions the timed trials barely span (singular values
-        # below LATENCY_RCOND of the largest): in a small space log params and log MACs are nearly
-        # collinear, and three timed trials once gave coefficients of +-15,000 along that sliver,
-        # whose extrapolation overflowed exp. No prediction goes beyond e^7 (~1,100x) of the timed.
+        # The fit is centred on the timed trials (their mean features, their mean log latency)
+        # and ignores directions they barely span (singular values below LATENCY_RCOND of the
+        # largest), so a feature the timed trials do not vary adds nothing: three timed WRN-10s
+        # once made deeper networks 12-17x faster, and in a small space, where log params and log
+        # MACs are nearly collinear, gave coefficients of +-15,000 along that sliver, whose
+        # extrapolation overflowed exp. No prediction goes beyond e^7 (~1,100x) of the timed.
         i = objectives.index(name)
         rows = [self.index[t.user_attrs[Attr.ARCH]] for t in done]
-        design = np.c_[np.ones(len(self.candidates)), self.features[:, :3]]
+        x = self.features[:, :3]
         y = np.log(np.array([max(t.values[i], 1e-6) for t in done]))
-        coef, *_ = np.linalg.lstsq(design[rows], y, rcond=LATENCY_RCOND)
-        fitted = np.exp(np.clip(design @ coef, y.min() - 7.0, y.max() + 7.0))
+        x0, y0 = x[rows].mean(0), float(y.mean())
+        coef, *_ = np.linalg.lstsq(x[rows] - x0, y - y0, rcond=LATENCY_RCOND)
+        fitted = np.exp(np.clip(y0 + (x - x0) @ coef, y.min() - 7.0, y.max() + 7.0))
         for t, r in zip(done, rows):
             fitted[r] = t.values[i]
         return fitted
