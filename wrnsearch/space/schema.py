@@ -264,9 +264,8 @@ class AshaConfig(_Section):
 
 # Start-up proposals before a model-based sampler uses its model, where the space leaves them unset.
 # ehvi: 4, of 3, 4, 5, 6, 8 and 10 the best after 15 trials on both blocks of tuning seeds of
-# benchmarks/wrn-cifar10-cpu.json
-# (BENCHMARKS.md, "Search quality"); TPE and GP: 10 (Optuna's default for TPE; for TPE 8 against 10
-# was mixed on that table).
+# benchmarks/wrn-cifar10-cpu.json (BENCHMARKS.md, "Search quality"). TPE and GP: 10, Optuna's
+# default for TPE (for TPE, 8 against 10 was mixed on that table).
 STARTUP_TRIALS = {"ehvi": 4, "tpe": 10, "gp": 10}
 
 
