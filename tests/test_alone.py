@@ -8,7 +8,7 @@ import pytest
 
 from wrnsearch.measure import device_name
 from wrnsearch.pareto import ALONE_ATTR, alone_figures, front_info, front_rows
-from wrnsearch.search.alone import NOTE_ATTR, measure_front_alone
+from wrnsearch.search import NOTE_ATTR, measure_front_alone
 from wrnsearch.space import space_from_data
 from wrnsearch.spec import parse_name
 

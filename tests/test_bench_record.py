@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from wrnsearch.bench.machine import cpu_model
-from wrnsearch.bench.record import MACHINE_FILE, record_table, spearman
+from wrnsearch.bench import MACHINE_FILE, cpu_model, record_table, spearman
 from wrnsearch.cost import model_cost
 from wrnsearch.model import build_model
 from wrnsearch.spec import parse_name

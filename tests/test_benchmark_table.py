@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wrnsearch.bench.replay import load_table
+from wrnsearch.bench import load_table
 from wrnsearch.cost import model_cost
 from wrnsearch.model import build_model
 from wrnsearch.space import budget_violations, iter_specs, load_space, space_cost
@@ -59,7 +59,7 @@ def test_provenance_split_and_noise_are_recorded(table):
 
 def test_a_small_replay_on_the_shipped_table():
     # what CI can afford of the comparison: two methods, two seeds, a few trials, two processes
-    from wrnsearch.bench.replay import bench_search
+    from wrnsearch.bench import bench_search
 
     # TPE past its start-up with pruned trials in the study (each with its learning curve)
     result = bench_search(TABLE, ["random+fifo", "tpe+moasha"], seeds=2, trials=8, processes=2,

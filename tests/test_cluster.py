@@ -46,10 +46,10 @@ from wrnsearch.cluster import (
     wait_for_job,
 )
 from wrnsearch.errors import RunError, SpaceError
-from wrnsearch.search.connect import current_node, explain_cluster_error
+from wrnsearch.search import current_node, explain_cluster_error
 from wrnsearch.space import load_space
-from wrnsearch.study import shared_fs
-from wrnsearch.study.shared_fs import check_storage_for_cluster, is_shared_path
+from wrnsearch.study import _shared_fs as shared_fs
+from wrnsearch.study import check_storage_for_cluster, is_shared_path
 
 REPO = Path(__file__).resolve().parent.parent
 QUICKSTART = REPO / "spaces" / "quickstart.yaml"

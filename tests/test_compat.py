@@ -149,7 +149,7 @@ def test_tpe_proposes_after_pruned_trials_with_learning_curves(study):
     pruned trials by the epoch reached, then by error."""
     from optuna.samplers._tpe import sampler as tpe
 
-    from wrnsearch.study.writer import report_epochs
+    from wrnsearch.study import report_epochs
 
     compat.tpe_ranks_pruned_errors()
     compat.tpe_ranks_pruned_errors()  # idempotent: one wrapper, not a wrapper of a wrapper

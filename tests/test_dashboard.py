@@ -1,4 +1,4 @@
-"""The study's own figures in optuna-dashboard (search/dashboard.py): drawn as trials finish by a
+"""The study's own figures in optuna-dashboard (search/_dashboard_figures.py): drawn as trials finish by a
 real search (real Ray, real SQLite), served by a real optuna-dashboard and drawn in headless
 Chromium."""
 
@@ -19,8 +19,7 @@ from tests.procs import free_port, wrnsearch_exe
 from test_report import CHROMIUM, CHROMIUM_ARGS
 from test_search import load, write_space
 from wrnsearch.pareto import front_info
-from wrnsearch.search import RunOptions, run_search
-from wrnsearch.search.dashboard import CURVES_ID, FRONT_ID, DashboardFigures, learning_curve
+from wrnsearch.search import CURVES_ID, FRONT_ID, DashboardFigures, RunOptions, learning_curve, run_search
 from wrnsearch.study import counts_as_trained
 
 
@@ -80,7 +79,7 @@ def test_a_search_keeps_its_figures_current_in_the_study(dash_run):
 
 @pytest.mark.slow
 def test_trials_leave_their_progress_and_ray_its_messages_in_the_run_directory(dash_run):
-    from wrnsearch.search.progress import fraction_done, read_progress
+    from wrnsearch.search import fraction_done, read_progress
 
     run_dir, _ = dash_run
     trained = [t for t in load(run_dir, "dash").trials if counts_as_trained(t)]

@@ -12,9 +12,9 @@ import optuna
 import pytest
 
 from wrnsearch.pareto import hypervolume
-from wrnsearch.space import budget_violations, iter_specs, load_space, space_cost, spec_from_params
-from wrnsearch.study.ehvi import EHVISampler, expected_improvement, params_of
-from wrnsearch.study.sampling import propose
+from wrnsearch.samplers import EHVISampler, propose
+from wrnsearch.samplers._ehvi import expected_improvement
+from wrnsearch.space import budget_violations, iter_specs, load_space, params_of, space_cost, spec_from_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

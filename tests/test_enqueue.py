@@ -49,7 +49,7 @@ def test_an_enqueued_architecture_outside_the_space_is_one_line(names, message):
 def test_an_enqueued_architecture_over_budget_is_skipped_not_refused():
     import optuna
 
-    from wrnsearch.study.writer import enqueue_first
+    from wrnsearch.study import enqueue_first
 
     space = load_space("spaces/quickstart.yaml", ['search.enqueue=["WRN-16-3", "WRN-10-2"]'])  # 1.55M > 1.5M
     study = optuna.create_study(directions=space.directions)

@@ -17,10 +17,10 @@ from wrnsearch.measure import measure_inference, measure_training_step
 from wrnsearch.model import build_model
 from wrnsearch.pareto import format_front, front_rows
 from wrnsearch.record import Attr, TrialRecord
+from wrnsearch.samplers import propose
 from wrnsearch.space import load_space, parse_space
 from wrnsearch.spec import parse_name
-from wrnsearch.study.sampling import propose
-from wrnsearch.study.writer import objective_values, open_study, tell_record, trial_key
+from wrnsearch.study import objective_values, open_study, tell_record, trial_key
 from wrnsearch.train import train_trial
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -1,4 +1,5 @@
-"""The package's layers, as DESIGN.md orders them: no module imports one above its own.
+"""The package's layers, as docs/architecture.md orders them: no module imports one above its own,
+and none reaches past another package's front (its ``__init__``) into its modules.
 
 An AST walk over every module, lazy imports inside functions included, so that a higher layer
 reached for "just this once" fails here, naming the importer and the imported.
@@ -7,36 +8,49 @@ reached for "just this once" fails here, naming the importer and the imported.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "wrnsearch"
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "wrnsearch"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
-# Each unit (a top-level module or subpackage of wrnsearch) and its layer: a module may import
-# its own unit and units of lower layers only. Units on one layer are peers that import none of
-# each other.
-LAYERS: dict[str, int] = {
-    "errors": 0, "units": 0, "files": 0, "compat": 0, "record": 0,
-    "spec": 1,
-    "cost": 2, "model": 2, "measure": 2, "data": 2,
-    "train": 3,
-    "space": 4,
-    "study": 5,
-    "pareto": 6,
-    "search": 7,
-    "report": 8, "deploy": 8,
-    "cluster": 9,
-    "bench": 10,
-    "cli": 11,
-}
+
+def _read_layers(text: str) -> dict[str, int]:
+    """Each unit (a top-level module or subpackage of wrnsearch) and its layer, from the rows
+    ``| N | `unit`, `package/` | ... |`` of the table under docs/architecture.md's "## Layers"."""
+    section = text.split("## Layers", 1)[-1].split("\n## ", 1)[0]
+    layers: dict[str, int] = {}
+    for number, units in re.findall(r"^\|\s*(\d+)\s*\|([^|]*)\|", section, flags=re.M):
+        for unit in re.findall(r"`([a-z_]+)/?`", units):
+            layers[unit] = int(number)
+    return layers
+
+
+# Each unit and its layer: a module may import its own unit and units of lower layers only. Units on
+# one layer are peers that import none of each other.
+LAYERS: dict[str, int] = _read_layers(ARCHITECTURE.read_text())
 # the package root re-exports the leaves' public names; ``python -m wrnsearch`` runs the CLI
-ROOT_MAY_IMPORT = {"__init__": 3, "__main__": 11}
+ROOT_MAY_IMPORT = {"__init__": 3, "__main__": max(LAYERS.values())}
 # Arithmetic on specs, spaces, fronts and scheduling decisions imports no torch, Ray or plotly,
 # so that the same decisions serve a real search and a replay.
-PURE = ["spec.py", "cost.py", "units.py", "record.py", "space", "pareto", "search/decisions.py",
-        "search/options.py", "study/outcome.py"]
+PURE = ["spec.py", "cost.py", "units.py", "record.py", "space", "pareto", "search/_stop_decisions.py",
+        "search/_scheduler_decisions.py", "search/_options.py", "search/_trial_context.py", "study/_outcome.py",
+        "study/_urls.py"]
 HEAVY = {"torch", "torchvision", "ray", "plotly"}
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def test_the_layer_table_is_read_from_the_architecture_doc():
+    assert LAYERS["errors"] == 0 and LAYERS["cli"] == max(LAYERS.values())
+    assert LAYERS["space"] < LAYERS["samplers"] < LAYERS["study"] < LAYERS["pareto"] < LAYERS["tracking"]
+    assert LAYERS["tracking"] < LAYERS["search"] < LAYERS["report"] == LAYERS["deploy"] < LAYERS["cluster"]
+    table = ("## Layers\n\n| layer | units | owns |\n| ---: | --- | --- |\n| 0 | `errors`, `lazy` | x |\n"
+             "| 7 | `pareto/` | y |\n\n## Steps\n\n| 1 | `run_search` | z |\n")
+    assert _read_layers(table) == {"errors": 0, "lazy": 0, "pareto": 7}
 
 
 def _modules() -> list[Path]:
@@ -94,6 +108,9 @@ def _violations(path: Path, package: Path = PACKAGE) -> list[str]:
         if layer > own or (layer == own and unit not in ROOT_MAY_IMPORT):
             wrong.append(f"{path.relative_to(package)}:{line} imports {name} (layer {layer} {target_unit}, "
                          f"above or beside its own layer {own} {unit})")
+        elif len(name.split(".")) > 2 and (package / target_unit).is_dir():
+            wrong.append(f"{path.relative_to(package)}:{line} imports {name}, past the front of {target_unit}/: "
+                         f"import it from wrnsearch.{target_unit} (add it to its __init__ if it is not there)")
     return wrong
 
 
@@ -116,9 +133,17 @@ def test_the_layer_walk_catches_upward_imports(tmp_path):
     relative.write_text("from ..search import run_search\nfrom . import outcome\n")
     peer = package / "cost.py"
     peer.write_text("from wrnsearch import model\n")
+    (package / "search").mkdir()
+    reach = package / "search" / "y.py"
+    reach.write_text("from wrnsearch.study import open_study\nfrom wrnsearch.study._writer import tell_record\n"
+                     "from wrnsearch.search._driver import run_search\n\n\ndef f():\n"
+                     "    from wrnsearch.study.outcome import outcome_of\n")
     assert [v.split(" imports ")[1].split()[0] for v in _violations(spec, package)] == ["wrnsearch.cli"]
     assert [v.split(" imports ")[1].split()[0] for v in _violations(relative, package)] == ["wrnsearch.search"]
     assert [v.split(" imports ")[1].split()[0] for v in _violations(peer, package)] == ["wrnsearch.model"]
+    # past another package's front, private module or not; its own package's modules are fine
+    assert [v.split(" imports ")[1].split()[0].rstrip(",") for v in _violations(reach, package)] == [
+        "wrnsearch.study._writer", "wrnsearch.study.outcome"]
 
 
 @pytest.mark.parametrize("entry", PURE)
@@ -147,26 +172,26 @@ def test_only_search_and_its_benchmark_know_ray_and_optuna_together():
 
 
 def test_modules_and_functions_stay_small():
-    """One concern each: no module over 500 lines, no function over 80."""
+    """One concern each: no module over MAX_MODULE_LINES lines, no function over MAX_FUNCTION_LINES."""
     big = []
     for path in _modules():
         source = path.read_text()
-        if len(source.splitlines()) > 500:
+        if len(source.splitlines()) > MAX_MODULE_LINES:
             big.append(f"{path.relative_to(PACKAGE)}: {len(source.splitlines())} lines")
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
-                if length > 80:
+                if length > MAX_FUNCTION_LINES:
                     big.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}: {length} lines")
     assert not big, big
 
 
 def test_outcome_strings_are_spelled_by_their_owners_only():
-    """The trial record (record.py) and its outcome (study/outcome.py) own these strings."""
+    """The trial record (record.py) and its outcome (study/_outcome.py) own these strings."""
     strings = {"complete", "truncated", "pruned", "diverged", "out_of_memory", "failed", "infeasible",
                "interrupted", "reused", "done", "running", "waiting", "reused_from", "infeasible_reason",
                "fail_reason", "prune_reason", "retry_of"}
-    owners = {"record.py", "study/outcome.py"}
+    owners = {"record.py", "study/_outcome.py"}
     spelled = []
     for path in _modules():
         rel = str(path.relative_to(PACKAGE))
@@ -176,3 +201,69 @@ def test_outcome_strings_are_spelled_by_their_owners_only():
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in strings:
                 spelled.append(f"{rel}:{node.lineno} {node.value!r}")
     assert not spelled, spelled
+
+
+def _module_name(path: Path, package: Path = PACKAGE) -> str:
+    parts = path.relative_to(package).with_suffix("").parts
+    return ".".join(["wrnsearch", *(parts[:-1] if parts[-1] == "__init__" else parts)])
+
+
+def _imported_modules(path: Path, package: Path = PACKAGE) -> set[str]:
+    """What a module imports, with ``from wrnsearch.cli import _run_commands`` as the submodule too."""
+    names = {name for _, name in _imports(path, package)}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").startswith("wrnsearch"):
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def _import_cycles(package: Path = PACKAGE) -> list[list[str]]:
+    """Groups of modules that import each other, directly or round a loop (imports inside
+    functions included: a loop hidden in a function is a loop all the same)."""
+    paths = sorted(package.rglob("*.py"))
+    known = {_module_name(p, package) for p in paths}
+    graph = {_module_name(p, package): {n for n in _imported_modules(p, package) if n in known} for p in paths}
+    order, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(node: str) -> None:  # Tarjan's strongly connected components
+        order[node] = low[node] = len(order)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph[node]:
+            if nxt not in order:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], order[nxt])
+        if low[node] == order[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in order:
+            visit(node)
+    return cycles
+
+
+def test_no_module_imports_round_a_loop(tmp_path):
+    assert _import_cycles() == []
+    # the checker itself, on a loop hidden inside a function
+    study = tmp_path / "wrnsearch" / "study"
+    study.mkdir(parents=True)
+    (study / "__init__.py").write_text("")
+    (study / "_storage.py").write_text("def f():\n    from wrnsearch.study._shared_fs import network_fs\n")
+    (study / "_shared_fs.py").write_text("from wrnsearch.study._storage import f\n")
+    assert _import_cycles(tmp_path / "wrnsearch") == [["wrnsearch.study._shared_fs", "wrnsearch.study._storage"]]
+    # and a front whose module imports it back (the commands registering on the CLI's group)
+    cli = tmp_path / "wrnsearch" / "cli"
+    cli.mkdir()
+    (cli / "__init__.py").write_text("main = 1\nfrom wrnsearch.cli import _run\n")
+    (cli / "_run.py").write_text("from wrnsearch.cli import main\n")
+    assert _import_cycles(tmp_path / "wrnsearch")[0] == ["wrnsearch.cli", "wrnsearch.cli._run"]

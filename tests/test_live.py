@@ -1,5 +1,5 @@
 """The live view in a terminal: each running trial's progress within its epoch, from the file its
-worker writes (search/progress.py), and the search's ETA against its budget."""
+worker writes (search/_epoch_progress.py), and the search's ETA against its budget."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import time
 
 from rich.console import Console
 
-from wrnsearch.cli.live import LiveView
-from wrnsearch.search import RunProgress
-from wrnsearch.search.progress import ProgressFile, fraction_done, read_progress, trial_eta_s
+from wrnsearch.cli._live_view import LiveView
+from wrnsearch.search import ProgressFile, RunProgress, fraction_done, read_progress, trial_eta_s
 
 
 def _screen(view: LiveView) -> str:

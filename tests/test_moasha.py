@@ -6,8 +6,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from wrnsearch.search import RunOptions, run_search
-from wrnsearch.search.decisions import Rungs, rung_milestones
+from wrnsearch.search import Rungs, RunOptions, run_search, rung_milestones
 from wrnsearch.spec import WRNSpec
 from wrnsearch.study import counts_as_trained, load_study
 

@@ -40,10 +40,10 @@ from wrnsearch.pareto import (
     normalize,
 )
 from wrnsearch.record import Attr
+from wrnsearch.samplers import CONSTRAINT_KEYS
 from wrnsearch.space import OBJECTIVES
 from wrnsearch.spec import WRNSpec
 from wrnsearch.study import load_study
-from wrnsearch.study.sampling import CONSTRAINT_KEYS
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

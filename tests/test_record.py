@@ -1,6 +1,6 @@
 """The trial record and its outcome: what the trainer writes, how the study stores it, what it counts as.
 
-Real SQLite studies; the driver's own writes (wrnsearch.study.writer) put every outcome there.
+Real SQLite studies; the driver's own writes (wrnsearch.study._writer) put every outcome there.
 """
 
 from __future__ import annotations
@@ -11,13 +11,18 @@ import optuna
 import pytest
 
 from wrnsearch.record import INTERRUPTED_REASON, Attr, Status, TrialRecord
+from wrnsearch.samplers import make_sampler, propose
 from wrnsearch.space import parse_space
-from wrnsearch.study import Outcome, count_outcomes, counts_as_trained, has_full_result, is_reusable, outcome_of
-from wrnsearch.study.sampling import make_sampler, propose
-from wrnsearch.study.writer import (
+from wrnsearch.study import (
+    Outcome,
     Result,
+    count_outcomes,
+    counts_as_trained,
+    has_full_result,
+    is_reusable,
     lost_worker_record,
     objective_values,
+    outcome_of,
     reconcile_running,
     stopped_record,
     tell_copy,

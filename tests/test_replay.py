@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from wrnsearch.bench.replay import Method, bench_search, load_table, replay
+from wrnsearch.bench import Method, bench_search, load_table, replay
 from wrnsearch.errors import RunError
 
 ARCHS = {  # name: (params known from the model, epoch seconds, fixed seconds, errors per epoch, latency)
@@ -145,7 +145,7 @@ def test_cli_json_and_html(tmp_path):
 
 
 def test_a_compute_budget_stops_launching(tmp_path):
-    from wrnsearch.bench.replay import compute_budget
+    from wrnsearch.bench import compute_budget
 
     table = load_table(write_table(tmp_path / "t.json"))
     assert table.full_compute_s() == 40.0  # 4 epochs of 1 + 2 + 3 + 4 s

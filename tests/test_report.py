@@ -256,7 +256,7 @@ def test_only_the_report_the_dashboard_figures_and_the_quality_plot_import_plotl
     package = Path(__file__).resolve().parent.parent / "wrnsearch"
     importers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
                        if re.search(r"^\s*(import|from) plotly", p.read_text(), re.M))
-    assert importers == ["bench/quality.py", "report/figures.py", "report/page.py", "search/dashboard.py"]
+    assert importers == ["bench/_quality.py", "report/_figures.py", "report/_page.py", "search/_dashboard_figures.py"]
 
 
 # --------------------------------------------------------------------------------------------

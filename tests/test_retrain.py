@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from wrnsearch.deploy.retrain import choose, plan_retrain
+from wrnsearch.deploy import choose, plan_retrain
 from wrnsearch.errors import RunError
 from wrnsearch.pareto import final_ranking, front_info, open_final
 from wrnsearch.search import RunOptions, run_search

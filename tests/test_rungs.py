@@ -7,15 +7,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from wrnsearch.search.decisions import (
-    Rungs,
+from wrnsearch.search import Rungs, grace_epochs, rung_milestones
+from wrnsearch.search._scheduler_decisions import (
     asha_continues,
     crowding_distances,
-    grace_epochs,
     moasha_continues,
     nondominated_ranks,
     promotion_order,
-    rung_milestones,
 )
 
 

@@ -8,16 +8,10 @@ import optuna
 import pytest
 
 from wrnsearch.record import Attr
+from wrnsearch.samplers import CONSTRAINT_KEYS, infeasible_values, make_sampler, propose, search_distributions
 from wrnsearch.space import budget_violations, iter_specs, parse_space, space_cost
 from wrnsearch.spec import WRNSpec
 from wrnsearch.study import is_feasible
-from wrnsearch.study.sampling import (
-    CONSTRAINT_KEYS,
-    infeasible_values,
-    make_sampler,
-    propose,
-    search_distributions,
-)
 
 SPACE = """\
 name: sampling

@@ -117,7 +117,7 @@ def test_dashboard_command_needs_a_run(tmp_path):
 def test_run_refuses_a_second_driver(tmp_path):
     space = write_space(tmp_path, name="l")
     from wrnsearch.errors import RunError
-    from wrnsearch.study.rundir import RunLock, prepare_run_dir
+    from wrnsearch.study import RunLock, prepare_run_dir
 
     _, run_dir = prepare_run_dir(space, runs_dir=tmp_path / "runs")
     with RunLock(run_dir):
@@ -253,11 +253,9 @@ def test_a_proposal_too_long_for_the_time_left_is_deferred_not_started(tmp_path)
 
     from ray.tune.search import Searcher
 
-    from wrnsearch.search import RunProgress
-    from wrnsearch.search.searcher import StudySearcher
+    from wrnsearch.search import RunProgress, StudySearcher
     from wrnsearch.space import load_space
-    from wrnsearch.study import Outcome, outcome_of
-    from wrnsearch.study.writer import open_study
+    from wrnsearch.study import Outcome, open_study, outcome_of
 
     space = load_space(write_space(tmp_path, name="d", max_trials=30, sampler="random"), ["budget.time=100s"])
     study = open_study(space, f"sqlite:///{tmp_path / 'd.db'}")

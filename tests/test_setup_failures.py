@@ -16,9 +16,7 @@ import pytest
 
 from wrnsearch.errors import DataError, DeviceError, RunError
 from wrnsearch.record import Attr, Status
-from wrnsearch.search import RunOptions, run_search
-from wrnsearch.search.nodes import check_data_on_nodes, data_problem
-from wrnsearch.search.trainable import failed_record, wrn_trainable
+from wrnsearch.search import RunOptions, check_data_on_nodes, data_problem, failed_record, run_search, wrn_trainable
 from wrnsearch.study import Outcome, count_outcomes, counts_as_trained, load_study
 
 SPACE = """\
@@ -134,7 +132,7 @@ def test_a_crashed_search_writes_its_outputs_and_prints_one_line(tmp_path, local
     """An unexpected error after the trials (here in the final latency timing): pareto.csv and
     report.html are written from the study, stderr gets one line, the traceback goes to run.log."""
     from wrnsearch.cli import main
-    from wrnsearch.search import driver
+    from wrnsearch.search import _driver as driver
 
     def broken(*args, **kwargs):
         raise FileNotFoundError(2, "No such file or directory", "/tmp/ray/session/runtime_resources/gone")

@@ -140,7 +140,7 @@ def test_overrides_are_validated_like_the_file(tmp_path):
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_spaces_load_and_sample(path):
-    from wrnsearch.study.sampling import sample_specs
+    from wrnsearch.samplers import sample_specs
 
     text = path.read_text()
     assert text.startswith("#"), "each shipped space starts with a header comment"
@@ -193,7 +193,7 @@ def test_a_run_directory_written_by_an_earlier_version_still_resumes(tmp_path, c
     """Its space.yaml holds train.workers, which no longer exists: dropped with a warning, not refused."""
     import yaml
 
-    from wrnsearch.study.rundir import resolve_run
+    from wrnsearch.study import resolve_run
 
     run_dir = tmp_path / "old"
     run_dir.mkdir()

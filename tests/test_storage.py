@@ -24,8 +24,8 @@ from tests.procs import free_port, wrnsearch_exe
 
 from wrnsearch.cli import main
 from wrnsearch.errors import RunError
-from wrnsearch.study import counts_as_trained, load_study, shared_fs, storage_url
-from wrnsearch.study.storage import display_url, study_lock, without_password
+from wrnsearch.study import _shared_fs as shared_fs
+from wrnsearch.study import counts_as_trained, display_url, load_study, storage_url, study_lock, without_password
 
 PASSWORD = "pw-7f3kq9z"  # distinctive: the test greps every file of the run for it
 

@@ -1,4 +1,4 @@
-"""TensorBoard and MLflow copies of the trials' curves (wrnsearch.study.tracking): a real search on
+"""TensorBoard and MLflow copies of the trials' curves (wrnsearch.tracking._tracker): a real search on
 real Ray with the real trainer, its event files read back with TensorBoard's own reader, its
 MLflow runs read back from a real SQLite store, and a resume that goes on in the same parent run."""
 
@@ -17,7 +17,7 @@ from wrnsearch.record import Status, TrialRecord
 from wrnsearch.search import RunOptions, run_search
 from wrnsearch.space import load_space
 from wrnsearch.study import counts_as_trained
-from wrnsearch.study.tracking import (
+from wrnsearch.tracking import (
     EPOCH_SCALARS,
     FAILED,
     FINISHED,
@@ -152,7 +152,7 @@ def test_an_mlflow_store_that_fails_mid_search_is_warned_about_once_and_the_sear
     tracker.trial_ended(0, TrialRecord(name="WRN-10-1", status=Status.PRUNED, epochs=1))
     tracker.mlflow._submit(lambda: None).result(timeout=60)  # what was sent so far has reached the store
     tracker.mlflow.client = _DeadClient()  # then the server goes down
-    with caplog.at_level(logging.WARNING, logger="wrnsearch.study.tracking"):
+    with caplog.at_level(logging.WARNING, logger="wrnsearch.tracking"):
         for n in (1, 2):
             tracker.trial_started(n, "WRN-10-2", {"depth": 10})
             tracker.epochs(n, [{"epoch": 1, "val_error": 50.0 - n}, {"epoch": 2, "val_error": 40.0 - n}])
@@ -182,7 +182,7 @@ def test_steps_only_go_forward_in_a_trials_run(tmp_path):
 def test_tensorboard_events_that_cannot_be_written_are_warned_about_once(tmp_path, caplog):
     (tmp_path / TENSORBOARD_DIR).write_text("a file where the folder would go")
     tracker = Tracker(tmp_path / TENSORBOARD_DIR)
-    with caplog.at_level(logging.WARNING, logger="wrnsearch.study.tracking"):
+    with caplog.at_level(logging.WARNING, logger="wrnsearch.tracking"):
         for n in (1, 2):
             tracker.trial_started(n, "WRN-10-1", {})
             tracker.epochs(n, [{"epoch": 1, "val_error": 50.0}])

@@ -105,7 +105,7 @@ def test_a_warm_start_trains_nothing_twice(first, tmp_path, local_ray):
     warm = [data for kind, data in events if kind == "warm"]
     outside = len(before) - len(inside)
     assert warm[0]["copied"] == len(inside) and warm[0]["outside"] == outside >= 1
-    from wrnsearch.cli.live import warm_line
+    from wrnsearch.cli._live_view import warm_line
 
     assert warm_line(warm[0]).startswith(f"warm start: copied {len(inside)} trial(s) from {run1.resolve()} "
                                          f"(skipped {outside} outside the space")
@@ -131,10 +131,8 @@ def test_a_warm_start_trains_nothing_twice(first, tmp_path, local_ray):
 def test_samplers_and_deduplication_see_the_copies(first):
     """TPE leaves its random start-up on the copies alone; the searcher answers a copied
     architecture with the copy (its key is a result), so it is never trained again."""
-    from wrnsearch.search.options import RunProgress
-    from wrnsearch.search.searcher import StudySearcher
-    from wrnsearch.search.warm import check_warm_start, copy_warm_start
-    from wrnsearch.study.sampling import make_sampler, search_distributions, suggest_spec
+    from wrnsearch.samplers import make_sampler, search_distributions, suggest_spec
+    from wrnsearch.search import RunProgress, StudySearcher, check_warm_start, copy_warm_start
 
     run1, root = first
     source = check_warm_start(load_space(run1 / "space.yaml"), run1, run_dir=run1.parent / "other")
@@ -167,7 +165,7 @@ def test_samplers_and_deduplication_see_the_copies(first):
 
 @pytest.mark.slow
 def test_latencies_from_another_device_are_timed_again_or_left_out(first):
-    from wrnsearch.search.warm import check_warm_start, copy_warm_start
+    from wrnsearch.search import check_warm_start, copy_warm_start
 
     run1, _ = first
     before = _results(run1, "first")

@@ -12,6 +12,7 @@ import ray.cloudpickle
 
 from wrnsearch.cost import model_cost
 from wrnsearch.record import Status, TrialRecord
+from wrnsearch.search import TrialContext
 from wrnsearch.spec import WRNSpec
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -22,10 +23,10 @@ def scripted_wrn_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
     spec (wider and deeper is better), then the record, as the real trainable does."""
     from ray import tune
 
-    from wrnsearch.search.trainable import report_record
+    from wrnsearch.search import report_record
 
     spec = WRNSpec.from_dict(config["spec"])
-    epochs = int(ctx["train"]["epochs"])
+    epochs = TrialContext.from_dict(ctx).train.epochs
     error = max(1.0, 80.0 - 10.0 * float(spec.widen_factor) - (spec.depth - 10) / 3)
     for e in range(1, epochs):
         tune.report({"epoch": e, "val_error": error})
@@ -50,10 +51,10 @@ def scripted_mo_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
     with the objectives known before training (params, MACs, latency), then the record."""
     from ray import tune
 
-    from wrnsearch.search.trainable import report_record
+    from wrnsearch.search import report_record
 
     spec = WRNSpec.from_dict(config["spec"])
-    epochs = int(ctx["train"]["epochs"])
+    epochs = TrialContext.from_dict(ctx).train.epochs
     cost = model_cost(spec, 16)
     latency = scripted_latency_ms(cost.params)
     for e in range(1, epochs):
@@ -86,7 +87,7 @@ def setup_failing_on(calls: set[int], claims: str) -> Any:
         import os
 
         from wrnsearch.errors import DataError
-        from wrnsearch.search.trainable import failed_record, report_record
+        from wrnsearch.search import failed_record, report_record
 
         n = 1
         while True:

@@ -17,18 +17,8 @@ from wrnsearch.spec import WRNSpec, parse_name
 __version__ = "0.1.0"
 
 __all__ = [
-    "Cost",
-    "DataError",
-    "RunError",
-    "SpaceError",
-    "SpecError",
-    "WRNSearchError",
-    "WRNSpec",
-    "WideResNet",
-    "__version__",
-    "build_model",
-    "model_cost",
-    "parse_name",
+    "Cost", "DataError", "RunError", "SpaceError", "SpecError", "WRNSearchError", "WRNSpec", "WideResNet",
+    "__version__", "build_model", "model_cost", "parse_name",
 ]
 
 

@@ -1,17 +1,31 @@
 """Benchmarks behind ``wrnsearch bench ...``: each compares two ways side by side in one run.
 
-The figures go to BENCHMARKS.md with the command that produced them and the machine it ran on;
-tests never time anything. One module per benchmark: :mod:`~wrnsearch.bench.cost`,
-:mod:`~wrnsearch.bench.train`, :mod:`~wrnsearch.bench.overhead`; search quality is
-:mod:`~wrnsearch.bench.record` (a recorded table), :mod:`~wrnsearch.bench.replay` (the searcher
-on it in simulated time) and :mod:`~wrnsearch.bench.quality` (medians, quartiles, plots).
+The figures go to BENCHMARKS.md with the command that produced them and the machine it ran on
+(:func:`machine_description`); tests never time anything.
+
+- speed: analytic costing against building modules (:func:`bench_cost`), the trainer against a
+  plain loop (:func:`bench_train`), a search's per-trial overhead against bare Tune
+  (:func:`bench_overhead`);
+- search quality: a table recorded by the product itself (:func:`record_table`), the real
+  searcher replayed on it in simulated time (:func:`bench_search`, :func:`replay` of one
+  :class:`Method` on one seed), and the summary as text and plots (:func:`format_quality`).
+
+Names load on first use (:mod:`wrnsearch.lazy`): a replay's worker processes import the replay,
+not plotly or torch.
 """
 
 from __future__ import annotations
 
-from wrnsearch.bench.cost import bench_cost
-from wrnsearch.bench.machine import machine_description, random_specs
-from wrnsearch.bench.overhead import bench_overhead
-from wrnsearch.bench.train import bench_train
+from wrnsearch.lazy import lazy_exports
 
-__all__ = ["bench_cost", "bench_overhead", "bench_train", "machine_description", "random_specs"]
+_EXPORTS = {
+    "_costing_speed": ("bench_cost",),
+    "_training_speed": ("bench_train",),
+    "_overhead": ("bench_overhead",),
+    "_machine": ("cpu_model", "machine_description", "random_specs", "usable_cores"),
+    "_recording": ("MACHINE_FILE", "record_table", "spearman"),
+    "_table": ("Normalizer", "Table", "front_of", "load_table"),
+    "_replay": ("Method", "bench_search", "compute_budget", "replay"),
+    "_quality": ("format_quality", "quality_svg", "write_quality_html"),
+}
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -2,10 +2,10 @@
 
 Computation only: numpy, and Optuna to read the study. :mod:`wrnsearch.report` draws what this
 package returns and the CLI prints it (as Optuna's ``_get_pareto_front_info`` computes and
-``plot_pareto_front`` draws). One module per concern: :mod:`~wrnsearch.pareto.dominance`
-(dominance and non-dominated sorting on arrays), :mod:`~wrnsearch.pareto.volume` (exact
-hypervolume and normalization), :mod:`~wrnsearch.pareto.front` (a study's trials as points,
-their ranks and hypervolume history), :mod:`~wrnsearch.pareto.table` (rows, CSV, JSON, text).
+``plot_pareto_front`` draws). One module per concern: :mod:`~wrnsearch.pareto._dominance`
+(dominance and non-dominated sorting on arrays), :mod:`~wrnsearch.pareto._volume` (exact
+hypervolume and normalization), :mod:`~wrnsearch.pareto._front` (a study's trials as points,
+their ranks and hypervolume history), :mod:`~wrnsearch.pareto._table` (rows, CSV, JSON, text).
 
 **Eligible trials.** Only architectures trained for the full epoch budget within every budget
 take part in a front: Optuna state COMPLETE, feasible (every ``trial.constraints`` value <= 0
@@ -58,9 +58,9 @@ Example:
 
 from __future__ import annotations
 
-from wrnsearch.pareto.dominance import non_dominated_mask, non_dominated_ranks
-from wrnsearch.pareto.final import Ranking, final_ranking, open_final, retrain_name
-from wrnsearch.pareto.front import (
+from wrnsearch.pareto._dominance import non_dominated_mask, non_dominated_ranks
+from wrnsearch.pareto._final_ranking import Ranking, final_ranking, open_final, retrain_name
+from wrnsearch.pareto._front import (
     ALONE_ATTR,
     OBJECTIVE_ATTRS,
     FrontInfo,
@@ -77,13 +77,13 @@ from wrnsearch.pareto.front import (
     timed_alone,
     trial_figure,
 )
-from wrnsearch.pareto.table import FORMATS, FRONT_COLUMNS, format_front, front_rows, trial_row
-from wrnsearch.pareto.volume import REFERENCE_POINT, Bounds, hypervolume, normalization_bounds, normalize
+from wrnsearch.pareto._table import FORMATS, FRONT_COLUMNS, format_front, front_rows, trial_row
+from wrnsearch.pareto._volume import REFERENCE_POINT, Bounds, hypervolume, normalization_bounds, normalize
 
 __all__ = [
-    "ALONE_ATTR", "alone_figures", "timed_alone", "Ranking", "final_ranking", "open_final", "retrain_name",
-    "FORMATS", "FRONT_COLUMNS", "OBJECTIVE_ATTRS", "REFERENCE_POINT", "Bounds", "FrontInfo", "HypervolumeHistory",
-    "eligible_trials", "format_front", "front_info", "front_rows", "hypervolume", "hypervolume_history",
-    "is_eligible", "non_dominated_mask", "non_dominated_ranks", "normalization_bounds", "normalize",
-    "objective_directions", "objective_values", "parse_objectives", "study_objectives", "trial_figure", "trial_row",
+    "ALONE_ATTR", "Bounds", "FORMATS", "FRONT_COLUMNS", "FrontInfo", "HypervolumeHistory", "OBJECTIVE_ATTRS",
+    "REFERENCE_POINT", "Ranking", "alone_figures", "eligible_trials", "final_ranking", "format_front", "front_info",
+    "front_rows", "hypervolume", "hypervolume_history", "is_eligible", "non_dominated_mask", "non_dominated_ranks",
+    "normalization_bounds", "normalize", "objective_directions", "objective_values", "open_final", "parse_objectives",
+    "retrain_name", "study_objectives", "timed_alone", "trial_figure", "trial_row",
 ]

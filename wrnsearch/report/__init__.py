@@ -1,18 +1,20 @@
 """The report of a search: a self-contained HTML page, and the files a run leaves behind.
 
-- :mod:`~wrnsearch.report.page`: :func:`write_report`, the page;
-- :mod:`~wrnsearch.report.figures`: its plotly figures;
-- :mod:`~wrnsearch.report.paper`: the paper's published results, as data;
-- :mod:`~wrnsearch.report.outputs`: ``pareto.csv`` and ``report.html`` at the end of a run.
+- :mod:`~wrnsearch.report._page`: :func:`write_report`, the page;
+- :mod:`~wrnsearch.report._figures`: its plotly figures;
+- :mod:`~wrnsearch.report._paper_results`: the paper's published results, as data;
+- :mod:`~wrnsearch.report._outputs`: ``pareto.csv`` and ``report.html`` at the end of a run.
 
 The only package that imports plotly. The arithmetic lives in :mod:`wrnsearch.pareto`.
 """
 
 from __future__ import annotations
 
-from wrnsearch.report.outputs import write_run_outputs
-from wrnsearch.report.page import render_report, write_report
-from wrnsearch.report.paper import PAPER_LABEL, PAPER_RESULTS, PaperResult, paper_results
+from wrnsearch.report._outputs import write_run_outputs
+from wrnsearch.report._page import render_report, write_report
+from wrnsearch.report._paper_results import PAPER_LABEL, PAPER_RESULTS, PaperResult, paper_results
 
-__all__ = ["PAPER_LABEL", "PAPER_RESULTS", "PaperResult", "paper_results", "render_report", "write_report",
-           "write_run_outputs"]
+__all__ = [
+    "PAPER_LABEL", "PAPER_RESULTS", "PaperResult", "paper_results", "render_report", "write_report",
+    "write_run_outputs",
+]

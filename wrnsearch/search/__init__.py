@@ -1,30 +1,39 @@
 """The search: Optuna proposes, Ray Tune trains, the Optuna study keeps every result.
 
-- :mod:`~wrnsearch.search.driver`: :func:`run_search`, the driver;
-- :mod:`~wrnsearch.search.searcher`: the Tune searcher backed by the study (imports Ray);
-- :mod:`~wrnsearch.search.trainable`: the worker's trainable;
-- :mod:`~wrnsearch.search.decisions`: scheduling decisions as pure functions (no Ray);
-- :mod:`~wrnsearch.search.connect`: starting or joining Ray, and Ray's errors in one line;
-- :mod:`~wrnsearch.search.options`: what a run is asked for and what it reports.
+- :func:`run_search`, the driver, asked for with :class:`RunOptions`, telling :class:`RunProgress`;
+- :class:`StudySearcher`, the Tune searcher backed by the study;
+- :func:`wrn_trainable`, the worker's side: one architecture trained, its record reported,
+  with what every trial shares in a :class:`TrialContext`;
+- the schedulers: :class:`MOASHAScheduler`, and the decisions at their rungs (:class:`Rungs`,
+  pure functions that a replay calls too); when a search stops proposing is pure as well;
+- around a run: Ray started or joined (:func:`cluster_errors`), data checked on every node,
+  warm starts (:func:`check_warm_start`), the front's latencies timed alone (:func:`measure_run`),
+  figures for optuna-dashboard (:class:`DashboardFigures`), progress within an epoch
+  (:func:`read_progress`).
 
-Only this package knows Ray and Optuna together. Importing it imports nothing: a trial's worker
-imports :mod:`~wrnsearch.search.trainable` through it and needs neither Optuna nor the driver.
+Only this package knows Ray and Optuna together. Importing it imports nothing: each name is
+loaded from its module when first asked for, so that a trial's worker imports the trainable
+without Optuna or the driver, and a replay the rung decisions without Ray.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from wrnsearch.lazy import lazy_exports
 
-__all__ = ["EventCallback", "RunOptions", "RunProgress", "RunResult", "run_search"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "run_search":
-        from wrnsearch.search.driver import run_search
-
-        return run_search
-    if name in ("EventCallback", "RunOptions", "RunProgress", "RunResult"):
-        from wrnsearch.search import options
-
-        return getattr(options, name)
-    raise AttributeError(f"module 'wrnsearch.search' has no attribute {name!r}")
+_EXPORTS = {
+    "_driver": ("run_search",),
+    "_options": ("COUNTED", "EventCallback", "RunOptions", "RunProgress", "RunResult"),
+    "_searcher": ("StudySearcher",),
+    "_trainable": ("failed_record", "report_record", "wrn_trainable"),
+    "_trial_context": ("TrialContext",),
+    "_scheduler_decisions": ("Rungs", "grace_epochs", "rung_milestones"),
+    "_moasha_scheduler": ("MOASHAScheduler",),
+    "_ray_connection": ("RUN_LOG", "cluster_errors", "current_node", "explain_cluster_error"),
+    "_node_checks": ("check_data_on_nodes", "data_problem"),
+    "_warm_start": ("check_warm_start", "copy_warm_start"),
+    "_exclusive_latency": ("NOTE_ATTR", "measure_front_alone", "measure_run"),
+    "_dashboard_figures": ("CURVES_ID", "FRONT_ID", "DashboardFigures", "learning_curve"),
+    "_epoch_progress": ("EVALUATING", "PROGRESS_DIR", "STARTING", "TRAINING", "ProgressFile", "fraction_done",
+                        "read_progress", "trial_eta_s"),
+}
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

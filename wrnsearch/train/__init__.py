@@ -1,20 +1,29 @@
 """Training one architecture: the paper's recipe on one device, checkpointed every epoch.
 
-- :mod:`~wrnsearch.train.loop`: :func:`train_trial`, the trial itself, returning its
+- :mod:`~wrnsearch.train._loop`: :func:`train_trial`, the trial itself, returning its
   :class:`~wrnsearch.record.TrialRecord`;
-- :mod:`~wrnsearch.train.augment`: batched augmentation on the device;
-- :mod:`~wrnsearch.train.checkpoint`: atomic, weights-only checkpoints and when to resume them;
-- :mod:`~wrnsearch.train.device`: the device and the fast path (bf16, channels_last, compile).
+- :mod:`~wrnsearch.train._augment`: batched augmentation on the device;
+- :mod:`~wrnsearch.train._checkpoint`: atomic, weights-only checkpoints and when to resume them;
+- :mod:`~wrnsearch.train._device`: the device and the fast path (bf16, channels_last, compile).
 """
 
 from __future__ import annotations
 
-from wrnsearch.train.augment import Augmenter
-from wrnsearch.train.checkpoint import CHECKPOINT_GLOB, load_checkpoint, save_checkpoint
-from wrnsearch.train.device import cpu_has_bf16_units, fast_path, measure_like_a_trial, pick_device
-from wrnsearch.train.loop import EpochReport, evaluate, lr_milestones, train_trial
+from wrnsearch.train._augment import Augmenter
+from wrnsearch.train._checkpoint import (
+    CHECKPOINT_GLOB,
+    DIGEST_SUFFIX,
+    WEIGHTS_FILE,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+    save_weights,
+)
+from wrnsearch.train._device import cpu_has_bf16_units, fast_path, measure_like_a_trial, pick_device
+from wrnsearch.train._loop import EpochReport, evaluate, lr_milestones, train_trial
 
 __all__ = [
-    "CHECKPOINT_GLOB", "Augmenter", "EpochReport", "cpu_has_bf16_units", "evaluate", "fast_path", "load_checkpoint",
-    "lr_milestones", "measure_like_a_trial", "pick_device", "save_checkpoint", "train_trial",
+    "Augmenter", "CHECKPOINT_GLOB", "DIGEST_SUFFIX", "EpochReport", "WEIGHTS_FILE", "cpu_has_bf16_units", "evaluate",
+    "fast_path", "load_checkpoint", "load_weights", "lr_milestones", "measure_like_a_trial", "pick_device",
+    "save_checkpoint", "save_weights", "train_trial",
 ]

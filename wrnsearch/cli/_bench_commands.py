@@ -1,0 +1,186 @@
+"""``wrnsearch bench ...``: benchmarks that compare two ways side by side in one run."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from wrnsearch.cli._group import SET_OPTION, main, print_json
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks that compare two ways side by side in one run (figures for BENCHMARKS.md)."""
+
+
+@bench.command("cost")
+@click.option("--n", "n", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Random specs to cost analytically.")
+@click.option("--build-n", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Of those, how many to build as modules.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random specs.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+def bench_cost_command(n: int, build_n: int, seed: int, fmt: str) -> None:
+    """Analytic costing of random paper-space specs versus building them as torch modules."""
+    from wrnsearch.bench import bench_cost
+
+    r = bench_cost(n=n, build_n=build_n, seed=seed)
+    if fmt == "json":
+        print_json(r)
+        return
+    click.echo(f"machine: {r['machine']}, torch {r['torch']}")
+    click.echo(f"analytic: {r['specs']:,} specs in {r['analytic_total_s']:.3f} s "
+               f"({r['analytic_per_spec_us']:.1f} us/spec)")
+    click.echo(f"modules:  {r['built_specs']:,} specs in {r['build_total_s']:.2f} s "
+               f"({r['build_per_spec_ms']:.1f} ms/spec)")
+    click.echo(f"analytic is {r['speedup']:,.0f}x faster per spec")
+
+
+@bench.command("train")
+@click.option("--arch", default="WRN-16-2", show_default=True, help="Architecture to train.")
+@click.option("--dataset", type=click.Choice(["synthetic", "cifar10"]), default="synthetic", show_default=True,
+              help="Data: synthetic, or the real CIFAR-10 (needs --data-root).")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where CIFAR-10 lives.")
+@click.option("--images", type=click.IntRange(min=64), default=2048, show_default=True,
+              help="Training images per epoch.")
+@click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True, help="Timed epochs per round.")
+@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Alternating rounds; the best of each side counts.")
+@click.option("--batch-size", type=click.IntRange(min=2), default=128, show_default=True, help="Minibatch size.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda.")
+@click.option("--compile", "use_compile", is_flag=True, help="torch.compile the trainer's model (any device).")
+@click.option("--amp", type=click.Choice(["auto", "true", "false"]), default="auto", show_default=True,
+              help="bf16 autocast in the trainer: auto is on with CUDA and on CPUs with AMX bf16 units.")
+@click.option("--channels-last", type=click.Choice(["auto", "true", "false"]), default="auto", show_default=True,
+              help="channels_last memory in the trainer (auto: as --amp).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+def bench_train_command(arch: str, dataset: str, data_root: str | None, images: int, epochs: int, rounds: int,
+                        batch_size: int, device: str, use_compile: bool, amp: str, channels_last: str,
+                        fmt: str) -> None:
+    """Training throughput of the trainer against a plain eager fp32 loop, same data, one process."""
+    from wrnsearch.bench import bench_train
+
+    r = bench_train(arch, dataset=dataset, data_root=data_root, images=images, epochs=epochs, rounds=rounds,
+                    batch_size=batch_size, device=device, compile=use_compile, amp=amp, channels_last=channels_last)
+    if fmt == "json":
+        print_json(r)
+        return
+    click.echo(f"machine: {r['machine']}, torch {r['torch']}, device {r['device']}")
+    click.echo(f"{r['arch']}, {r['images']:,} images of {r['dataset']}, batch {r['batch_size']}, "
+               f"{r['epochs']} epoch(s) x {r['rounds']} rounds")
+    click.echo("plain eager fp32 loop: " + ", ".join(f"{v:,.0f}" for v in r["plain_images_per_s"]) + " images/s")
+    click.echo(f"wrnsearch trainer (amp={r['amp']}, channels_last={r['channels_last']}, compile={r['compile']}): "
+               + ", ".join(f"{v:,.0f}" for v in r["ours_images_per_s"]) + " images/s")
+    click.echo(f"ratio (best of each): {r['ratio']:.2f}x")
+
+
+@bench.command("overhead")
+@click.option("--trials", type=click.IntRange(min=2), default=30, show_default=True, help="Trivial trials per run.")
+@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Alternating rounds; the best and the median of each side are reported.")
+@click.option("--warmup-trials", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Untimed trials of each side first (imports, worker start-up).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+def bench_overhead_command(trials: int, rounds: int, warmup_trials: int, fmt: str) -> None:
+    """Per-trial overhead of wrnsearch run against bare Ray Tune + OptunaSearch, trivial trials."""
+    from wrnsearch.bench import bench_overhead
+
+    r = bench_overhead(trials=trials, rounds=rounds, warmup_trials=warmup_trials)
+    if fmt == "json":
+        print_json(r)
+        return
+    click.echo(f"machine: {r['machine']}, ray {r['ray']}; {r['trials']} trivial trials x {r['rounds']} rounds, "
+               f"one at a time, after {r['warmup_trials']} untimed")
+    click.echo("bare Tune + OptunaSearch: " + ", ".join(f"{v:.3f}" for v in r["bare_s_per_trial"]) + " s/trial")
+    click.echo("wrnsearch run:            " + ", ".join(f"{v:.3f}" for v in r["ours_s_per_trial"]) + " s/trial")
+    click.echo(f"ratio (best of each): {r['ratio']:.2f}x; median: {r['median_ratio']:.2f}x, "
+               f"wrnsearch adds {r['added_median_s'] * 1e3:.1f} ms per trial")
+
+
+@bench.command("record")
+@click.argument("space_file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The table to write (JSON).")
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None,
+              help="The recording's run directory (default runs/<space>-record); the same command resumes it.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where the data set lives.")
+@click.option("--repeat-seed", type=int, default=1, show_default=True, help="Training seed of the repeats.")
+@click.option("--repeats", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Architectures trained again with --repeat-seed (spread over the parameter counts).")
+@click.option("--quiet", is_flag=True, help="JSON lines instead of the live view.")
+def bench_record_command(space_file: str, output: str, run_dir: str | None, data_root: str | None, repeat_seed: int,
+                         repeats: int, quiet: bool) -> None:
+    """Record a benchmark table: train every architecture of a grid space fully, then export it.
+
+    Resumable: run the same command again after a stop. The table (per architecture: params,
+    MACs, latency timed alone, per-epoch validation error and seconds, fixed costs, test error)
+    feeds `wrnsearch bench search --table`.
+    """
+    import shlex
+
+    from wrnsearch.bench import record_table
+    from wrnsearch.cli._live_view import LiveView, json_lines
+
+    command = "wrnsearch " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if quiet:
+        table = record_table(space_file, output, run_dir=run_dir, data_root=data_root, repeat_seed=repeat_seed,
+                             repeats=repeats, command=command, say=lambda m: click.echo(m, err=True),
+                             on_event=json_lines)
+    else:
+        with LiveView() as view:
+            table = record_table(space_file, output, run_dir=run_dir, data_root=data_root, repeat_seed=repeat_seed,
+                                 repeats=repeats, command=command, say=view.console.print, on_event=view.on_event)
+    agreement = table["meta"]["repeat_agreement"]
+    click.echo(f"wrote {output}: {len(table['architectures'])} architectures; repeats with seed {repeat_seed}: "
+               f"n={agreement['n']}, Spearman rho {agreement['spearman_rho']}")
+
+
+@bench.command("search")
+@click.option("--table", "table", required=True, type=click.Path(dir_okay=False),
+              help="A table written by wrnsearch bench record.")
+@click.option("--method", "methods", multiple=True, required=True,
+              help="SAMPLER+SCHEDULER (e.g. tpe+moasha, random+fifo), or default; repeat to compare.")
+@click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True, help="Seeds per method.")
+@click.option("--first-seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Run seeds K..K+S-1.")
+@click.option("--trials", type=click.IntRange(min=1), default=None,
+              help="Launched trials per run (default: a quarter of the table's architectures).")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Trials at a time on the simulated clock.")
+@click.option("--compute", "compute", default=None, metavar="SECONDS|xC",
+              help="Also stop launching once this many worker-seconds are spent; 2C is twice C, a quarter of "
+                   "what training every architecture of the table costs.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes replaying seeds side by side (default: one per core).")
+@click.option("--truth", type=click.Choice(["auto", "mean", "first"]), default="auto", show_default=True,
+              help="What an architecture is judged by: mean = its mean final validation error over the table's "
+                   "seeds, a search seeing one seed's curve, drawn per replay seed; first = the first seed's; "
+                   "auto = mean when every architecture has repeats.")
+@SET_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output format.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write median and quartile curves per method to this HTML file.")
+@click.option("--svg", "svg_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the curves as a small standalone SVG (for a Markdown page).")
+def bench_search_command(table: str, methods: tuple[str, ...], seeds: int, first_seed: int, trials: int | None,
+                         workers: int, compute: str | None, jobs: int | None, truth: str, overrides: tuple[str, ...],
+                         fmt: str,
+                         html_path: str | None, svg_path: str | None) -> None:
+    """Replay the real searcher on a recorded table in simulated time: hypervolume per method and seed."""
+    from wrnsearch.bench import bench_search, format_quality, quality_svg, usable_cores, write_quality_html
+    from wrnsearch.files import atomic_write_text
+
+    result = bench_search(table, methods, seeds=seeds, first_seed=first_seed, trials=trials, workers=workers,
+                          compute=compute, overrides=overrides, processes=jobs or usable_cores(), truth=truth)
+    if html_path:
+        write_quality_html(result, html_path)
+    if svg_path:
+        atomic_write_text(svg_path, quality_svg(result))
+    if fmt == "json":
+        print_json(result)
+    else:
+        click.echo(format_quality(result))

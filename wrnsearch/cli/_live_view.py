@@ -1,0 +1,207 @@
+"""The terminal view of a running search: a live panel, or JSON lines in quiet mode (``--quiet``)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from wrnsearch.record import Attr, Status
+from wrnsearch.search import (
+    COUNTED,
+    EVALUATING,
+    PROGRESS_DIR,
+    STARTING,
+    RunProgress,
+    fraction_done,
+    read_progress,
+    trial_eta_s,
+)
+from wrnsearch.study import Outcome
+from wrnsearch.units import format_seconds
+
+
+def json_lines(kind: str, data: dict[str, Any], progress: RunProgress) -> None:
+    """Quiet mode: one JSON object per event on stdout, with the running counts."""
+    sys.stdout.write(json.dumps({"time": round(time.time(), 3), "event": kind, **data, "progress": progress.to_dict()},
+                                default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _bar(fraction: float, width: int = 12) -> str:
+    filled = int(round(fraction * width))
+    return "█" * filled + "░" * (width - filled)
+
+
+class _Running:
+    """A trial the view knows to be running: from its start event, its epoch events, its progress file."""
+
+    def __init__(self, number: int, arch: str, epochs: int | None) -> None:
+        self.number, self.arch, self.epochs = number, arch, epochs
+        self.started = time.monotonic()
+        self.epoch: int | None = None
+        self.val_error: float | None = None
+
+    def row(self, progress_dir: Path | None) -> tuple[list[str], float | None]:
+        """Its cells (trial, progress, speed, validation error, ETA) and its seconds left, if known."""
+        file = read_progress(progress_dir, self.number) if progress_dir is not None else None
+        val = file.get("val_error") if file and file.get("val_error") is not None else self.val_error
+        val_text = f"val {val:.1f}%" if isinstance(val, (int, float)) else ""
+        if file is None or file.get("phase") == STARTING:
+            epochs = file.get("epochs") if file else self.epochs
+            what = (f"epoch {self.epoch}/{epochs or '?'}" if self.epoch else
+                    "starting: data, latency timing" if file else "starting")
+            return [f"#{self.number} {self.arch}", what, "", val_text, ""], None
+        done = fraction_done(file) or 0.0
+        eta = trial_eta_s(file)
+        speed = f"{file['images_per_s']:,.0f} img/s" if file.get("images_per_s") else ""
+        if file.get("phase") == EVALUATING:
+            where = f"epoch {file['epoch']}/{file['epochs']} {_bar(1.0)} evaluating"
+            eta = 0.0
+        else:
+            where = f"epoch {file['epoch']}/{file['epochs']} {_bar(done)} {done:4.0%}"
+        return [f"#{self.number} {self.arch}", where, speed, val_text,
+                f"ETA {_clock(eta)}" if eta is not None else ""], eta
+
+
+class LiveView:
+    """A rich Live panel: counts per outcome, elapsed and the search's ETA against the budget,
+    front size, best error, each running trial's progress within its epoch, the last events."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.events: deque[str] = deque(maxlen=8)
+        self.progress: RunProgress | None = None
+        self.header = ""
+        self.progress_dir: Path | None = None
+        self.running: dict[int, _Running] = {}
+        self.durations: list[float] = []  # seconds of each trial trained to its end in this run
+        self.concurrency = 1  # the most trials seen running at once
+        self.live = Live(self._render(), console=self.console, refresh_per_second=2, get_renderable=self._render)
+        self.started = False
+
+    def __enter__(self) -> LiveView:
+        return self  # the panel appears with the run's first event: bad input prints only its error
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.started:
+            self.live.__exit__(*exc)
+
+    def on_event(self, kind: str, data: dict[str, Any], progress: RunProgress) -> None:
+        if not self.started:
+            self.live.__enter__()
+            self.started = True
+        self.progress = progress
+        self._track(kind, data)
+        line = _event_line(kind, data)
+        if line:
+            self.events.append(line)
+        self.live.refresh()
+
+    def _track(self, kind: str, data: dict[str, Any]) -> None:
+        number = data.get("number")
+        if kind == "run":
+            self.header = f"run {data['run_dir']}  study {data['storage']}"
+            self.progress_dir = Path(data["run_dir"]) / PROGRESS_DIR
+        elif kind == "start":
+            self.running[number] = _Running(number, str(data.get(Attr.ARCH)), data.get("epochs"))
+            self.concurrency = max(self.concurrency, len(self.running))
+        elif kind == "epoch" and number in self.running:
+            self.running[number].epoch, self.running[number].val_error = data.get("epoch"), data.get(Attr.VAL_ERROR)
+        elif number in self.running and kind in (Outcome.DONE, Outcome.PRUNED, Status.TRUNCATED, Outcome.FAILED):
+            trial = self.running.pop(number)
+            if kind == Outcome.DONE:
+                self.durations.append(time.monotonic() - trial.started)
+        elif kind == "end":
+            self.running.clear()
+
+    def search_eta_s(self, trial_etas: dict[int, float | None]) -> float | None:
+        """Seconds until the search ends: the running trials' ends, then the trials left in rounds of
+        the concurrency seen, each as long as this run's trials so far took; capped by the budget."""
+        p = self.progress
+        if p is None or not self.durations:
+            return None
+        mean = sum(self.durations) / len(self.durations)
+        now = time.monotonic()
+        left = [trial_etas.get(n) if trial_etas.get(n) is not None else max(0.0, mean - (now - t.started))
+                for n, t in self.running.items()]
+        remaining = max(0, p.max_trials - p.trained - p.running)  # trained: this run's and those before
+        eta = max(left, default=0.0) + math.ceil(remaining / self.concurrency) * mean
+        if p.time_budget_s:
+            eta = min(eta, max(0.0, p.time_budget_s - p.elapsed_s))
+        return eta
+
+    def _render(self) -> Panel:
+        p = self.progress
+        table = Table.grid(padding=(0, 2))
+        if p is None:
+            return Panel("starting…", title="wrnsearch")
+        rows = {n: self.running[n].row(self.progress_dir) for n in sorted(self.running)}
+        budget = f" / {format_seconds(p.time_budget_s)}" if p.time_budget_s else ""
+        eta = self.search_eta_s({n: left for n, (_, left) in rows.items()})
+        counts = "  ".join(f"{o.value} {getattr(p, o.value)}" for o in COUNTED)
+        table.add_row("trials", f"{counts}   (trained {p.trained} of {p.max_trials})")
+        table.add_row("elapsed", f"{_clock(p.elapsed_s)}{budget}"
+                                 + (f"   search ETA ~{_clock(eta)}" if eta is not None else ""))
+        best = f"{p.best_error:.2f}%" if p.best_error is not None else "–"
+        table.add_row("front", f"{p.front_size} trial(s), best validation error {best}")
+        trials = Table.grid(padding=(0, 2))
+        for cells, _ in rows.values():
+            trials.add_row(*cells)
+        return Panel(Group(table, trials, *self.events), title="wrnsearch run", subtitle=self.header)
+
+
+def warm_line(data: dict[str, Any]) -> str:
+    """What a warm start copied and left: "warm start: copied N trials from RUN (skipped ...)"."""
+    skipped = [f"{data[k]} {why}" for k, why in (("outside", "outside the space"), ("over_budget", "over budget"),
+                                                 ("held", "already in this study"),
+                                                 ("not_results", "not complete there")) if data.get(k)]
+    latency = [f"{data[k]} {why}" for k, why in (("retimed", "latencies timed again on this device"),
+                                                 ("latency_left_out", "latencies from another device left out"))
+               if data.get(k)]
+    return (f"warm start: copied {data['copied']} trial(s) from {data['source']}"
+            + (f" (skipped {', '.join(skipped)})" if skipped else "") + "".join(f"; {x}" for x in latency))
+
+
+def _event_line(kind: str, data: dict[str, Any]) -> str | None:
+    """The panel's line for one event of the search (None for events it does not list)."""
+    trial = f"#{data.get('number')} {data.get(Attr.ARCH)}"
+    if kind == "run":
+        if not data.get("resumed"):
+            return None
+        return (f"resumed: {data['trained_before']} trained trial(s) found, "
+                f"{len(data['reconciled'])} interrupted trial(s) queued again")
+    if kind == "start":
+        return f"{trial} started ({data[Attr.PARAMS]:,} params)"
+    if kind == Outcome.DONE:
+        if data.get(Attr.VAL_ERROR) is None:  # a retrain without validation images
+            return f"{trial} done: test error {data[Attr.TEST_ERROR]:.2f}%, latency {data[Attr.LATENCY_MS]:.1f} ms"
+        return f"{trial} done: val error {data[Attr.VAL_ERROR]:.2f}%, latency {data[Attr.LATENCY_MS]:.1f} ms"
+    if kind in (Outcome.PRUNED, Status.TRUNCATED, Outcome.FAILED, Outcome.INFEASIBLE):
+        return f"{trial} {kind}: {data.get('reason') or ''}"
+    if kind == Outcome.DEFERRED:
+        return f"{trial} not started: {data.get('reason')}"
+    if kind == Outcome.REUSED:
+        return f"{trial} already trained (trial {data[Attr.REUSED_FROM]}): result reused"
+    if kind == "warm":
+        return warm_line(data)
+    if kind == "alone":
+        return (f"{data[Attr.ARCH]} timed alone: latency {data[Attr.LATENCY_MS]:.1f} ms, inference "
+                f"{data[Attr.LATENCY_INFER_MS]:.2f} ms")
+    if kind == "end":
+        return f"finished: {data['reason']}"
+    return None

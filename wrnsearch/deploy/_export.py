@@ -1,0 +1,225 @@
+"""``wrnsearch export``: a completed trial's final weights as a self-contained model and its card.
+
+A completed trial's final weights sit in ``RUN_DIR/checkpoints/<key>/model.pt`` (written by the
+trainer, weights-only, no optimizer state; ``key`` is the trial's ``key`` attribute, shared by
+trials that reused the same training). This module finds them by trial number or architecture
+and writes:
+
+- ``torchscript`` (``.pt``): ``torch.jit.load(path)``; torch only (deprecated by PyTorch, still loads).
+- ``export`` (``.pt2``): ``torch.export.load(path).module()``; torch only, PyTorch's recommended format.
+- ``safetensors``: the tensors, and in the metadata what
+  :func:`wrnsearch.deploy.load_safetensors` needs (torch, safetensors and the ``WideResNet`` class).
+- ``onnx``: needs the ``onnx`` extra (``onnx``, ``onnxscript``); checked against ``onnxruntime``
+  when that is installed.
+
+Every format takes float RGB images in [0, 1], NCHW, at the data set's resolution, any batch
+size, and returns fp32 logits. Beside the model, ``<stem>.card.json``: what it is, how it was
+trained and measured, where it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import platform
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial
+
+from wrnsearch import __version__
+from wrnsearch.deploy._deployed_model import DeployedWRN, safetensors_metadata
+from wrnsearch.errors import RunError
+from wrnsearch.files import atomic_path, atomic_write_text
+from wrnsearch.pareto import alone_figures, timed_alone
+from wrnsearch.record import Attr, Status
+from wrnsearch.study import Outcome, load_study, outcome_of
+from wrnsearch.train import WEIGHTS_FILE, load_weights
+
+EXPORT_FORMATS = {"torchscript": ".pt", "export": ".pt2", "safetensors": ".safetensors", "onnx": ".onnx"}
+CHECKPOINTS_DIR = "checkpoints"
+
+
+def pick_trial(study: optuna.Study, number: int | None = None, arch: str | None = None) -> FrozenTrial:
+    """The completed trial with ``number``, or the best (lowest validation error) of ``arch``.
+
+    Raises:
+        RunError: naming what the study holds instead.
+    """
+    if (number is None) == (arch is None):
+        raise RunError("give --trial N or --arch NAME (one of them)")
+    trials = study.get_trials(deepcopy=False)
+    if number is not None:
+        found = [t for t in trials if t.number == number]
+        if not found:
+            raise RunError(f"study {study.study_name!r} has no trial {number} (trials 0-{len(trials) - 1})")
+        trial = found[0]
+        if not is_completed(trial):
+            raise RunError(f"trial {number} ({trial.user_attrs.get(Attr.ARCH, '?')}) is {outcome_of(trial)}, not "
+                           "complete: it has no final weights; pick a completed trial (wrnsearch pareto lists them)")
+        return trial
+    named = [t for t in trials if t.user_attrs.get(Attr.ARCH) == arch and is_completed(t)]
+    if not named:
+        known = sorted({t.user_attrs[Attr.ARCH] for t in trials if is_completed(t)})
+        raise RunError(f"no completed trial of {arch} in study {study.study_name!r} (completed: "
+                       f"{', '.join(known[:8]) or 'none'}{' ...' if len(known) > 8 else ''})")
+    return min(named, key=lambda t: (t.user_attrs.get(Attr.VAL_ERROR, float("inf")), t.number))
+
+
+def is_completed(trial: FrozenTrial) -> bool:
+    """Trained in full (here, in the trial it reused, or in the run it was copied from): it has final weights."""
+    return (outcome_of(trial) in (Outcome.DONE, Outcome.REUSED, Outcome.COPIED)
+            and trial.user_attrs.get(Attr.STATUS) == Status.COMPLETE.value)
+
+
+def trial_weights_path(run_dir: str | Path, trial: FrozenTrial) -> Path:
+    """Where a completed trial's final weights are (a reused trial shares its source's; a copied one,
+    or a reuse of it, has them in the run that trained it, under the same key: same data and recipe)."""
+    key = trial.user_attrs.get(Attr.KEY)
+    if not key:
+        raise RunError(f"trial {trial.number} has no key attribute: not a wrnsearch trial")
+    origin = trial.user_attrs.get(Attr.WARM_START)
+    while isinstance(origin, dict) and isinstance(origin.get("via"), dict):  # a copy of a copy
+        origin = origin["via"]
+    trained_in = Path(origin["run_dir"]) if isinstance(origin, dict) and "run_dir" in origin else Path(run_dir)
+    return trained_in / CHECKPOINTS_DIR / key / WEIGHTS_FILE
+
+
+def export_trial(run_dir: str | Path, output: str | Path, *, fmt: str = "export", trial: int | None = None,
+                 arch: str | None = None, study_name: str | None = None) -> tuple[Path, Path]:
+    """Write a completed trial of the run as a self-contained model and its card; both paths.
+
+    Raises:
+        RunError: an unknown format, a trial without weights, a failed conversion.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise RunError(f"--format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
+    study = load_study(run_dir=run_dir, study_name=study_name)
+    chosen = pick_trial(study, trial, arch)
+    weights = trial_weights_path(run_dir, chosen)
+    state = load_weights(weights)
+    if state["spec"] != chosen.user_attrs.get(Attr.SPEC, state["spec"]):
+        raise RunError(f"{weights}: holds another architecture than trial {chosen.number}")
+    model = DeployedWRN.from_weights(state)
+    output = Path(output)
+    if output.suffix == "":
+        output = output.with_suffix(EXPORT_FORMATS[fmt])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.rand(2, state["channels"], state["resolution"], state["resolution"])
+    with atomic_path(output) as tmp:
+        _WRITERS[fmt](model, example, state, Path(tmp))
+    checked = _check_onnx(model, example, output) if fmt == "onnx" else None
+    card = model_card(study, chosen, state, fmt, output, run_dir)
+    if checked is not None:
+        card["onnxruntime_max_abs_diff"] = checked
+    card_path = output.with_name(output.stem + ".card.json")
+    atomic_write_text(card_path, json.dumps(card, indent=2) + "\n")
+    return output, card_path
+
+
+def _torchscript(model: DeployedWRN, example: torch.Tensor, state: dict[str, Any], path: Path) -> None:
+    with warnings.catch_warnings(), torch.no_grad():
+        # PyTorch deprecates TorchScript for torch.export (the default format); it still loads
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(model, example)
+        torch.jit.save(traced, str(path))
+
+
+def _export(model: DeployedWRN, example: torch.Tensor, state: dict[str, Any], path: Path) -> None:
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    program = torch.export.export(model, (example,), dynamic_shapes={"images": {0: batch}})
+    buffer = io.BytesIO()  # torch.export.save wants a name ending in .pt2; the atomic temporary has none
+    torch.export.save(program, buffer)
+    path.write_bytes(buffer.getvalue())
+
+
+def _safetensors(model: DeployedWRN, example: torch.Tensor, state: dict[str, Any], path: Path) -> None:
+    try:
+        from safetensors.torch import save_file
+    except ImportError:
+        raise RunError("--format safetensors needs the safetensors package: pip install 'wrnsearch[export]'") from None
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(path), metadata=safetensors_metadata(state))
+
+
+def _onnx(model: DeployedWRN, example: torch.Tensor, state: dict[str, Any], path: Path) -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise RunError("--format onnx needs onnx and onnxscript: pip install 'wrnsearch[export]'") from None
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    program = torch.onnx.export(model, (example,), dynamic_shapes={"images": {0: batch}}, input_names=["images"],
+                                output_names=["logits"], dynamo=True, verbose=False)
+    program.save(str(path))
+
+
+_WRITERS = {"torchscript": _torchscript, "export": _export, "safetensors": _safetensors, "onnx": _onnx}
+
+
+def _check_onnx(model: DeployedWRN, example: torch.Tensor, path: Path) -> float | None:
+    """The largest difference between onnxruntime's logits and torch's (None: onnxruntime absent).
+
+    Raises:
+        RunError: when they differ by more than 1e-3.
+    """
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: example.numpy()})[0]
+    with torch.no_grad():
+        want = model(example).numpy()
+    diff = float(abs(got - want).max())
+    if diff > 1e-3:
+        raise RunError(f"{path}: onnxruntime's logits differ from torch's by {diff:.3g}: the export is wrong")
+    return diff
+
+
+def model_card(study: optuna.Study, trial: FrozenTrial, state: dict[str, Any], fmt: str, output: Path,
+               run_dir: str | Path) -> dict[str, Any]:
+    """What the exported model is, how it was trained and measured, and where it came from."""
+    attrs = trial.user_attrs
+    space = study.user_attrs.get("space", {})
+    split = attrs.get(Attr.DATASET_SPLIT) or {}
+    latency = {"latency_ms": attrs.get(Attr.LATENCY_MS), "device": attrs.get(Attr.DEVICE),
+               "what": f"median training step at batch {space.get('train', {}).get('latency_batch', '?')}"}
+    latencies = [latency]
+    if attrs.get(Attr.LATENCY_INFER_MS) is not None:
+        latencies.append({"latency_infer_ms": attrs.get(Attr.LATENCY_INFER_MS), "device": attrs.get(Attr.DEVICE),
+                          "what": f"median inference at batch {space.get('train', {}).get('infer_batch', 1)}"})
+    figures = alone_figures(study)
+    alone = figures.get(attrs.get(Attr.ARCH))
+    if alone is not None and timed_alone(trial, figures):
+        latencies.append({"latency_ms": alone.get("latency_ms"), "latency_infer_ms": alone.get("latency_infer_ms"),
+                          "device": alone.get("device"), "what": "both timed alone (wrnsearch measure)"})
+    return {
+        "name": attrs.get(Attr.ARCH), "format": fmt, "file": output.name, "sha256": _sha256(output),
+        "spec": state["spec"], "params": attrs.get(Attr.PARAMS), "macs": attrs.get(Attr.MACS),
+        "val_error": attrs.get(Attr.VAL_ERROR), "test_error": attrs.get(Attr.TEST_ERROR),
+        "epochs": attrs.get(Attr.EPOCHS), "recipe": space.get("train"),
+        "dataset": {"name": space.get("dataset", {}).get("name"), "split": split,
+                    "classes": state["classes"]},
+        "input": {"layout": "NCHW", "dtype": "float32", "range": [0.0, 1.0], "channels": state["channels"],
+                  "height": state["resolution"], "width": state["resolution"],
+                  "normalization_inside": {"kind": state["normalize"], "mean": state["mean"], "std": state["std"]}},
+        "output": {"logits": len(state["classes"]), "dtype": "float32"},
+        "latencies": latencies,
+        "source": {"run_dir": str(Path(run_dir).resolve()), "study": study.study_name, "trial": trial.number,
+                   Attr.REUSED_FROM: attrs.get(Attr.REUSED_FROM), "key": attrs.get(Attr.KEY)},
+        "versions": {"wrnsearch": __version__, "torch": torch.__version__, "trained_with_torch": attrs.get("torch"),
+                     "optuna": optuna.__version__, "python": platform.python_version()},
+    }
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

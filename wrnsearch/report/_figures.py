@@ -1,0 +1,326 @@
+"""The report's figures, drawn with plotly from what :mod:`wrnsearch.pareto` computes.
+
+Each function returns a ``plotly.graph_objects.Figure`` (or None when it has nothing to draw);
+:mod:`wrnsearch.report._page` lays them out. Latencies measured on several device types get one
+marker symbol per device: they are not comparable.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import plotly.graph_objects as go
+
+from wrnsearch.cost import format_count
+from wrnsearch.errors import SpecError
+from wrnsearch.pareto import REFERENCE_POINT, FrontInfo, non_dominated_mask, trial_figure
+from wrnsearch.record import Attr
+from wrnsearch.report._paper_results import PAPER_LABEL, PaperResult
+from wrnsearch.spec import format_block, parse_name
+
+FRONT_COLOR = "#d62728"
+_OTHER_COLOR = "#5b84b1"
+_PAPER_COLOR = "#222222"
+_SYMBOLS_2D = ("circle", "diamond", "square", "triangle-up", "cross", "x", "hexagon", "triangle-down")
+_SYMBOLS_3D = ("circle", "diamond", "square", "cross", "x", "circle-open", "diamond-open", "square-open")
+_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+
+
+class Point(NamedTuple):
+    """What the page shows of one eligible trial."""
+
+    number: int
+    arch: str
+    error: float  # validation error, %
+    test_error: float
+    params: float
+    macs: float
+    latency_ms: float  # training step
+    latency_infer_ms: float  # inference (NaN when the trial did not time it)
+    device: str
+    epochs: Any
+    spec: dict[str, Any] | None
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    return float(value)
+
+
+def points_of(info: FrontInfo, optimized: Sequence[str]) -> list[Point]:
+    out = []
+    for trial, name in zip(info.trials, info.names):
+        spec = trial.user_attrs.get(Attr.SPEC)
+        out.append(Point(
+            number=trial.number,
+            arch=name,
+            error=_number(trial_figure(trial, "error", optimized)),
+            test_error=_number(trial.user_attrs.get(Attr.TEST_ERROR)),
+            params=_number(trial_figure(trial, "params", optimized)),
+            macs=_number(trial_figure(trial, "macs", optimized)),
+            latency_ms=_number(trial_figure(trial, "latency_ms", optimized, info.alone)),
+            latency_infer_ms=_number(trial_figure(trial, "latency_infer_ms", optimized, info.alone)),
+            device=str(trial.user_attrs.get(Attr.DEVICE) or "unknown device"),
+            epochs=trial.user_attrs.get(Attr.EPOCHS),
+            spec=spec if isinstance(spec, dict) else None,
+        ))
+    return out
+
+
+def fmt(value: float, digits: str = ".2f", suffix: str = "") -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:{digits}}{suffix}"
+
+
+def _hover(p: Point) -> str:
+    return "<br>".join([
+        f"<b>{html.escape(p.arch)}</b> (trial {p.number})",
+        f"val error {fmt(p.error, '.2f', ' %')}, test error {fmt(p.test_error, '.2f', ' %')}",
+        f"params {format_count(p.params) if math.isfinite(p.params) else '-'}, "
+        f"MACs {format_count(p.macs) if math.isfinite(p.macs) else '-'}",
+        f"latency {fmt(p.latency_ms, '.3g', ' ms')} (training step), {fmt(p.latency_infer_ms, '.3g', ' ms')} "
+        f"(inference) on {html.escape(p.device)}",
+        f"epochs {p.epochs if p.epochs is not None else '-'}",
+    ])
+
+
+def _finite(points: Sequence[Point], *keys: str) -> list[Point]:
+    return [p for p in points if all(math.isfinite(getattr(p, k)) for k in keys)]
+
+
+def devices_of(points: Sequence[Point]) -> list[str]:
+    """Devices, most trials first (the most common gets the plain circle)."""
+    counts = Counter(p.device for p in points)
+    return sorted(counts, key=lambda d: (-counts[d], d))
+
+
+def _base_layout(title: str, height: int, **kwargs: Any) -> dict[str, Any]:
+    return dict(
+        title=dict(text=title, x=0.01, xanchor="left"),
+        height=height,
+        margin=dict(l=60, r=20, t=50, b=50),
+        legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0),
+        template="plotly_white",
+        **kwargs,
+    )
+
+
+def scatter_3d(points: Sequence[Point], devices: Sequence[str], latency_key: str = "latency_ms",
+               latency_title: str = "training-step latency") -> go.Figure | None:
+    """Error, params and one latency (``latency_ms`` or ``latency_infer_ms``), the front in red."""
+    pts = _finite(points, "error", "params", latency_key)
+    if not pts:
+        return None
+    values = np.array([[p.error, p.params, getattr(p, latency_key)] for p in pts])
+    front = non_dominated_mask(values)
+    several = len(devices) > 1
+    fig = go.Figure()
+    for d, device in enumerate(devices):
+        for on_front in (False, True):
+            group = [p for p, f in zip(pts, front) if f == on_front and p.device == device]
+            if not group:
+                continue
+            name = "front (error, params, latency)" if on_front else "dominated"
+            fig.add_trace(go.Scatter3d(
+                x=[p.params for p in group], y=[getattr(p, latency_key) for p in group], z=[p.error for p in group],
+                mode="markers",
+                name=f"{name} · {device}" if several else name,
+                marker=dict(
+                    size=6 if on_front else 4, color=FRONT_COLOR if on_front else _OTHER_COLOR,
+                    opacity=1.0 if on_front else 0.55, symbol=_SYMBOLS_3D[d % len(_SYMBOLS_3D)],
+                ),
+                text=[_hover(p) for p in group], hovertemplate="%{text}<extra></extra>",
+            ))
+    fig.update_layout(**_base_layout(
+        f"Validation error, parameters and {latency_title}", 620,
+        scene=dict(
+            xaxis=dict(title=dict(text="params"), type="log", dtick=1),
+            yaxis=dict(title=dict(text="latency (ms)"), type="log", dtick=1),
+            zaxis=dict(title=dict(text="val error (%)")),
+            aspectmode="cube",
+            camera=dict(eye=dict(x=1.7, y=1.5, z=0.9)),
+        ),
+    ))
+    fig.update_layout(margin=dict(l=0, r=0, t=40, b=0), legend=dict(y=1.0, yanchor="top", x=0, orientation="v"))
+    return fig
+
+
+def _step_front(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list[float]]:
+    """The 2D front (both minimized) sorted by x, for a line with shape ``hv``."""
+    if not xs:
+        return [], []
+    values = np.column_stack([xs, ys])
+    mask = non_dominated_mask(values)
+    front = values[mask]
+    front = front[np.lexsort((front[:, 1], front[:, 0]))]
+    return front[:, 0].tolist(), front[:, 1].tolist()
+
+
+def _label_positions(xs: Sequence[float]) -> list[str]:
+    """Text positions that alternate above and below along x, so neighbouring labels overlap less."""
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    positions = [""] * len(xs)
+    for rank, i in enumerate(order):
+        positions[i] = ("bottom center", "top center")[rank % 2]
+    return positions
+
+
+def _add_fronts_2d(fig: go.Figure, pts: Sequence[Point], devices: Sequence[str], x_key: str,
+                   per_device: bool) -> None:
+    """The front of error against ``x_key`` as a step line: one per device for latencies (latencies
+    of two devices do not compare), one over all trials otherwise."""
+    several = len(devices) > 1
+    groups = [(d, [p for p in pts if p.device == device]) for d, device in enumerate(devices)]
+    for d, group in groups if per_device else [(0, list(pts))]:
+        xs, ys = _step_front([getattr(p, x_key) for p in group], [p.error for p in group])
+        if not xs:
+            continue
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="lines+markers",
+            line=dict(shape="hv", color=FRONT_COLOR, width=2, dash=_DASHES[d % len(_DASHES)]),
+            marker=dict(size=9, color=FRONT_COLOR,
+                        symbol=_SYMBOLS_2D[d % len(_SYMBOLS_2D)] if per_device else "circle"),
+            name=f"front · {devices[d]}" if per_device and several else "front",
+            hoverinfo="skip",  # the trial's own marker underneath answers the hover
+        ))
+
+
+def _paper_trace(paper: Sequence[tuple[PaperResult, float]]) -> go.Scatter:
+    """The paper's published results as labelled stars (params as published, test error)."""
+    return go.Scatter(
+        x=[r.params_m * 1e6 for r, _ in paper], y=[e for _, e in paper], mode="markers+text",
+        name=PAPER_LABEL,
+        marker=dict(size=12, symbol="star", color=_PAPER_COLOR, line=dict(width=1, color="white")),
+        text=[r.name for r, _ in paper], textposition=_label_positions([r.params_m for r, _ in paper]),
+        textfont=dict(size=9, color=_PAPER_COLOR),
+        customdata=[[r.table, f"{r.params_m:g}M"] for r, _ in paper],
+        hovertemplate=(
+            "<b>%{text}</b> — paper, %{customdata[0]}<br>test error %{y:.2f} % after 200 epochs"
+            " on the full training set<br>params %{customdata[1]} (as published)<extra></extra>"
+        ),
+    )
+
+
+def scatter_2d(
+    points: Sequence[Point],
+    devices: Sequence[str],
+    x_key: str,
+    x_title: str,
+    title: str,
+    *,
+    fronts: bool,
+    per_device_front: bool,
+    paper: Sequence[tuple[PaperResult, float]] = (),
+) -> go.Figure | None:
+    pts = _finite(points, "error", x_key)
+    if not pts and not paper:
+        return None
+    several = len(devices) > 1
+    fig = go.Figure()
+    for d, device in enumerate(devices):
+        group = [p for p in pts if p.device == device]
+        if not group:
+            continue
+        fig.add_trace(go.Scatter(
+            x=[getattr(p, x_key) for p in group], y=[p.error for p in group], mode="markers",
+            name=f"trials · {device}" if several else "trials",
+            marker=dict(
+                size=8, symbol=_SYMBOLS_2D[d % len(_SYMBOLS_2D)], color=_OTHER_COLOR, opacity=0.75,
+                line=dict(width=0.5, color="white"),
+            ),
+            text=[_hover(p) for p in group], hovertemplate="%{text}<extra></extra>",
+        ))
+    if fronts and pts:
+        _add_fronts_2d(fig, pts, devices, x_key, per_device_front)
+    if paper:
+        fig.add_trace(_paper_trace(paper))
+    fig.update_layout(**_base_layout(
+        title, 470,
+        xaxis=dict(title=dict(text=x_title), type="log"),
+        yaxis=dict(title=dict(text="error (%)")),
+    ))
+    return fig
+
+
+def hypervolume_figure(numbers: np.ndarray, hv: np.ndarray, objectives: Sequence[str]) -> go.Figure:
+    fig = go.Figure(go.Scatter(
+        x=(numbers + 1).tolist(), y=hv.tolist(), mode="lines", line=dict(shape="hv", color=FRONT_COLOR, width=2),
+        name="hypervolume", hovertemplate="after trial %{x}: %{y:.4f}<extra></extra>",
+    ))
+    top = REFERENCE_POINT ** len(objectives)
+    fig.update_layout(**_base_layout(
+        f"Hypervolume of the front ({', '.join(objectives)}), normalized", 380,
+        xaxis=dict(title=dict(text="trials (by trial number)")),
+        yaxis=dict(title=dict(text=f"hypervolume (max {top:.3g})"), rangemode="tozero"),
+        showlegend=False,
+    ))
+    return fig
+
+
+def optimization_figure(info: FrontInfo) -> go.Figure:
+    objective = info.objectives[0]
+    values = info.values[:, 0]
+    better = np.minimum if info.directions[0] == "minimize" else np.maximum
+    best = better.accumulate(values)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=list(info.trial_numbers), y=values.tolist(), mode="markers", name=objective,
+        marker=dict(color=_OTHER_COLOR, size=7), text=list(info.names),
+        hovertemplate="<b>%{text}</b><br>trial %{x}: %{y:.4g}<extra></extra>",
+    ))
+    fig.add_trace(go.Scatter(
+        x=list(info.trial_numbers), y=best.tolist(), mode="lines", name=f"best {objective} so far",
+        line=dict(shape="hv", color=FRONT_COLOR, width=2), hoverinfo="skip",
+    ))
+    fig.update_layout(**_base_layout(
+        f"Optimization history ({objective}, {info.directions[0]})", 400,
+        xaxis=dict(title=dict(text="trial number")), yaxis=dict(title=dict(text=objective)),
+    ))
+    return fig
+
+
+def _spec_of(p: Point) -> dict[str, Any] | None:
+    if p.spec is not None:
+        return p.spec
+    try:
+        return parse_name(p.arch).to_dict()
+    except SpecError:
+        return None
+
+
+def parallel_figure(points: Sequence[Point]) -> go.Figure | None:
+    rows = [(p, s) for p in points if (s := _spec_of(p)) is not None and math.isfinite(p.error)]
+    if not rows:
+        return None
+    blocks = [format_block(tuple(s["kernels"])) for _, s in rows]
+    block_names = sorted(set(blocks), key=lambda b: (len(b), b))
+
+    def dim(label: str, values: list[float], **extra: Any) -> dict[str, Any]:
+        low, high = min(values), max(values)
+        if low == high:  # a fixed dimension: give the axis some room
+            low, high = low - 1, high + 1
+        return dict(label=label, values=values, range=[low, high], **extra)
+
+    dims = [
+        dim("depth", [float(s["depth"]) for _, s in rows]),
+        dim("k (widen factor)", [float(s["widen_factor"]) for _, s in rows]),
+        dim("l (convs/block)", [float(len(s["kernels"])) for _, s in rows]),
+        dim("block", [float(block_names.index(b)) for b in blocks],
+            tickvals=list(range(len(block_names))), ticktext=block_names),
+        dim("dropout", [float(s.get("dropout", 0.0)) for _, s in rows]),
+        dim("val error (%)", [p.error for p, _ in rows]),
+    ]
+    errors = [p.error for p, _ in rows]
+    fig = go.Figure(go.Parcoords(
+        dimensions=dims,
+        line=dict(color=errors, colorscale="Viridis", reversescale=True, showscale=True,
+                  colorbar=dict(title=dict(text="val error (%)"))),
+    ))
+    fig.update_layout(**_base_layout("Architectures of the eligible trials, coloured by validation error", 420))
+    fig.update_layout(margin=dict(l=70, r=40, t=90, b=30))
+    return fig

@@ -1,0 +1,331 @@
+"""The report of a search: one self-contained HTML file, readable offline, drawn from the study.
+
+:func:`write_report` reads the study (the single source of truth) and writes a page with:
+
+- a header: study name, dataset, objectives, trial counts per outcome, the space (collapsed);
+- a 3D scatter of validation error, parameters and latency with their front highlighted;
+- the 2D projections error vs params, error vs training-step latency and (when the trials timed
+  it) error vs inference latency, each with its own front as a step line, and on CIFAR-10/100 the
+  paper's published results as labelled reference markers;
+- the hypervolume of the study's front against the number of trials;
+- parallel coordinates of depth, k, l, block and dropout, coloured by error;
+- a sortable table of the front (validation and test error).
+
+A single-objective study gets its best trials and the optimization curve instead of fronts; a
+study without an eligible trial gets a page that says so. plotly.js is embedded in the page
+(about 4.8 MB), so it works without network access.
+
+Example:
+    >>> from wrnsearch.study import load_study
+    >>> write_report(load_study("runs/cifar10"), "runs/cifar10/report.html")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import plotly.graph_objects as go
+import plotly.io as pio
+import plotly.offline
+import yaml
+
+from wrnsearch import __version__
+from wrnsearch.files import atomic_path
+from wrnsearch.pareto import (
+    REFERENCE_POINT,
+    FrontInfo,
+    final_ranking,
+    front_info,
+    hypervolume_history,
+    open_final,
+    study_objectives,
+    timed_alone,
+)
+from wrnsearch.report._figures import (
+    Point,
+    devices_of,
+    fmt,
+    hypervolume_figure,
+    optimization_figure,
+    parallel_figure,
+    points_of,
+    scatter_2d,
+    scatter_3d,
+)
+from wrnsearch.report._html import PAGE_CSS, SORT_JS, escape, trials_table
+from wrnsearch.report._paper_results import PAPER_LABEL, PaperResult, paper_results
+from wrnsearch.study import Outcome, count_outcomes
+
+logger = logging.getLogger(__name__)
+
+# outcomes the header counts, in its order; those after the first five only when some trial has them
+_COUNTED = (Outcome.DONE, Outcome.PRUNED, Outcome.FAILED, Outcome.INFEASIBLE, Outcome.RUNNING, Outcome.REUSED,
+            Outcome.COPIED, Outcome.INTERRUPTED, Outcome.WAITING, Outcome.SETUP_FAILED, Outcome.DEFERRED)
+_ALWAYS_COUNTED = _COUNTED[:5]
+_BEST_TRIALS = 10  # rows of the best-trials table of a single-objective study
+_PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def _figure_html(fig: go.Figure, div_id: str, caption: str = "") -> str:
+    height = fig.layout.height or 450
+    body = pio.to_html(
+        fig, include_plotlyjs=False, full_html=False, div_id=div_id, config=_PLOT_CONFIG,
+        default_width="100%", default_height=f"{height}px",
+    )
+    caption_html = f'<figcaption class="caption">{caption}</figcaption>' if caption else ""
+    return f'<figure class="plot">{body}{caption_html}</figure>'
+
+
+def _counts(study: optuna.Study) -> dict[str, int]:
+    return count_outcomes(study.get_trials(deepcopy=False))
+
+
+def _space_text(space: Any) -> str:
+    if space is None:
+        return "(the study does not record its space)"
+    try:
+        return yaml.safe_dump(space, sort_keys=False, allow_unicode=True, width=100)
+    except yaml.YAMLError:
+        return json.dumps(space, indent=2, default=str)
+
+
+def _header(study: optuna.Study, info: FrontInfo, counts: dict[str, int], dataset: str | None) -> str:
+    objectives = ", ".join(f"{o} ({d})" for o, d in zip(info.objectives, info.directions))
+    written = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    shown = [o.value for o in _COUNTED if o in _ALWAYS_COUNTED or counts[o.value]]
+    count_items = "".join(f'<li class="count-{s}"><b>{counts[s]}</b>{s}</li>' for s in shown)
+    count_items += f'<li class="count-eligible"><b>{len(info.trials)}</b>eligible</li>'
+    version = study.user_attrs.get("wrnsearch_version")
+    made_by = f" (study by wrnsearch {escape(version)})" if version else ""
+    if len(info.objectives) > 1:
+        count_items += f'<li class="count-front"><b>{int(info.on_front.sum())}</b>on the front</li>'
+    return "\n".join([
+        f"<h1>wrnsearch report: {escape(study.study_name)}</h1>",
+        f'<p class="meta">dataset <b>{escape(dataset or "unknown")}</b> · objectives <b>{escape(objectives)}</b>'
+        f" · {sum(counts.values())} trials</p>",
+        f'<p class="meta">written {written} by wrnsearch {escape(__version__)}{made_by}</p>',
+        f'<ul class="counts" id="counts">{count_items}</ul>',
+        '<details id="space"><summary>Search space</summary>'
+        f"<pre>{escape(_space_text(study.user_attrs.get('space')))}</pre></details>",
+    ])
+
+
+def _notes(counts: dict[str, int], devices: Sequence[str]) -> list[str]:
+    notes = []
+    running = counts[Outcome.RUNNING.value]
+    if running:
+        notes.append(
+            f'<p class="note" id="running-note">The search is still running: {running} trial(s) in flight '
+            "(or left by a stopped driver, to be reconciled on resume). This page is a snapshot.</p>"
+        )
+    if len(devices) > 1:
+        listed = ", ".join(f"<b>{escape(d)}</b>" for d in devices)
+        notes.append(
+            f'<p class="note warning" id="device-warning">&#9888; Latency was measured on {len(devices)} device types '
+            f"({listed}): latencies are <b>not comparable across devices</b>. Each device has its own marker "
+            "symbol; the error-vs-latency plots draw one front per device, while the 3D front, the table and the "
+            "hypervolume pool all trials.</p>"
+        )
+    return notes
+
+
+def _alone_note(info: FrontInfo) -> list[str]:
+    """Which front members' latencies were timed alone (wrnsearch measure), if any were."""
+    front = info.front_trials
+    alone = [t for t in front if timed_alone(t, info.alone)]
+    if not alone:
+        return []
+    return [f'<p class="note" id="alone-note">Latencies of {len(alone)} of the {len(front)} front members were '
+            "timed alone, with the device to themselves, after the search (<code>wrnsearch measure</code>); the "
+            "plots, the front and the tables use those figures. The co-located figures the trials timed while "
+            "others shared the device stay in the study (optuna-dashboard's front shows those).</p>"]
+
+
+def _latency_titles(study: optuna.Study) -> dict[str, str]:
+    """Axis titles of the two latencies, with the batches the study's space timed them at."""
+    space = study.user_attrs.get("space")
+    train = (space.get("train") or {}) if isinstance(space, dict) else {}
+    return {"latency_ms": f"latency (ms, training step at batch {train.get('latency_batch', 32)})",
+            "latency_infer_ms": f"inference latency (ms, batch {train.get('infer_batch', 1)})"}
+
+
+def _eligible_text() -> str:
+    return (
+        "A trial is eligible once it is complete, within every budget (feasible) and trained for the "
+        "full epoch budget; pruned, truncated, failed, over-budget and running trials are not."
+    )
+
+
+def render_report(study: optuna.Study) -> str:
+    """The report of ``study`` as one HTML document (plotly.js inline). See :func:`write_report`."""
+    objectives = study_objectives(study)
+    info = front_info(study)
+    dataset = study.user_attrs.get("dataset")
+    if dataset is None and isinstance(study.user_attrs.get("space"), dict):
+        dataset = (study.user_attrs["space"].get("dataset") or {}).get("name")
+    counts = _counts(study)
+    points = points_of(info, objectives)
+    devices = devices_of(points)
+    page = _Page([_header(study, info, counts, dataset), *_notes(counts, devices), *_alone_note(info)])
+    if not points:
+        page.body.append(
+            '<p class="note empty" id="no-trials">No eligible trial yet, so there is no front to show. '
+            f"{_eligible_text()} Write the report again when trials have finished.</p>"
+        )
+    else:
+        paper = paper_results(dataset)
+        titles = _latency_titles(study)
+        if len(objectives) > 1:
+            _fronts(page, study, info, points, devices, paper, titles)
+        else:
+            _optimization(page, info, points, devices, paper, titles)
+        page.body.append("<h2>Architectures</h2>")
+        page.add(parallel_figure(points), "plot-parallel",
+                 "Drag along an axis to filter; l is the number of convolutions per block.")
+        page.body.append(_best_table(info, points, objectives))
+        page.body.append(f'<p class="caption">{_eligible_text()}</p>')
+        page.body.extend(_final_section(study))
+    logger.debug("report of %r: %d plots, %d eligible trials", study.study_name, page.plots, len(points))
+    return page.html(f"wrnsearch report: {study.study_name}")
+
+
+def _final_section(study: optuna.Study) -> list[str]:
+    """The search's ranking against the final training's (wrnsearch retrain), when there is one."""
+    final = open_final(study)
+    if final is None:
+        return []
+    ranking = final_ranking(study, final)
+    def pct(value: float | None) -> str:
+        return fmt(math.nan if value is None else value)
+
+    rows = "".join(
+        f"<tr><td class=\"text\">{escape(r['arch'])}</td><td>{escape(str(r['search_trial']))}</td>"
+        f"<td>{pct(r['search_val_error'])}</td><td>{r['final_trial']}</td><td>{pct(r['final_test_error'])}</td>"
+        f"<td>{escape(str(r['final_epochs']))}</td></tr>" for r in ranking.rows)
+    tau = "-" if ranking.tau is None else f"{ranking.tau:.2f}"
+    return ["<h2>Final training</h2>",
+            f'<p class="caption" id="final-tau">The architectures retrained at full budget (study '
+            f"{escape(final.study_name)}, <code>wrnsearch retrain</code>): the search's validation error beside "
+            f"the final test error. Kendall's tau between the two rankings: <b>{tau}</b> (n = {ranking.n}).</p>",
+            '<table id="final-table"><thead><tr><th class="text">arch</th><th>search trial</th><th>search val '
+            "error %</th><th>final trial</th><th>final test error %</th><th>epochs</th></tr></thead><tbody>"
+            f"{rows}</tbody></table>"]
+
+
+class _Page:
+    """The body of the page as it is assembled, and how many plots it holds."""
+
+    def __init__(self, body: list[str]) -> None:
+        self.body, self.plots = body, 0
+
+    def add(self, fig: go.Figure | None, div_id: str, caption: str = "") -> None:
+        if fig is not None:
+            self.body.append(_figure_html(fig, div_id, caption))
+            self.plots += 1
+
+    def html(self, title: str) -> str:
+        return "\n".join([
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{escape(title)}</title>",
+            f"<style>{PAGE_CSS}</style>",
+            '<script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: "local"};</script>',
+            f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>',
+            f'</head><body><main data-plots="{self.plots}">',
+            *self.body,
+            "</main>",
+            f"<script>{SORT_JS}</script>",
+            "</body></html>",
+            "",
+        ])
+
+
+def _paper_caption(paper: Sequence[tuple[PaperResult, float]]) -> str:
+    if not paper:
+        return ""
+    return (
+        "Stars: the paper's published results (Zagoruyko &amp; Komodakis 2016, Tables 4 and 6), labelled "
+        f"<b>{PAPER_LABEL}</b>. The paper's numbers are <b>test errors after 200 epochs on the full training "
+        "data</b>; this search's points are validation errors on images held out of training, after this "
+        "search's epoch budget, so compare with care."
+    )
+
+
+def _error_plots(page: _Page, points: list[Point], devices: list[str], paper: Sequence[tuple[PaperResult, float]],
+                 titles: dict[str, str], *, fronts: bool) -> None:
+    """Error against params and each latency; a latency no trial timed draws nothing."""
+    page.body.append('<div class="grid">')
+    page.add(scatter_2d(points, devices, "params", "params", "Error vs parameters",
+                        fronts=fronts, per_device_front=False, paper=paper), "plot-error-params", _paper_caption(paper))
+    per_device = fronts and len(devices) > 1
+    page.add(scatter_2d(points, devices, "latency_ms", titles["latency_ms"], "Error vs latency",
+                        fronts=fronts, per_device_front=per_device), "plot-error-latency")
+    page.add(scatter_2d(points, devices, "latency_infer_ms", titles["latency_infer_ms"], "Error vs inference latency",
+                        fronts=fronts, per_device_front=per_device), "plot-error-infer-latency")
+    page.body.append("</div>")
+
+
+def _fronts(page: _Page, study: optuna.Study, info: FrontInfo, points: list[Point], devices: list[str],
+            paper: Sequence[tuple[PaperResult, float]], titles: dict[str, str]) -> None:
+    page.body.append("<h2>Fronts</h2>")
+    # the latency the study optimized: inference only when it did not optimize the training step
+    infer = "latency_infer_ms" in info.objectives and "latency_ms" not in info.objectives
+    key, title = ("latency_infer_ms", "inference latency") if infer else ("latency_ms", "training-step latency")
+    page.add(scatter_3d(points, devices, key, title), "plot-3d",
+             "Red: trials no other trial beats in validation error, parameters and latency together. "
+             "Axes of parameters and latency are logarithmic. Drag to rotate; hover for the architecture.")
+    _error_plots(page, points, devices, paper, titles, fronts=True)
+    history = hypervolume_history(study, info=info)  # the same snapshot of the trials
+    page.add(hypervolume_figure(history.trial_numbers, history.hypervolume, info.objectives), "plot-hypervolume",
+             f"Each objective is min-max normalized over the eligible trials of this report (best 0, worst 1); "
+             f"the reference point is {REFERENCE_POINT} in every coordinate. The normalization is the same "
+             "for every trial count, so the curve never falls; values are not comparable between reports "
+             "written at different times.")
+
+
+def _optimization(page: _Page, info: FrontInfo, points: list[Point], devices: list[str],
+                  paper: Sequence[tuple[PaperResult, float]], titles: dict[str, str]) -> None:
+    page.body.append("<h2>Optimization</h2>")
+    page.add(optimization_figure(info), "plot-history",
+             f"Single-objective study: the value of every eligible trial and the best so far. {_eligible_text()}")
+    _error_plots(page, points, devices, paper, titles, fronts=False)
+
+
+def _best_table(info: FrontInfo, points: list[Point], objectives: Sequence[str]) -> str:
+    """The front's table (several objectives), or the best trials' (one)."""
+    if len(objectives) > 1:
+        front = [points[i] for i in info.front_indices]
+        return (f"<h2>The front ({escape(', '.join(objectives))})</h2>\n"
+                + trials_table(front, "front-table", f"{len(front)} trial(s) on the front; click a header to sort."))
+    order = np.argsort(info.values[:, 0] * (1 if info.directions[0] == "minimize" else -1), kind="stable")
+    best = [points[i] for i in order[:_BEST_TRIALS]]
+    return (f"<h2>Best trials ({escape(objectives[0])})</h2>\n"
+            + trials_table(best, "front-table", f"The {len(best)} best eligible trial(s); click a header to sort."))
+
+
+def write_report(study: optuna.Study, output_path: str | Path) -> Path:
+    """Write the study's report to ``output_path`` (one HTML file that works offline) and return it.
+
+    Safe on a study at any stage: still running, with failed, pruned and infeasible trials, with a
+    single objective, or without any eligible trial yet. The file is written next to its target
+    first and then renamed, so a browser never sees half a report.
+
+    Raises:
+        RunError: when the study does not name its objectives (not written by wrnsearch).
+    """
+    path = Path(output_path)
+    text = render_report(study)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    logger.info("wrote the report of %r to %s", study.study_name, path)
+    return path

@@ -1,0 +1,30 @@
+"""How the next architecture is chosen: a space as Optuna parameters, and the samplers over it.
+
+- :func:`make_sampler`: the space's ``search.sampler``, seeded and told the budgets: Optuna's
+  (TPE, NSGA-II/III, GP, QMC, random, grid, brute force) or :class:`EHVISampler`, ours;
+- :func:`search_distributions`, :func:`suggest_spec`, :func:`propose`: the parameters a space
+  defines and one proposal costed against its budgets (:class:`Proposal`);
+- :func:`sample_specs`: proposals without training, as ``wrnsearch space sample`` shows them.
+
+Below the study: samplers read the trials Optuna hands them and write nothing but a proposal's
+attributes. When to stop a trial early is the scheduler's, in :mod:`wrnsearch.search`.
+"""
+
+from __future__ import annotations
+
+from wrnsearch.samplers._ehvi import EHVISampler
+from wrnsearch.samplers._factory import make_sampler, sample_specs
+from wrnsearch.samplers._parameters import (
+    CONSTRAINT_KEYS,
+    Proposal,
+    has_conditional_params,
+    infeasible_values,
+    propose,
+    search_distributions,
+    suggest_spec,
+)
+
+__all__ = [
+    "CONSTRAINT_KEYS", "EHVISampler", "Proposal", "has_conditional_params", "infeasible_values", "make_sampler",
+    "propose", "sample_specs", "search_distributions", "suggest_spec",
+]

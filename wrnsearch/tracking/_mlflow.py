@@ -1,0 +1,198 @@
+"""MLflow, called from one background thread: a parent run per search, a child run per trial.
+
+A slow or unreachable server never holds up the search: the first failure is logged once and
+MLflow is left alone for the rest of the run (:mod:`wrnsearch.tracking`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from wrnsearch import __version__
+from wrnsearch.record import Status, TrialRecord
+from wrnsearch.space import Space
+
+log = logging.getLogger(__name__)
+
+PARENT_ATTR = "mlflow_parent"  # study user attribute: {"uri", "experiment_id", "run_id"}
+MLFLOW_WAIT_S = 30.0  # the longest the driver waits for MLflow, at the start and at the end
+_MLFLOW_TAG_MAX = 5000  # MLflow's tag values are limited; a trial's reason is cut to this
+FINISHED, KILLED, FAILED = "FINISHED", "KILLED", "FAILED"  # MLflow's run states
+# a trial's final figures in MLflow (val_error is the curve's last point)
+FINAL_METRICS = ("test_error", "params", "macs", "latency_ms", "latency_infer_ms", "wall_time_s")
+
+
+def mlflow_status(status: Status) -> str:
+    """The MLflow state of a trial's run: complete is FINISHED; stopped early or interrupted KILLED; else FAILED."""
+    if status == Status.COMPLETE:
+        return FINISHED
+    return KILLED if status.stopped_early or status == Status.INTERRUPTED else FAILED
+
+
+class MlflowMirror:
+    """MLflow calls in order on one daemon thread; after the first failure, none."""
+
+    def __init__(self, uri: str | None) -> None:
+        self.uri = uri
+        self.calls: queue.Queue[tuple[Callable[[], Any], Future[Any]] | None] = queue.Queue()
+        self.failed = False
+        self.client: Any = None
+        self.experiment_id: str | None = None
+        self.parent: str | None = None
+        self.children: dict[int, str] = {}  # trial number -> run id; touched by the thread only
+        self.thread = threading.Thread(target=self._serve, name="wrnsearch-mlflow", daemon=True)
+        self.thread.start()
+
+    @classmethod
+    def start(cls, space: Space, study: optuna.Study, run_dir: Path) -> MlflowMirror | None:
+        """Connect, find or create the parent run, and record it in the study; None when MLflow failed."""
+        cfg = space.tracking.mlflow
+        tracking = cls(cfg.uri)
+        stored = study.user_attrs.get(PARENT_ATTR) or {}
+        experiment = cfg.experiment or space.name
+        tags = {"wrnsearch.study": study.study_name, "wrnsearch.run_dir": str(Path(run_dir).resolve()),
+                "wrnsearch.version": __version__, "wrnsearch.dataset": space.dataset.name,
+                "wrnsearch.objectives": ",".join(space.objectives), "wrnsearch.sampler": space.search.sampler,
+                "wrnsearch.scheduler": space.search.scheduler}
+        try:
+            parent = tracking._submit(lambda: tracking._open_parent(experiment, stored, study.study_name, tags)) \
+                .result(timeout=MLFLOW_WAIT_S)
+        except FutureTimeout:
+            log.warning("MLflow at %s did not answer in %.0f s: the search goes on without it (the study keeps "
+                        "every result)", cfg.uri or "the default store", MLFLOW_WAIT_S)
+            tracking.failed = True
+            parent = None
+        except Exception:  # noqa: BLE001 - the thread warned
+            parent = None
+        if parent is None:
+            tracking.calls.put(None)  # the thread ends
+            return None
+        if parent != stored:
+            study.set_user_attr(PARENT_ATTR, parent)
+        return tracking
+
+    def _open_parent(self, experiment: str, stored: Mapping[str, str], name: str,
+                     tags: dict[str, str]) -> dict[str, str]:
+        """The search's parent run: the one the study names when it is in this store, else a new one."""
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        # MLflow's store set-up (its schema migrations on a new SQLite store) prints INFO lines on
+        # a terminal handler of its own, over the live view: its warnings and errors still show
+        for chatty in (logging.getLogger("mlflow"), logging.getLogger("alembic")):
+            if chatty.getEffectiveLevel() < logging.WARNING:
+                chatty.setLevel(logging.WARNING)
+        self.client = MlflowClient(tracking_uri=self.uri)
+        self.uri = self.client.tracking_uri
+        found = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        if stored.get("uri") == self.uri and stored.get("experiment_id") == self.experiment_id:
+            try:
+                if self.client.get_run(stored["run_id"]).info.lifecycle_stage == "active":
+                    self.client.update_run(stored["run_id"], status="RUNNING")  # a resumed search goes on in it
+                    self.parent = stored["run_id"]
+            except MlflowException as e:
+                if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+        if self.parent is None:
+            self.parent = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+        return {"uri": self.uri, "experiment_id": self.experiment_id, "run_id": self.parent}
+
+    # -- the calls ------------------------------------------------------------------------------
+
+    def start_child(self, number: int, name: str, arch: str, spec: Mapping[str, Any]) -> None:
+        def create() -> None:
+            from mlflow.entities import Param
+
+            run = self.client.create_run(self.experiment_id, run_name=name, tags={
+                "mlflow.parentRunId": self.parent, "wrnsearch.trial": str(number), "wrnsearch.arch": arch})
+            self.children[number] = run.info.run_id
+            params = [Param("arch", arch)] + [Param(k, str(v)) for k, v in spec.items()]
+            self.client.log_batch(run.info.run_id, params=params)
+
+        self._submit(create)
+
+    def log_epochs(self, number: int, epochs: list[tuple[int, dict[str, float]]]) -> None:
+        now_ms = int(time.time() * 1000)
+
+        def log_metrics() -> None:
+            from mlflow.entities import Metric
+
+            metrics = [Metric(k, v, now_ms, epoch) for epoch, scalars in epochs for k, v in scalars.items()]
+            if number in self.children:
+                self.client.log_batch(self.children[number], metrics=metrics)
+
+        self._submit(log_metrics)
+
+    def end_child(self, number: int, record: TrialRecord) -> None:
+        now_ms = int(time.time() * 1000)
+        step = record.epochs or 0
+
+        def end() -> None:
+            from mlflow.entities import Metric, RunTag
+
+            run_id = self.children.pop(number, None)
+            if run_id is None:
+                return
+            figures = record.to_dict()
+            metrics = [Metric(k, float(figures[k]), now_ms, step) for k in FINAL_METRICS
+                       if isinstance(figures.get(k), (int, float)) and math.isfinite(figures[k])]
+            tags = [RunTag("wrnsearch.status", record.status.value)]
+            if record.reason:
+                tags.append(RunTag("wrnsearch.reason", record.reason[:_MLFLOW_TAG_MAX]))
+            self.client.log_batch(run_id, metrics=metrics, tags=tags)
+            self.client.set_terminated(run_id, mlflow_status(record.status), end_time=now_ms)
+
+        self._submit(end)
+
+    def close(self, status: str, open_trials: list[int]) -> None:
+        """End the trials still open and the parent run with ``status``; wait for the thread, a while."""
+        def end_all() -> None:
+            for number in open_trials:
+                run_id = self.children.pop(number, None)
+                if run_id is not None:
+                    self.client.set_terminated(run_id, KILLED)
+            self.client.set_terminated(self.parent, status)
+
+        done = self._submit(end_all)
+        self.calls.put(None)
+        try:
+            done.result(timeout=MLFLOW_WAIT_S)
+        except FutureTimeout:
+            log.warning("MLflow at %s: runs not ended in %.0f s; the study keeps every result", self.uri,
+                        MLFLOW_WAIT_S)
+        except Exception:  # noqa: BLE001 - the thread warned
+            pass
+
+    # -- the thread -----------------------------------------------------------------------------
+
+    def _submit(self, call: Callable[[], Any]) -> Future[Any]:
+        future: Future[Any] = Future()
+        self.calls.put((call, future))
+        return future
+
+    def _serve(self) -> None:
+        while (item := self.calls.get()) is not None:
+            call, future = item
+            if self.failed:
+                future.set_exception(RuntimeError("MLflow failed earlier in this search"))
+                continue
+            try:
+                future.set_result(call())
+            except Exception as e:  # noqa: BLE001 - an MLflow failure must never stop the search
+                self.failed = True
+                log.warning("MLflow at %s failed (%s: %s): no more MLflow runs in this search; the study keeps "
+                            "every result", self.uri or "the default store", type(e).__name__,
+                            " ".join(str(e).split())[:200])
+                future.set_exception(e)
