@@ -178,12 +178,16 @@ def test_no_trial_is_started_that_the_time_budget_would_cut(tmp_path, local_ray)
     # each trial started after the first finished was predicted to fit in what was left (the
     # decision, checked as made; the wall clock of a loaded machine is no test of it); the
     # predictions come from trials that slept SLEEPY_TRIAL_S each
+    # (on a loaded machine the first trial's cold start may leave room for no second: then the
+    # stop decision below is the only one made, and it is checked the same way)
     checked = [(t.user_attrs["predicted_s"], t.user_attrs["time_left_s"])
                for t in trials if "predicted_s" in t.user_attrs]
-    assert len(checked) >= len(trials) - 1 and checked, [t.user_attrs for t in trials]
+    assert len(checked) >= len(trials) - 1, [t.user_attrs for t in trials]
     assert all(predicted <= left for predicted, left in checked), checked
     assert all(predicted >= SLEEPY_TRIAL_S / 2 for predicted, _ in checked), checked
-    assert float(result.stop_reason.split("about ")[1].split(" s")[0]) >= SLEEPY_TRIAL_S / 2
+    left_s = float(result.stop_reason.split("budget.time: ")[1].split(" s left")[0])
+    stop_predicted_s = float(result.stop_reason.split("about ")[1].split(" s")[0])
+    assert stop_predicted_s >= SLEEPY_TRIAL_S / 2 and stop_predicted_s > left_s - 1, result.stop_reason
 
 
 def test_resume_command_continues_a_finished_run(tmp_path, local_ray):
