@@ -89,3 +89,16 @@ def test_a_space_that_would_not_train_everything_fully_in_fp32_is_refused(tmp_pa
 def test_spearman():
     assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
     assert spearman([1, 1, 2], [1, 2, 3]) == pytest.approx(0.8660254)  # average ranks for ties
+
+
+def test_a_trial_resumed_from_a_checkpoint_gets_the_median_fixed_cost_not_zero():
+    """A recording killed mid-trial resumes the trial from its checkpoint: the study holds both
+    attempts' epochs but the last attempt's wall time, so wall time less epochs went negative and
+    was clipped to 0 s, a trial that looked free to start (WRN-16-1.5-B(3)-d0.3 in
+    benchmarks/wrn-cifar10-cpu-8ep.json, before this)."""
+    from wrnsearch.bench._recording import _fixed_s_of_resumed
+
+    rows = {"a": {"fixed_s": 10.0}, "b": {"fixed_s": None}, "c": {"fixed_s": 14.0}, "d": {"fixed_s": 12.0}}
+    out = _fixed_s_of_resumed(rows)
+    assert out["b"] == {"fixed_s": 12.0, "fixed_s_estimated": True}
+    assert all("fixed_s_estimated" not in out[k] for k in "acd") and out["a"]["fixed_s"] == 10.0

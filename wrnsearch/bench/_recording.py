@@ -133,6 +133,19 @@ def _trained_rows(run_dir: Path) -> dict[str, dict[str, Any]]:
             "started": t.datetime_start.isoformat(timespec="seconds"),
             "completed": t.datetime_complete.isoformat(timespec="seconds"), "trial": t.number,
         }
+        if duration < sum(epoch_s):  # resumed from a checkpoint: its first attempt's fixed costs are lost
+            rows[a[Attr.ARCH]]["fixed_s"] = None
+    return _fixed_s_of_resumed(rows)
+
+
+def _fixed_s_of_resumed(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A trial resumed from a checkpoint after its run was killed holds the epochs of both attempts
+    but the wall time of the last only, so its fixed costs are unknown: it gets the median of the
+    others' (``fixed_s_estimated``), not a zero that would make it look free to start."""
+    known = sorted(r["fixed_s"] for r in rows.values() if r["fixed_s"] is not None)
+    for r in rows.values():
+        if r["fixed_s"] is None:
+            r["fixed_s"], r["fixed_s_estimated"] = (known[len(known) // 2] if known else 0.0), True
     return rows
 
 
@@ -239,7 +252,7 @@ def build_table(space: Space, rows: dict[str, dict[str, Any]], repeat_rows: dict
             "convs_per_block": spec.convs_per_block, "params": r["params"], "macs": r["macs"],
             "latency_ms": alone[name]["latency_ms"], "latency_ms_colocated": r["latency_ms_colocated"],
             "device": r["device"], "epoch_s": r["epoch_s"], "fixed_s": r["fixed_s"], "val_error": r["val_error"],
-            "test_error": r["test_error"],
+            "test_error": r["test_error"], **({"fixed_s_estimated": True} if r.get("fixed_s_estimated") else {}),
         }
         if name in repeat_rows:
             rep = repeat_rows[name]
