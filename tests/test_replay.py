@@ -132,6 +132,22 @@ def test_cli_json_and_html(tmp_path):
             ws = [w for w, _ in seed["hv_at_compute"]]
             assert ws == sorted(ws) and len(ws) == 3
             assert set(seed["front"]) <= set(ARCHS)
+    # the statistics: per method a median within its bootstrap interval, and the first method paired with
+    # the second on the same seeds
+    assert result["architectures"] // 4 == 1  # N = 1 trial, 2N = 2
+    for name, row in result["summary"].items():
+        for mark, k in (("N", "1"), ("2N", "2")):
+            values = sorted(seed["hv_at_trials"][k] for seed in result["methods"][name]["seeds"])
+            median = row[f"hv@{mark}"]["median"]
+            assert median["value"] == values[1]
+            assert values[0] <= median["low"] <= values[1] <= median["high"] <= values[2]
+            assert row[f"hv@{mark}"]["quartiles"][1] == values[1]
+    (pair,) = result["paired"]
+    assert pair["a"].startswith("default") and pair["b"] == "random+fifo"
+    for key in ("a@N>=b@N", "a@C>=b@2C"):
+        share = pair[key]
+        assert share is None or 0 <= share["low"] <= share["value"] <= share["high"] <= 1
+    assert "bootstrap" in result["interval"]
     page = html.read_text()
     assert "plotly" in page and "hypervolume vs worker-seconds" in page and "random+fifo" in page
     import xml.etree.ElementTree as ET

@@ -1,4 +1,5 @@
-"""Search quality from replays: medians and quartiles over seeds, as a table and as plotly curves.
+"""Search quality from replays: medians with bootstrap intervals, quartiles and paired comparisons
+over seeds, as a table and as plotly curves.
 
 N is a quarter of the table's architectures and C a quarter of the worker-seconds that training
 every architecture fully costs; each method is read at N and 2N launched trials and at C and 2C
@@ -12,7 +13,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from wrnsearch.bench._replay import hv_at, quartiles, small_front_found
+from wrnsearch.bench._replay import hv_at, small_front_found
+from wrnsearch.bench._statistics import LEVEL, RESAMPLES, bootstrap, paired_share, quartiles
+
+MARKS = ("N", "2N", "C", "2C")
+# the paired comparisons of the first method (A) with each other (B): A at the first mark against B
+# at the second; A at N against B at 2N asks whether A needs half of B's trials
+PAIRS = (("N", "N"), ("N", "2N"), ("C", "2C"))
 
 
 def checkpoints(result: dict[str, Any]) -> dict[str, float]:
@@ -22,19 +29,34 @@ def checkpoints(result: dict[str, Any]) -> dict[str, float]:
     return {"N": n, "2N": 2 * n, "C": c, "2C": 2 * c}
 
 
-def summarize(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per method: (q1, median, q3) of HV at N, 2N, C, 2C, and of the small front members found."""
+def mark_values(result: dict[str, Any]) -> dict[str, dict[str, list[float] | None]]:
+    """Per method and mark: each seed's hypervolume there, in the order of ``result["seeds"]``
+    (None at N or 2N when a run launched fewer trials)."""
     marks = checkpoints(result)
+    out: dict[str, dict[str, list[float] | None]] = {}
+    for name, method in result["methods"].items():
+        runs = sorted(method["seeds"], key=lambda r: result["seeds"].index(r["seed"]))
+        row: dict[str, list[float] | None] = {}
+        for key in ("N", "2N"):
+            values = [r["hv_at_trials"].get(str(int(marks[key]))) for r in runs]
+            row[key] = None if any(v is None for v in values) else [float(v) for v in values]
+        for key in ("C", "2C"):
+            row[key] = [hv_at(r["hv_at_compute"], marks[key]) for r in runs]
+        out[name] = row
+    return out
+
+
+def summarize(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per method: at N, 2N, C and 2C the median hypervolume with its bootstrap interval and the
+    quartiles; the small front members found (quartiles); launched, stopped and worker-seconds."""
+    values = mark_values(result)
     out: dict[str, dict[str, Any]] = {}
     for name, method in result["methods"].items():
         runs = method["seeds"]
         row: dict[str, Any] = {}
-        for key in ("N", "2N"):
-            k = str(int(marks[key]))
-            values = [r["hv_at_trials"].get(k) for r in runs]
-            row[f"hv@{key}"] = quartiles(values) if all(v is not None for v in values) else None
-        for key in ("C", "2C"):
-            row[f"hv@{key}"] = quartiles([hv_at(r["hv_at_compute"], marks[key]) for r in runs])
+        for key in MARKS:
+            v = values[name][key]
+            row[f"hv@{key}"] = None if v is None else {"median": bootstrap(v)._asdict(), "quartiles": quartiles(v)}
         row["small_front"] = quartiles([small_front_found(result, r) for r in runs])
         row["launched"] = float(np.median([r["launched"] for r in runs]))
         row["stopped"] = float(np.median([r["stopped"] for r in runs]))
@@ -44,8 +66,41 @@ def summarize(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _cell(q: tuple[float, float, float] | None) -> str:
-    return "-" if q is None else f"{q[1]:.3f} [{q[0]:.3f}, {q[2]:.3f}]"
+def paired(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The first method (A) against each other (B) on the same seeds: for each of :data:`PAIRS`, the
+    share of seeds on which A at its mark reaches at least B's hypervolume at its own."""
+    values = mark_values(result)
+    names = list(result["methods"])
+    out = []
+    for other in names[1:]:
+        row: dict[str, Any] = {"a": names[0], "b": other}
+        for mine, theirs in PAIRS:
+            a, b = values[names[0]][mine], values[other][theirs]
+            row[f"a@{mine}>=b@{theirs}"] = None if a is None or b is None else paired_share(a, b)._asdict()
+        out.append(row)
+    return out
+
+
+def statistics(result: dict[str, Any]) -> dict[str, Any]:
+    """What ``--format json`` adds to the raw runs: :func:`summarize` and :func:`paired`."""
+    return {"summary": summarize(result), "paired": paired(result),
+            "interval": f"{LEVEL:.0%} percentile bootstrap over seeds, {RESAMPLES} resamples"}
+
+
+def _cell(stat: dict[str, Any] | None) -> str:
+    if stat is None:
+        return "-"
+    m, q = stat["median"], stat["quartiles"]
+    return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}] ({q[0]:.3f}-{q[2]:.3f})"
+
+
+def _share(stat: dict[str, Any] | None) -> str:
+    return "-" if stat is None else f"{stat['value']:.2f} [{stat['low']:.2f}, {stat['high']:.2f}]"
+
+
+def _columns(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
 def format_quality(result: dict[str, Any]) -> str:
@@ -57,21 +112,26 @@ def format_quality(result: dict[str, Any]) -> str:
         f"{result['workers']} workers; seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}); {result['trials']} trials per run"
         + (f", {result['compute_budget_s']:,.0f} worker-s budget" if result.get("compute_budget_s") else ""),
         f"hypervolume of the whole table (hv_true): {result['hv_true']:.3f}; N = {marks['N']} trials, "
-        f"C = {marks['C']:,.0f} worker-s (a quarter of training everything: {result['full_compute_s']:,.0f} s); "
-        f"median [quartiles] over seeds",
+        f"C = {marks['C']:,.0f} worker-s (a quarter of training everything: {result['full_compute_s']:,.0f} s)",
         f"true front: {len(result['true_front'])} architectures, {len(result['true_front_small'])} of them below "
         "the median parameter count",
         _truth_line(result),
+        f"each cell: median [{LEVEL:.0%} bootstrap interval of the median] (lower-upper quartile) over seeds",
     ]
-    header = ["method", f"HV@N={marks['N']}", f"HV@2N={marks['2N']}", f"HV@C={marks['C']:,.0f}s",
-              f"HV@2C={marks['2C']:,.0f}s", "small front found", "stopped", "worker-s"]
-    rows = [header]
+    rows = [["method", f"HV@N={marks['N']}", f"HV@2N={marks['2N']}", f"HV@C={marks['C']:,.0f}s",
+             f"HV@2C={marks['2C']:,.0f}s", "small front found", "stopped", "worker-s"]]
     for name, s in summarize(result).items():
-        rows.append([name, _cell(s["hv@N"]), _cell(s["hv@2N"]), _cell(s["hv@C"]), _cell(s["hv@2C"]),
+        rows.append([name, *(_cell(s[f"hv@{k}"]) for k in MARKS),
                      f"{s['small_front'][1]:g} [{s['small_front'][0]:g}, {s['small_front'][2]:g}]",
                      f"{s['stopped']:g}", f"{s['worker_s']:,.0f}"])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines += _columns(rows)
+    pairs = paired(result)
+    if pairs:
+        lines.append(f"paired on the same seeds, A = {pairs[0]['a']}: share of seeds where A reaches at least B's "
+                     f"hypervolume [{LEVEL:.0%} bootstrap interval]")
+        rows = [["B", *(f"A@{a} >= B@{b}" for a, b in PAIRS)]]
+        rows += [[p["b"], *(_share(p[f"a@{a}>=b@{b}"]) for a, b in PAIRS)] for p in pairs]
+        lines += _columns(rows)
     lines.append(f"replayed in {result['wall_s']:.1f} s")
     return "\n".join(lines)
 

@@ -34,8 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from wrnsearch.bench._table import OBJECTIVES, REFERENCE, Normalizer, Table, front_of, load_table
 from wrnsearch.errors import RunError
 from wrnsearch.pareto import hypervolume
@@ -241,7 +239,7 @@ def compute_budget(text: str | float | None, table: Table) -> float | None:
     return value
 
 
-def bench_search(table_path: str | Path, methods: Sequence[str], *, seeds: int = 10, first_seed: int = 0,
+def bench_search(table_path: str | Path, methods: Sequence[str], *, seeds: int = 100, first_seed: int = 0,
                  trials: int | None = None, workers: int = 2, compute: str | float | None = None,
                  overrides: Sequence[str] = (), processes: int = 1, truth: str = "auto") -> dict[str, Any]:
     """Every method on ``seeds`` seeds; the JSON ``wrnsearch bench search --format json`` prints.
@@ -306,12 +304,6 @@ def _replay_job(job: tuple[Table, str, int, dict[str, Any]]) -> dict[str, Any]:
     run = replay(table, Method.parse(text), seed, **args)
     run["seed"], run["wall_s"] = seed, round(time.perf_counter() - t0, 3)
     return run
-
-
-def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
-    """Lower quartile, median, upper quartile (linear interpolation)."""
-    q = np.percentile(np.asarray(values, dtype=float), [25, 50, 75])
-    return float(q[0]), float(q[1]), float(q[2])
 
 
 def small_front_found(result: dict[str, Any], run: dict[str, Any]) -> int:

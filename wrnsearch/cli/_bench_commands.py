@@ -77,6 +77,36 @@ def bench_train_command(arch: str, dataset: str, data_root: str | None, images: 
     click.echo(f"ratio (best of each): {r['ratio']:.2f}x")
 
 
+@bench.command("proposals")
+@click.argument("space_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--sampler", "samplers", multiple=True, default=("ehvi", "botorch"), show_default=True,
+              help="A sampler of search.sampler; repeat to compare.")
+@click.option("--finished", default="10,50,200", show_default=True,
+              help="Finished trials before the timed proposals, comma-separated.")
+@click.option("--proposals", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Timed proposals per sampler and count (the median is reported).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+def bench_proposals_command(space_file: str, samplers: tuple[str, ...], finished: str, proposals: int,
+                            fmt: str) -> None:
+    """Seconds per proposal of each sampler on a space's candidates, after 10, 50 and 200 finished trials."""
+    from wrnsearch.bench import bench_proposals
+
+    try:
+        counts = [int(v) for v in finished.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{finished!r}: give whole numbers, e.g. 10,50,200", param_hint="--finished") from None
+    def echo(row: dict) -> None:
+        click.echo(f"{row['sampler']:>16}  after {row['finished']:>4} finished: {row['median_s']:.3f} s per proposal")
+
+    r = bench_proposals(space_file, samplers, finished=counts, proposals=proposals,
+                        on_row=None if fmt == "json" else echo)
+    if fmt == "json":
+        print_json(r)
+        return
+    click.echo(f"machine: {r['machine']}; {r['space']}: {r['candidates']} candidates; median of {r['proposals']}")
+
+
 @bench.command("overhead")
 @click.option("--trials", type=click.IntRange(min=2), default=30, show_default=True, help="Trivial trials per run.")
 @click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True,
@@ -143,7 +173,8 @@ def bench_record_command(space_file: str, output: str, run_dir: str | None, data
               help="A table written by wrnsearch bench record.")
 @click.option("--method", "methods", multiple=True, required=True,
               help="SAMPLER+SCHEDULER (e.g. tpe+moasha, random+fifo), or default; repeat to compare.")
-@click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True, help="Seeds per method.")
+@click.option("--seeds", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Seeds per method (replay seeds: every method sees the same noisy curves on a seed).")
 @click.option("--first-seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Run seeds K..K+S-1.")
 @click.option("--trials", type=click.IntRange(min=1), default=None,
@@ -170,8 +201,12 @@ def bench_search_command(table: str, methods: tuple[str, ...], seeds: int, first
                          workers: int, compute: str | None, jobs: int | None, truth: str, overrides: tuple[str, ...],
                          fmt: str,
                          html_path: str | None, svg_path: str | None) -> None:
-    """Replay the real searcher on a recorded table in simulated time: hypervolume per method and seed."""
-    from wrnsearch.bench import bench_search, format_quality, quality_svg, usable_cores, write_quality_html
+    """Replay the real searcher on a recorded table in simulated time: hypervolume per method and seed.
+
+    The first method is compared with each other on the same seeds (paired); tune on seeds below
+    100, report seeds 100-199, and keep seeds from 1000 up for independent checks.
+    """
+    from wrnsearch.bench import bench_search, format_quality, quality_svg, statistics, usable_cores, write_quality_html
     from wrnsearch.files import atomic_write_text
 
     result = bench_search(table, methods, seeds=seeds, first_seed=first_seed, trials=trials, workers=workers,
@@ -181,6 +216,6 @@ def bench_search_command(table: str, methods: tuple[str, ...], seeds: int, first
     if svg_path:
         atomic_write_text(svg_path, quality_svg(result))
     if fmt == "json":
-        print_json(result)
+        print_json({**result, **statistics(result)})
     else:
         click.echo(format_quality(result))

@@ -15,48 +15,23 @@ standing for the training seconds a proposal costs (expected improvement per uni
 default: BENCHMARKS.md).
 
 The first ``search.n_startup_trials`` proposals spread over the feasible candidates' sizes (one
-drawn from each of that many bins of parameter counts, smallest first).
+drawn from each of that many bins of parameter counts, smallest first; :mod:`._candidates`).
 Running trials are not proposed again. No torch here: costs are analytic.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
-import optuna
-from optuna.distributions import BaseDistribution
-from optuna.samplers import BaseSampler
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
-from wrnsearch.errors import SpaceError
 from wrnsearch.record import Attr
-from wrnsearch.space import (
-    EHVI_MAX_ARCHITECTURES,
-    STARTUP_TRIALS,
-    Space,
-    budget_violations,
-    iter_specs,
-    params_of,
-    space_cost,
-)
-from wrnsearch.spec import WRNSpec
+from wrnsearch.samplers._candidates import CandidateSampler
+from wrnsearch.space import STARTUP_TRIALS, Space
 
-MAX_CANDIDATES = EHVI_MAX_ARCHITECTURES
-SPREAD_SHARE = 0.8  # a start-up proposal is drawn among those at least this share of the farthest
 REFERENCE = 1.1
-LATENCY_RCOND = 1e-4  # the latency fit's cut-off for directions the timed trials barely span
-
-
-def _features(spec: WRNSpec, params: int, macs: int) -> list[float]:
-    """The shape the error model sees: size (log params, log MACs), depth, convolutions per block,
-    share of 1x1 kernels, dropout. Not the widening factor k: size, depth and block fix it (params
-    grow as depth * k^2), so it would count the size direction again in the kernel's distances and
-    the trend. With k among them, ehvi learned more slowly from its first trials: median
-    hypervolume after 15 trials 0.899 against 0.932 without (BENCHMARKS.md)."""
-    ones = sum(1 for k in spec.kernels if k == 1) / len(spec.kernels)
-    return [math.log(params), math.log(max(macs, 1)), spec.depth, len(spec.kernels), ones, spec.dropout]
+BELIEVER = True
 
 
 class _GP:
@@ -157,141 +132,36 @@ def expected_improvement(front: list[tuple[float, float, float]], point: tuple[f
     return max(0.0, total)
 
 
-class EHVISampler(BaseSampler):
+class EHVISampler(CandidateSampler):
     """Proposes the feasible, untried architecture with the largest expected hypervolume improvement."""
+
+    sampler_name = "ehvi"
 
     def __init__(self, space: Space, seed: int | None = None, n_startup_trials: int = STARTUP_TRIALS["ehvi"],
                  cost_exponent: float = 0.0) -> None:
-        if "error" not in space.objectives:
-            raise SpaceError(f"{space.source}: search.sampler ehvi predicts the error: list error among the objectives")
-        self.space = space
-        self.n_startup_trials = n_startup_trials
-        self.rng = np.random.default_rng(seed)
-        self._random = optuna.samplers.RandomSampler(seed=seed)
-        self.candidates: list[tuple[WRNSpec, Any]] = []
-        for spec in iter_specs(space):
-            cost = space_cost(space, spec)
-            if not budget_violations(space, cost):
-                self.candidates.append((spec, cost))
-            if len(self.candidates) > MAX_CANDIDATES:
-                raise SpaceError(f"{space.source}: search.sampler ehvi ranks every architecture, and this space "
-                                 f"holds over {MAX_CANDIDATES:,} within its budgets: use tpe, or narrow the space")
-        if not self.candidates:
-            raise SpaceError(f"{space.source}: no architecture of the space fits its budgets")
-        self.names = [s.name for s, _ in self.candidates]
-        feats = np.array([_features(s, c.params, c.macs) for s, c in self.candidates], dtype=float)
-        self.feat_mean, self.feat_std = feats.mean(0), feats.std(0)
-        self.feat_std[self.feat_std == 0] = 1.0
-        self.features = (feats - self.feat_mean) / self.feat_std
-        self.index = {n: i for i, n in enumerate(self.names)}
-        by_size = sorted(range(len(self.names)), key=lambda i: (self.candidates[i][1].params, self.names[i]))
-        self.size_rank = np.empty(len(by_size), dtype=int)
-        self.size_rank[by_size] = np.arange(len(by_size))
+        super().__init__(space, seed, n_startup_trials)
         macs = np.array([max(c.macs, 1) for _, c in self.candidates], dtype=float)
         self.cost_weight = (macs / np.median(macs)) ** -cost_exponent
-        self._chosen: dict[int, dict[str, Any]] = {}
 
-    def reseed_rng(self) -> None:
-        self.rng = np.random.default_rng()
-        self._random.reseed_rng()
-
-    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return {}
-
-    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        return {}
-
-    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution) -> Any:
-        if trial.number not in self._chosen:
-            self._chosen = {trial.number: params_of(self.space, self.candidates[self._choose(study, trial)][0])}
-        chosen = self._chosen[trial.number]
-        if param_name in chosen:
-            return chosen[param_name]
-        return self._random.sample_independent(study, trial, param_name, param_distribution)
-
-    def _choose(self, study: optuna.Study, trial: FrozenTrial) -> int:
-        trials = study.get_trials(deepcopy=False)
-        tried = {t.user_attrs.get(Attr.ARCH) for t in trials if t.number != trial.number}
-        open_ = [i for i, n in enumerate(self.names) if n not in tried] or list(range(len(self.names)))
-        done = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get(Attr.ARCH) in self.index
-                and t.values and all(math.isfinite(v) for v in t.values)]
-        if len(done) < max(self.n_startup_trials, 2):
-            return self._spread(open_, [self.index[n] for n in tried if n in self.index])
-        scores = list(np.array(self.scores(done, open_)) * self.cost_weight[open_])
-        best = max(scores)
-        ties = [i for i, s in zip(open_, scores) if s >= best - 1e-12]
-        return int(self.rng.choice(ties))
-
-    def _spread(self, open_: list[int], tried: list[int]) -> int:
-        """A start-up proposal, spread along the size axis, the one the front runs along: the
-        candidates sorted by parameter count fall into ``n_startup_trials`` bins of equal counts,
-        and the k-th start-up proposal is drawn at random among the open candidates of the k-th
-        bin, smallest bin first. Measured against the farthest-point spread in every shape
-        feature, which chose the space's corners (deepest, widest, most 1x1), this found more
-        hypervolume at a quarter of the table's trials and compute (BENCHMARKS.md). An emptied bin
-        (candidates copied or tried already) falls back to the open candidate farthest from every
-        tried one."""
-        bins = max(self.n_startup_trials, 2)
-        k = len(tried) % bins
-        lo, hi = k * len(self.names) / bins, (k + 1) * len(self.names) / bins
-        in_bin = [i for i in open_ if lo <= self.size_rank[i] < hi]
-        if in_bin:  # always so for the first: bin 0 holds the smallest candidate, untried
-            return int(self.rng.choice(in_bin))
-        d = ((self.features[open_][:, None, :] - self.features[tried][None, :, :]) ** 2).sum(-1).min(1)
-        best = d.max()
-        return int(self.rng.choice([i for i, v in zip(open_, d) if v >= SPREAD_SHARE * best]))
-
-    def scores(self, done: list[FrozenTrial], open_: list[int]) -> list[float]:
-        """Expected hypervolume improvement of each open candidate, given the finished trials."""
+    def scores(self, done: list[FrozenTrial], open_: list[int], pending: list[int] = ()) -> list[float]:
+        """Expected hypervolume improvement of each open candidate, given the finished trials, per
+        unit of cost with ``cost_exponent``. Trials still running are not modelled (each is only
+        kept out of the open candidates)."""
         objectives = list(self.space.objectives)
         rows = [self.index[t.user_attrs[Attr.ARCH]] for t in done]
         err_i = objectives.index("error")
         errors = np.array([t.values[err_i] for t in done], dtype=float)
         gp = _GP(self.features[rows], errors)
         mu, sigma = gp.predict(self.features[open_])
-        known = {name: self._known(name, done, objectives) for name in objectives if name != "error"}
         lo_e, hi_e = float(errors.min()), float(errors.max())
         span_e = (hi_e - lo_e) or 1.0
-
-        def norm_known(name: str, values: np.ndarray) -> np.ndarray:
-            all_values = known[name]
-            lo, hi = float(all_values.min()), float(all_values.max())
-            return (values - lo) / ((hi - lo) or 1.0)
-
-        others = [n for n in objectives if n != "error"][:2]
-        coords = [norm_known(n, known[n]) for n in others]
-        while len(coords) < 2:
-            coords.append(np.zeros(len(self.candidates)))
-        front = []
-        for t, r in zip(done, rows):
-            front.append(((t.values[err_i] - lo_e) / span_e, float(coords[0][r]), float(coords[1][r])))
+        coords = self.known_normalized(done)
+        front = [((t.values[err_i] - lo_e) / span_e, float(coords[0][r]), float(coords[1][r]))
+                 for t, r in zip(done, rows)]
+        if pending and BELIEVER:
+            believed, _ = gp.predict(self.features[list(pending)])
+            front += [((m - lo_e) / span_e, float(coords[0][r]), float(coords[1][r]))
+                      for m, r in zip(believed, pending)]
         return [expected_improvement(front, (float(coords[0][i]), float(coords[1][i])), (m - lo_e) / span_e,
-                                     max(s, 1e-6) / span_e)
+                                     max(s, 1e-6) / span_e) * float(self.cost_weight[i])
                 for i, m, s in zip(open_, mu, sigma)]
-
-    def _known(self, name: str, done: list[FrozenTrial], objectives: list[str]) -> np.ndarray:
-        """Every candidate's value of an objective known before training (a latency: fitted)."""
-        if name == "params":
-            return np.array([c.params for _, c in self.candidates], dtype=float)
-        if name == "macs":
-            return np.array([c.macs for _, c in self.candidates], dtype=float)
-        # latency_ms or latency_infer_ms: log-linear in log params, log MACs and depth (per-layer
-        # overheads weigh at batch 1), fitted on the trials timed so far; the timed ones as measured.
-        # The fit is centred on the timed trials (their mean features, their mean log latency)
-        # and ignores directions they barely span (singular values below LATENCY_RCOND of the
-        # largest), so a feature the timed trials do not vary adds nothing: three timed WRN-10s
-        # once made deeper networks 12-17x faster, and in a small space, where log params and log
-        # MACs are nearly collinear, gave coefficients of +-15,000 along that sliver, whose
-        # extrapolation overflowed exp. No prediction goes beyond e^7 (~1,100x) of the timed.
-        i = objectives.index(name)
-        rows = [self.index[t.user_attrs[Attr.ARCH]] for t in done]
-        x = self.features[:, :3]
-        y = np.log(np.array([max(t.values[i], 1e-6) for t in done]))
-        x0, y0 = x[rows].mean(0), float(y.mean())
-        coef, *_ = np.linalg.lstsq(x[rows] - x0, y - y0, rcond=LATENCY_RCOND)
-        fitted = np.exp(np.clip(y0 + (x - x0) @ coef, y.min() - 7.0, y.max() + 7.0))
-        for t, r in zip(done, rows):
-            fitted[r] = t.values[i]
-        return fitted

@@ -1,0 +1,179 @@
+"""Samplers that enumerate the space: every architecture within the budgets is a candidate.
+
+Of a search's objectives only the validation error is unknown before training: the parameter
+count and MACs are exact, a latency nearly so (:meth:`CandidateSampler.known`: a log-linear fit
+on the trials timed so far). A candidate sampler (``ehvi``, ``botorch``) models the error over the
+candidates' shapes and proposes the one its acquisition ranks first (:meth:`scores`); what they
+share is here: the candidates and their features, the start-up proposals spread along the size
+axis, the trials that are done or still running, and Optuna's sampler interface.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial, TrialState
+
+from wrnsearch.errors import SpaceError
+from wrnsearch.record import Attr
+from wrnsearch.space import EHVI_MAX_ARCHITECTURES, Space, budget_violations, iter_specs, params_of, space_cost
+from wrnsearch.spec import WRNSpec
+
+MAX_CANDIDATES = EHVI_MAX_ARCHITECTURES
+SPREAD_SHARE = 0.8  # a start-up proposal is drawn among those at least this share of the farthest
+LATENCY_RCOND = 1e-4
+BLOCK_SPREAD = True  # the latency fit's cut-off for directions the timed trials barely span
+
+
+def shape_features(spec: WRNSpec, params: int, macs: int) -> list[float]:
+    """The shape an error model sees: size (log params, log MACs), depth, convolutions per block,
+    share of 1x1 kernels, dropout. Not the widening factor k: size, depth and block fix it (params
+    grow as depth * k^2), so it would count the size direction again in the kernel's distances and
+    the trend. With k among them, ehvi learned more slowly from its first trials: median
+    hypervolume after 15 trials 0.899 against 0.932 without (BENCHMARKS.md)."""
+    ones = sum(1 for k in spec.kernels if k == 1) / len(spec.kernels)
+    return [math.log(params), math.log(max(macs, 1)), spec.depth, len(spec.kernels), ones, spec.dropout]
+
+
+class CandidateSampler(BaseSampler):
+    """Proposes the feasible, untried candidate that :meth:`scores` ranks first."""
+
+    sampler_name = "candidate"
+
+    def __init__(self, space: Space, seed: int | None, n_startup_trials: int) -> None:
+        if "error" not in space.objectives:
+            raise SpaceError(f"{space.source}: search.sampler {self.sampler_name} predicts the error: list error "
+                             "among the objectives")
+        self.space = space
+        self.n_startup_trials = n_startup_trials
+        self.rng = np.random.default_rng(seed)
+        self._random = optuna.samplers.RandomSampler(seed=seed)
+        self.candidates: list[tuple[WRNSpec, Any]] = []
+        for spec in iter_specs(space):
+            cost = space_cost(space, spec)
+            if not budget_violations(space, cost):
+                self.candidates.append((spec, cost))
+            if len(self.candidates) > MAX_CANDIDATES:
+                raise SpaceError(f"{space.source}: search.sampler {self.sampler_name} ranks every architecture, and "
+                                 f"this space holds over {MAX_CANDIDATES:,} within its budgets: use tpe, or narrow "
+                                 "the space")
+        if not self.candidates:
+            raise SpaceError(f"{space.source}: no architecture of the space fits its budgets")
+        self.names = [s.name for s, _ in self.candidates]
+        feats = np.array([shape_features(s, c.params, c.macs) for s, c in self.candidates], dtype=float)
+        self.feat_mean, self.feat_std = feats.mean(0), feats.std(0)
+        self.feat_std[self.feat_std == 0] = 1.0
+        self.features = (feats - self.feat_mean) / self.feat_std  # standardized over the candidates
+        self.index = {n: i for i, n in enumerate(self.names)}
+        by_size = sorted(range(len(self.names)), key=lambda i: (self.candidates[i][1].params, self.names[i]))
+        self.size_rank = np.empty(len(by_size), dtype=int)
+        self.size_rank[by_size] = np.arange(len(by_size))
+        self._chosen: dict[int, dict[str, Any]] = {}
+
+    def reseed_rng(self) -> None:
+        self.rng = np.random.default_rng()
+        self._random.reseed_rng()
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        if trial.number not in self._chosen:
+            self._chosen = {trial.number: params_of(self.space, self.candidates[self._choose(study, trial)][0])}
+        chosen = self._chosen[trial.number]
+        if param_name in chosen:
+            return chosen[param_name]
+        return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    def _choose(self, study: optuna.Study, trial: FrozenTrial) -> int:
+        trials = study.get_trials(deepcopy=False)
+        others = [t for t in trials if t.number != trial.number]
+        tried = {t.user_attrs.get(Attr.ARCH) for t in others}
+        open_ = [i for i, n in enumerate(self.names) if n not in tried] or list(range(len(self.names)))
+        done = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get(Attr.ARCH) in self.index
+                and t.values and all(math.isfinite(v) for v in t.values)]
+        if len(done) < max(self.n_startup_trials, 2):
+            return self._spread(open_, [self.index[n] for n in tried if n in self.index])
+        pending = [self.index[t.user_attrs[Attr.ARCH]] for t in others
+                   if t.state == TrialState.RUNNING and t.user_attrs.get(Attr.ARCH) in self.index]
+        scores = np.asarray(self.scores(done, open_, pending), dtype=float)
+        best = scores.max()
+        ties = [i for i, s in zip(open_, scores) if s >= best - 1e-12]
+        return int(self.rng.choice(ties))
+
+    def scores(self, done: list[FrozenTrial], open_: list[int], pending: list[int] = ()) -> list[float]:
+        """How much each open candidate is worth proposing, given the finished trials (``done``) and
+        the candidates still training (``pending``); the highest is proposed."""
+        raise NotImplementedError
+
+    def _spread(self, open_: list[int], tried: list[int]) -> int:
+        """A start-up proposal, spread along the size axis, the one the front runs along: the
+        candidates sorted by parameter count fall into ``n_startup_trials`` bins of equal counts,
+        and the k-th start-up proposal is drawn at random among the open candidates of the k-th
+        bin, smallest bin first. Measured against the farthest-point spread in every shape
+        feature, which chose the space's corners (deepest, widest, most 1x1), this found more
+        hypervolume at a quarter of the table's trials and compute (BENCHMARKS.md). An emptied bin
+        (candidates copied or tried already) falls back to the open candidate farthest from every
+        tried one."""
+        bins = max(self.n_startup_trials, 2)
+        k = len(tried) % bins
+        lo, hi = k * len(self.names) / bins, (k + 1) * len(self.names) / bins
+        in_bin = [i for i in open_ if lo <= self.size_rank[i] < hi]
+        if in_bin and BLOCK_SPREAD:
+            seen = {self.candidates[j][0].kernels for j in tried}
+            fresh = [i for i in in_bin if self.candidates[i][0].kernels not in seen]
+            in_bin = fresh or in_bin
+        if in_bin:  # always so for the first: bin 0 holds the smallest candidate, untried
+            return int(self.rng.choice(in_bin))
+        d = ((self.features[open_][:, None, :] - self.features[tried][None, :, :]) ** 2).sum(-1).min(1)
+        best = d.max()
+        return int(self.rng.choice([i for i, v in zip(open_, d) if v >= SPREAD_SHARE * best]))
+
+    def known(self, name: str, done: list[FrozenTrial], objectives: list[str]) -> np.ndarray:
+        """Every candidate's value of an objective known before training (a latency: fitted)."""
+        if name == "params":
+            return np.array([c.params for _, c in self.candidates], dtype=float)
+        if name == "macs":
+            return np.array([c.macs for _, c in self.candidates], dtype=float)
+        # latency_ms or latency_infer_ms: log-linear in log params, log MACs and depth (per-layer
+        # overheads weigh at batch 1), fitted on the trials timed so far; the timed ones as measured.
+        # The fit is centred on the timed trials (their mean features, their mean log latency)
+        # and ignores directions they barely span (singular values below LATENCY_RCOND of the
+        # largest), so a feature the timed trials do not vary adds nothing: three timed WRN-10s
+        # once made deeper networks 12-17x faster, and in a small space, where log params and log
+        # MACs are nearly collinear, gave coefficients of +-15,000 along that sliver, whose
+        # extrapolation overflowed exp. No prediction goes beyond e^7 (~1,100x) of the timed.
+        i = objectives.index(name)
+        rows = [self.index[t.user_attrs[Attr.ARCH]] for t in done]
+        x = self.features[:, :3]
+        y = np.log(np.array([max(t.values[i], 1e-6) for t in done]))
+        x0, y0 = x[rows].mean(0), float(y.mean())
+        coef, *_ = np.linalg.lstsq(x[rows] - x0, y - y0, rcond=LATENCY_RCOND)
+        fitted = np.exp(np.clip(y0 + (x - x0) @ coef, y.min() - 7.0, y.max() + 7.0))
+        for t, r in zip(done, rows):
+            fitted[r] = t.values[i]
+        return fitted
+
+    def known_normalized(self, done: list[FrozenTrial]) -> list[np.ndarray]:
+        """The two objectives besides the error, each min-max normalized over the candidates (0 best,
+        1 worst): the coordinates of every candidate's point that training does not change. A
+        space with fewer objectives gets zeros in their place."""
+        objectives = list(self.space.objectives)
+        coords = []
+        for name in [n for n in objectives if n != "error"][:2]:
+            values = self.known(name, done, objectives)
+            lo, hi = float(values.min()), float(values.max())
+            coords.append((values - lo) / ((hi - lo) or 1.0))
+        while len(coords) < 2:
+            coords.append(np.zeros(len(self.candidates)))
+        return coords
