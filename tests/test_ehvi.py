@@ -192,3 +192,45 @@ def test_latency_fit_from_three_timed_trials_of_a_small_space_stays_finite(tmp_p
     for deep, shallow in (("WRN-16-1", "WRN-10-1"), ("WRN-16-1-B(3,1)", "WRN-10-1-B(3,1)")):
         assert fitted[sampler.names.index(deep)] >= fitted[sampler.names.index(shallow)]
     assert fitted[sampler.names.index("WRN-10-2")] > fitted[sampler.names.index("WRN-10-1")]
+
+
+def _filled(space, sampler, n):
+    study = optuna.create_study(directions=space.directions, sampler=sampler)
+    for _ in range(n):
+        trial = study.ask()
+        proposal = propose(study, trial, space)
+        error = 80 - 5 * math.log(proposal.cost.params / 3e4)
+        study.tell(trial, [error, float(proposal.cost.params), proposal.cost.macs / 1e6])
+    return study
+
+
+def test_a_running_trial_stands_on_the_front_at_its_predicted_error():
+    """The best candidate, once it is training, is worth less to a second worker, and so are its
+    neighbours on the front: without the pending trial on the front (the old sampler) the scores
+    did not change at all."""
+    space = load_space(ROOT / "benchmarks/wrn-cifar10-cpu.yaml", ["search.sampler=ehvi"])
+    sampler = EHVISampler(space, seed=1, n_startup_trials=5)
+    study = _filled(space, sampler, 8)
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    open_ = [i for i, n in enumerate(sampler.names) if n not in {t.user_attrs["arch"] for t in done}]
+    free = np.array(sampler.scores(done, open_))
+    best = open_[int(np.argmax(free))]
+    rest = [i for i in open_ if i != best]
+    busy = np.array(sampler.scores(done, rest, [best]))
+    alone = free[[open_.index(i) for i in rest]]
+    assert np.all(busy <= alone + 1e-12) and np.any(busy < alone - 1e-9)
+    # the study's running trial is the pending one: the next proposal is not the same point again
+    running = study.ask()
+    running.set_user_attr("arch", sampler.names[best])
+    assert sampler._choose(study, study.ask()) != best
+
+
+def test_start_up_proposals_try_a_new_block_type_in_each_size_bin():
+    """Five start-up proposals on a space of six block types: five distinct block types (drawn
+    from the size bin alone they repeat the most common type on most seeds)."""
+    space = load_space(ROOT / "benchmarks/wrn-cifar10-cpu.yaml", ["search.sampler=ehvi"])
+    for seed in range(5):
+        sampler = EHVISampler(space, seed=seed, n_startup_trials=5)
+        study = _filled(space, sampler, 5)
+        blocks = [sampler.candidates[sampler.index[t.user_attrs["arch"]]][0].kernels for t in study.trials]
+        assert len(set(blocks)) == 5, blocks

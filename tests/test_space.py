@@ -229,10 +229,10 @@ def test_the_default_sampler_is_ehvi_where_it_applies(tmp_path):
 
 
 def test_start_up_proposals_default_per_sampler_and_the_saved_space_names_them(tmp_path):
-    # unset, n_startup_trials is the sampler's measured default (ehvi 4, TPE and GP 10), the one
+    # unset, n_startup_trials is the sampler's measured default (ehvi 5, TPE and GP 10), the one
     # the sampler gets after the default sampler is chosen; a value given is kept
     finite = load_space(write(tmp_path, "name: t\nspace: {depth: [16, 22], widen_factor: [1, 2]}\n"))
-    assert (finite.search.sampler, finite.search.n_startup_trials) == ("ehvi", 4)
+    assert (finite.search.sampler, finite.search.n_startup_trials) == ("ehvi", 5)
     continuous = load_space(write(tmp_path, "name: t\nspace: {depth: 16, widen_factor: 2, "
                                             "dropout: {low: 0.0, high: 0.5}}\n"))
     assert (continuous.search.sampler, continuous.search.n_startup_trials) == ("tpe", 10)
@@ -242,7 +242,7 @@ def test_start_up_proposals_default_per_sampler_and_the_saved_space_names_them(t
     given = load_space(write(tmp_path, "name: t\nspace: {depth: 16, widen_factor: 2}\n"
                                        "search: {sampler: tpe, n_startup_trials: 3}\n"))
     assert given.search.n_startup_trials == 3
-    assert finite.to_yaml_dict()["search"]["n_startup_trials"] == 4
+    assert finite.to_yaml_dict()["search"]["n_startup_trials"] == 5
     # a sampler that is not a name is the sampler field's one-line error, not a crash in the default
     with pytest.raises(SpaceError, match=r"space\.yaml:3:\d+: search\.sampler"):
         load_space(write(tmp_path, "name: t\nspace: {depth: 16, widen_factor: 2}\nsearch: {sampler: [tpe]}\n"))

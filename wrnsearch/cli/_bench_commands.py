@@ -79,7 +79,7 @@ def bench_train_command(arch: str, dataset: str, data_root: str | None, images: 
 
 @bench.command("proposals")
 @click.argument("space_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--sampler", "samplers", multiple=True, default=("ehvi", "botorch"), show_default=True,
+@click.option("--sampler", "samplers", multiple=True, default=("ehvi", "tpe"), show_default=True,
               help="A sampler of search.sampler; repeat to compare.")
 @click.option("--finished", default="10,50,200", show_default=True,
               help="Finished trials before the timed proposals, comma-separated.")

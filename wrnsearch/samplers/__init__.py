@@ -12,7 +12,6 @@ attributes. When to stop a trial early is the scheduler's, in :mod:`wrnsearch.se
 
 from __future__ import annotations
 
-from wrnsearch.samplers._botorch import BoTorchSampler
 from wrnsearch.samplers._ehvi import EHVISampler
 from wrnsearch.samplers._factory import make_sampler, sample_specs
 from wrnsearch.samplers._parameters import (
@@ -26,6 +25,6 @@ from wrnsearch.samplers._parameters import (
 )
 
 __all__ = [
-    "BoTorchSampler", "CONSTRAINT_KEYS", "EHVISampler", "Proposal", "has_conditional_params", "infeasible_values",
+    "CONSTRAINT_KEYS", "EHVISampler", "Proposal", "has_conditional_params", "infeasible_values",
     "make_sampler", "propose", "sample_specs", "search_distributions", "suggest_spec",
 ]

@@ -2,10 +2,13 @@
 
 Of a search's objectives only the validation error is unknown before training: the parameter
 count and MACs are exact, a latency nearly so (:meth:`CandidateSampler.known`: a log-linear fit
-on the trials timed so far). A candidate sampler (``ehvi``, ``botorch``) models the error over the
-candidates' shapes and proposes the one its acquisition ranks first (:meth:`scores`); what they
-share is here: the candidates and their features, the start-up proposals spread along the size
-axis, the trials that are done or still running, and Optuna's sampler interface.
+on the trials timed so far). A candidate sampler (``ehvi``) models the error over the
+candidates' shapes and proposes the one its acquisition ranks first (:meth:`scores`); what does
+not depend on the model is here: the candidates and their features, the start-up proposals
+spread along the size axis, the trials that are done or still running, and Optuna's sampler
+interface. (A BoTorch sampler, qLogNEHVI on a fitted noisy GP, was built on this base and measured
+against ehvi on both recorded tables: never better, 90-300x slower to replay, so it went;
+BENCHMARKS.md.)
 """
 
 from __future__ import annotations
@@ -26,8 +29,7 @@ from wrnsearch.spec import WRNSpec
 
 MAX_CANDIDATES = EHVI_MAX_ARCHITECTURES
 SPREAD_SHARE = 0.8  # a start-up proposal is drawn among those at least this share of the farthest
-LATENCY_RCOND = 1e-4
-BLOCK_SPREAD = True  # the latency fit's cut-off for directions the timed trials barely span
+LATENCY_RCOND = 1e-4  # the latency fit's cut-off for directions the timed trials barely span
 
 
 def shape_features(spec: WRNSpec, params: int, macs: int) -> list[float]:
@@ -120,7 +122,11 @@ class CandidateSampler(BaseSampler):
         """A start-up proposal, spread along the size axis, the one the front runs along: the
         candidates sorted by parameter count fall into ``n_startup_trials`` bins of equal counts,
         and the k-th start-up proposal is drawn at random among the open candidates of the k-th
-        bin, smallest bin first. Measured against the farthest-point spread in every shape
+        bin, smallest bin first, preferring a block type no tried candidate has (five start-up
+        trials then see up to five of the six block types, not mostly the most common kind: with
+        the pending trials on the front, ehvi's share of seeds reaching random's hypervolume at
+        twice the trials rose from 0.47 to 0.56 on one table's tuning seeds, BENCHMARKS.md).
+        Measured against the farthest-point spread in every shape
         feature, which chose the space's corners (deepest, widest, most 1x1), this found more
         hypervolume at a quarter of the table's trials and compute (BENCHMARKS.md). An emptied bin
         (candidates copied or tried already) falls back to the open candidate farthest from every
@@ -129,7 +135,7 @@ class CandidateSampler(BaseSampler):
         k = len(tried) % bins
         lo, hi = k * len(self.names) / bins, (k + 1) * len(self.names) / bins
         in_bin = [i for i in open_ if lo <= self.size_rank[i] < hi]
-        if in_bin and BLOCK_SPREAD:
+        if in_bin:
             seen = {self.candidates[j][0].kernels for j in tried}
             fresh = [i for i in in_bin if self.candidates[i][0].kernels not in seen]
             in_bin = fresh or in_bin

@@ -18,7 +18,6 @@ from optuna.trial import FrozenTrial, TrialState
 from wrnsearch.compat import tpe_ranks_pruned_errors
 from wrnsearch.errors import SpaceError
 from wrnsearch.record import Attr
-from wrnsearch.samplers._botorch import BoTorchSampler
 from wrnsearch.samplers._ehvi import EHVISampler
 from wrnsearch.samplers._parameters import has_conditional_params, infeasible_values, propose, search_distributions
 from wrnsearch.space import Space
@@ -78,10 +77,6 @@ def make_sampler(space: Space) -> optuna.samplers.BaseSampler:
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=cfg.n_startup_trials,
                                          warn_independent_sampling=False)
-    if name == "optuna-botorch":
-        return _optuna_botorch(cfg.n_startup_trials, seed)
-    if name == "botorch":
-        return BoTorchSampler(space, seed=seed, n_startup_trials=cfg.n_startup_trials)
     if name == "ehvi":
         return EHVISampler(space, seed=seed, n_startup_trials=cfg.n_startup_trials,
                            cost_exponent=cfg.cost_exponent)
@@ -89,35 +84,6 @@ def make_sampler(space: Space) -> optuna.samplers.BaseSampler:
         return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False,
                                           warn_asynchronous_seeding=False)
     return optuna.samplers.RandomSampler(seed=seed)
-
-
-def _optuna_botorch(n_startup_trials: int, seed: int) -> optuna.samplers.BaseSampler:
-    """Optuna's own BoTorchSampler (optuna-integration): qNEHVI on a continuous relaxation of the
-    parameters (categorical ones one-hot), rounded to the nearest choice, with the budgets as its
-    constraints and the running trials as pending. Over-budget proposals carry infinite error and
-    latency (:func:`infeasible_values`), which its GP cannot fit: they are read as a little worse
-    than the worst finite value instead (their constraints already mark them infeasible)."""
-    try:
-        import torch
-        from optuna_integration import BoTorchSampler as OptunaBoTorchSampler
-        from optuna_integration.botorch import qnehvi_candidates_func
-    except ImportError:
-        raise SpaceError("search.sampler optuna-botorch needs optuna-integration and BoTorch: "
-                         "pip install 'wrnsearch[botorch]'") from None
-
-    def finite_candidates(train_x: Any, train_obj: Any, train_con: Any, bounds: Any, pending_x: Any) -> Any:
-        obj = train_obj.clone()
-        for j in range(obj.shape[-1]):
-            column, finite = obj[:, j], torch.isfinite(obj[:, j])
-            if finite.any():
-                worst, best = column[finite].min(), column[finite].max()
-                column[~finite] = worst - ((best - worst) or 1.0)
-            else:
-                column[:] = 0.0
-        return qnehvi_candidates_func(train_x, obj, train_con, bounds, pending_x)
-
-    return OptunaBoTorchSampler(n_startup_trials=n_startup_trials, seed=seed, consider_running_trials=True,
-                                candidates_func=finite_candidates)
 
 
 def _all_values(dist: BaseDistribution) -> list[Any]:

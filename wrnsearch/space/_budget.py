@@ -148,7 +148,7 @@ def _dimension_problems(space: Space) -> list[Problem]:
 
 def _sampler_problems(space: Space) -> list[Problem]:
     problems: list[Problem] = []
-    if space.search.sampler in ("grid", "bruteforce", "ehvi", "botorch"):
+    if space.search.sampler in ("grid", "bruteforce", "ehvi"):
         for key in ("widen_factor", "dropout"):
             dim = getattr(space.space, key)
             if dim is not None and not dim.finite:
