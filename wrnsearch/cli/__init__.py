@@ -25,6 +25,4 @@ from wrnsearch.cli import (  # noqa: E402, F401, I001
 )
 from wrnsearch.cli._group import EXIT_USAGE, main
 
-__all__ = [
-    "EXIT_USAGE", "main",
-]
+__all__ = ["EXIT_USAGE", "main"]

@@ -25,6 +25,6 @@ from wrnsearch.samplers._parameters import (
 )
 
 __all__ = [
-    "CONSTRAINT_KEYS", "EHVISampler", "Proposal", "has_conditional_params", "infeasible_values",
-    "make_sampler", "propose", "sample_specs", "search_distributions", "suggest_spec",
+    "CONSTRAINT_KEYS", "EHVISampler", "Proposal", "has_conditional_params", "infeasible_values", "make_sampler",
+    "propose", "sample_specs", "search_distributions", "suggest_spec",
 ]

@@ -135,12 +135,10 @@ class CandidateSampler(BaseSampler):
         k = len(tried) % bins
         lo, hi = k * len(self.names) / bins, (k + 1) * len(self.names) / bins
         in_bin = [i for i in open_ if lo <= self.size_rank[i] < hi]
-        if in_bin:
+        if in_bin:  # always so for the first: bin 0 holds the smallest candidate, untried
             seen = {self.candidates[j][0].kernels for j in tried}
             fresh = [i for i in in_bin if self.candidates[i][0].kernels not in seen]
-            in_bin = fresh or in_bin
-        if in_bin:  # always so for the first: bin 0 holds the smallest candidate, untried
-            return int(self.rng.choice(in_bin))
+            return int(self.rng.choice(fresh or in_bin))
         d = ((self.features[open_][:, None, :] - self.features[tried][None, :, :]) ** 2).sum(-1).min(1)
         best = d.max()
         return int(self.rng.choice([i for i, v in zip(open_, d) if v >= SPREAD_SHARE * best]))
