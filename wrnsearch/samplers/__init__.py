@@ -12,6 +12,7 @@ attributes. When to stop a trial early is the scheduler's, in :mod:`wrnsearch.se
 
 from __future__ import annotations
 
+from wrnsearch.samplers._candidates import proposals_limited_to
 from wrnsearch.samplers._ehvi import EHVISampler
 from wrnsearch.samplers._factory import make_sampler, sample_specs
 from wrnsearch.samplers._parameters import (
@@ -26,5 +27,5 @@ from wrnsearch.samplers._parameters import (
 
 __all__ = [
     "CONSTRAINT_KEYS", "EHVISampler", "Proposal", "has_conditional_params", "infeasible_values", "make_sampler",
-    "propose", "sample_specs", "search_distributions", "suggest_spec",
+    "propose", "proposals_limited_to", "sample_specs", "search_distributions", "suggest_spec",
 ]

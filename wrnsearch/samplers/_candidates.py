@@ -14,6 +14,8 @@ BENCHMARKS.md.)
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,7 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from wrnsearch.cost import Cost
 from wrnsearch.errors import SpaceError
 from wrnsearch.record import Attr
 from wrnsearch.space import EHVI_MAX_ARCHITECTURES, Space, budget_violations, iter_specs, params_of, space_cost
@@ -40,6 +43,22 @@ def shape_features(spec: WRNSpec, params: int, macs: int) -> list[float]:
     hypervolume after 15 trials 0.899 against 0.932 without (BENCHMARKS.md)."""
     ones = sum(1 for k in spec.kernels if k == 1) / len(spec.kernels)
     return [math.log(params), math.log(max(macs, 1)), spec.depth, len(spec.kernels), ones, spec.dropout]
+
+
+@contextmanager
+def proposals_limited_to(sampler: BaseSampler, accept: Callable[[Cost], bool]) -> Iterator[bool]:
+    """While in the block, ``sampler`` proposes only candidates whose cost ``accept`` takes, when
+    any is open. Yields whether it can: a candidate sampler ranks the accepted ones alone, so one
+    proposal it makes outside them means none is open; Optuna's samplers cannot (False), and their
+    proposal is checked after it is made."""
+    if not isinstance(sampler, CandidateSampler):
+        yield False
+        return
+    sampler.proposal_filter = accept
+    try:
+        yield True
+    finally:
+        sampler.proposal_filter = None
 
 
 class CandidateSampler(BaseSampler):
@@ -76,6 +95,9 @@ class CandidateSampler(BaseSampler):
         self.size_rank = np.empty(len(by_size), dtype=int)
         self.size_rank[by_size] = np.arange(len(by_size))
         self._chosen: dict[int, dict[str, Any]] = {}
+        # set by the search for one proposal (:func:`proposals_limited_to`): only the candidates it
+        # accepts are open (a time budget's "would finish in the time left"), when any is
+        self.proposal_filter: Callable[[Cost], bool] | None = None
 
     def reseed_rng(self) -> None:
         self.rng = np.random.default_rng()
@@ -102,6 +124,8 @@ class CandidateSampler(BaseSampler):
         others = [t for t in trials if t.number != trial.number]
         tried = {t.user_attrs.get(Attr.ARCH) for t in others}
         open_ = [i for i, n in enumerate(self.names) if n not in tried] or list(range(len(self.names)))
+        if self.proposal_filter is not None:
+            open_ = [i for i in open_ if self.proposal_filter(self.candidates[i][1])] or open_
         done = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get(Attr.ARCH) in self.index
                 and t.values and all(math.isfinite(v) for v in t.values)]
         if len(done) < max(self.n_startup_trials, 2):

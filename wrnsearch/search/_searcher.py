@@ -29,10 +29,10 @@ from ray.tune.search import Searcher
 from wrnsearch.compat import tell
 from wrnsearch.record import Attr, Status, TrialRecord
 from wrnsearch.samplers import Proposal, propose, search_distributions
+from wrnsearch.search._fitting_proposals import fitting_params
 from wrnsearch.search._options import EventCallback, RunProgress
 from wrnsearch.search._stop_decisions import (
     FREE_PROPOSALS_REASON,
-    MAX_DEFERRED,
     MAX_FREE_PROPOSALS,
     SetupStreak,
     predict_trial_s,
@@ -51,7 +51,6 @@ from wrnsearch.study import (
     report_epochs,
     stopped_record,
     tell_copy,
-    tell_deferred,
     tell_infeasible,
     tell_leader_failed,
     tell_record,
@@ -101,7 +100,6 @@ class StudySearcher(Searcher):
         self.tried_keys: set[str] = set()
         # (MACs, seconds) of each trial of this run trained to its end: what predicts a proposal's time
         self.finished_costs: list[tuple[float, float]] = []
-        self.deferred_in_a_row = 0
         self.space_total = space_size(space)
         self.dists: dict[str, BaseDistribution] = search_distributions(space)
         self.stop_reason: str | None = None
@@ -138,8 +136,10 @@ class StudySearcher(Searcher):
                 if self.launched >= self.allowed and any(not f.reported for f in self.live.values()):
                     return None  # a trial in flight may still fail in its setup and give its place back
                 return self._finish(reason)
-            trial = self.study.ask()
-            proposal, key = self._propose(trial)
+            asked = self._ask()
+            if isinstance(asked, str):  # nothing untried fits the time left: nothing was stored
+                return self._finish(asked)
+            trial, proposal, key = asked
             self.tried_keys.add(key)
             if not proposal.feasible:
                 tell_infeasible(self.study, trial, self.space, proposal)
@@ -150,17 +150,33 @@ class StudySearcher(Searcher):
                 self._copy(trial, self.results[key])
             elif key in self.leaders:
                 self.followers.setdefault(key, []).append(trial)
-            elif (too_long := self._too_long(check := self._time_check(proposal))) is not None:
-                self._defer(trial, proposal, key, too_long)
-                if self.deferred_in_a_row >= MAX_DEFERRED:
-                    return self._finish(too_long)
             else:
-                self.deferred_in_a_row = 0
-                if check is not None:
+                if (check := self._time_check(proposal)) is not None:
                     trial.set_user_attr(Attr.PREDICTED_S, check[0])
                     trial.set_user_attr(Attr.TIME_LEFT_S, round(check[1], 1))
                 return self._launch(trial_id, trial, proposal, key)
         return self._finish(FREE_PROPOSALS_REASON)
+
+    def _ask(self) -> tuple[optuna.Trial, Proposal, str] | str:
+        """The next trial and its proposal; or, when a time check applies and no proposal would
+        finish in the time left, why (:mod:`wrnsearch.search._fitting_proposals`: nothing stored)."""
+        budget = self.space.budget.time
+        if budget and self.finished_costs and not self._has_waiting():
+            left = budget - self.progress.elapsed_s
+            params, why = fitting_params(
+                self.study, lambda study, trial: self._propose(trial, study)[0],
+                lambda p: None if self._reused_or_skipped(p) else self._too_long(self._time_check(p)),
+                lambda cost: (self._predict_s(float(cost.macs)) or 0.0) <= left)
+            if params is None:
+                return why or time_left_reason(left, 0.0)
+            self.study.enqueue_trial(params, skip_if_exists=False)
+        trial = self.study.ask()
+        return (trial, *self._propose(trial))
+
+    def _reused_or_skipped(self, proposal: Proposal) -> bool:
+        """Not trained if asked for: over a budget, trained before, or in flight (no time check)."""
+        key = proposal.attrs[Attr.KEY]
+        return not proposal.feasible or key in self.results or key in self.leaders
 
     def _predict_s(self, macs: float) -> float | None:
         return predict_trial_s(self.finished_costs, macs) if macs else None
@@ -181,22 +197,14 @@ class StudySearcher(Searcher):
             return None
         return time_left_reason(check[1], check[0])
 
-    def _defer(self, trial: optuna.Trial, proposal: Proposal, key: str, reason: str) -> None:
-        """Not started: told deferred, so that a resume with more time may propose it again."""
-        tell_deferred(self.study, trial, reason)
-        self.tried_keys.discard(key)
-        self.deferred_in_a_row += 1
-        log.info("#%d %s not started: %s", trial.number, proposal.spec.name, reason)
-        self._event(Outcome.DEFERRED, number=trial.number, arch=proposal.spec.name, reason=reason)
-
-    def _propose(self, trial: optuna.Trial) -> tuple[Proposal, str]:
+    def _propose(self, trial: optuna.Trial, study: optuna.Study | None = None) -> tuple[Proposal, str]:
         keys: list[str] = []  # the key, computed once, written with the proposal's attributes
 
         def key_attrs(spec: WRNSpec) -> dict[str, Any]:
             keys.append(trial_key(self.space, spec))
             return {Attr.KEY: keys[0], Attr.SPEC: spec.to_dict()}
 
-        proposal = propose(self.study, trial, self.space, key_attrs, self.dists)
+        proposal = propose(study or self.study, trial, self.space, key_attrs, self.dists)
         return proposal, keys[0]
 
     def _launch(self, trial_id: str, trial: optuna.Trial, proposal: Proposal, key: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 MAX_FREE_PROPOSALS = 500  # consecutive infeasible / already-trained proposals before giving up
-MAX_DEFERRED = 3  # proposals in a row too long for the time left before the search stops proposing
+MAX_UNFIT = 3  # proposals in a row too long for the time left before the search stops proposing
 SETUP_STREAK = 3  # trials in a row failing in their setup with the same error stop the search
 
 

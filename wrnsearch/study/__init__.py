@@ -40,7 +40,6 @@ from wrnsearch.study._writer import (
     report_epochs,
     stopped_record,
     tell_copy,
-    tell_deferred,
     tell_infeasible,
     tell_leader_failed,
     tell_record,
@@ -54,6 +53,6 @@ __all__ = [
     "is_interrupted", "is_reusable", "is_shared_path", "load_study", "lost_worker_record", "network_fs",
     "objective_values", "open_storage", "open_study", "outcome_of", "prepare_run_dir", "reconcile_running",
     "report_epochs", "resolve_run", "run_study_url", "sqlite_path", "stopped_record", "storage_url", "study_lock",
-    "tell_copy", "tell_deferred", "tell_infeasible", "tell_leader_failed", "tell_record", "tell_stopped", "trial_key",
+    "tell_copy", "tell_infeasible", "tell_leader_failed", "tell_record", "tell_stopped", "trial_key",
     "without_password", "write_run_dir",
 ]

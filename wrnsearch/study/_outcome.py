@@ -14,8 +14,9 @@ failed     FAIL: diverged, out of memory, crashed, or its worker died too often
 interrupted FAIL with ``status: interrupted``: the driver stopped while it ran (queued again)
 setup_failed FAIL with ``status: setup_failed``: data, import, device or storage failed before the
            first epoch (the setup's fault: not trained, not counted in ``budget.max_trials``)
-deferred   FAIL with ``status: deferred``: proposed when ``budget.time`` had too little left for it
-           to finish, never started (proposed again on resume; not counted in ``budget.max_trials``)
+deferred   FAIL with ``status: deferred``, in studies of earlier versions only: proposed when
+           ``budget.time`` had too little left for it to finish, never started. Such a proposal is no
+           longer stored (:mod:`wrnsearch.search._fitting_proposals`); old studies read as before
 reused     any finished state with ``reused_from``: a copy of an earlier trial's outcome
 copied     COMPLETE with ``warm_start``: another run's result, copied by ``--warm-start`` (not trained here)
 running    RUNNING

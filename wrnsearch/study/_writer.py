@@ -193,12 +193,6 @@ def tell_copy(study: optuna.Study, trial: optuna.Trial, source: Result) -> Resul
     return Result(trial.number, source.state, source.values, attrs)
 
 
-def tell_deferred(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
-    """A proposal not started: it would not finish within what is left of ``budget.time``."""
-    set_trial_attrs(study, trial, {Attr.STATUS: Status.DEFERRED.value, Attr.FAIL_REASON: reason})
-    tell(study, trial, state=TrialState.FAIL)
-
-
 def tell_leader_failed(study: optuna.Study, trial: optuna.Trial, leader: int) -> None:
     """A proposal that waited for the same architecture in flight, which failed: no result either."""
     set_trial_attrs(study, trial, {Attr.FAIL_REASON: f"same architecture as trial {leader}, which failed",
