@@ -1,28 +1,39 @@
 """TensorBoard and MLflow copies of the trials' curves (wrnsearch.tracking._tracker): a real search on
 real Ray with the real trainer, its event files read back with TensorBoard's own reader, its
-MLflow runs read back from a real SQLite store, and a resume that goes on in the same parent run."""
+MLflow runs read back from a real SQLite store, and a resume that goes on in the same parent run;
+the search's summary on the parent run and the latencies timed alone on the trials' runs
+(wrnsearch.tracking._search_summary), after a search and after ``wrnsearch measure``."""
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import shutil
 import sys
 
 import pytest
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from test_search import load, write_space
+from wrnsearch.compat import close_storage
 from wrnsearch.errors import RunError
+from wrnsearch.pareto import FRONT_COLUMNS, alone_figures, front_info, front_rows, timed_alone
 from wrnsearch.record import Status, TrialRecord
-from wrnsearch.search import RunOptions, run_search
-from wrnsearch.space import load_space
-from wrnsearch.study import counts_as_trained
+from wrnsearch.search import RunOptions, measure_run, run_search
+from wrnsearch.space import load_space, space_from_data
+from wrnsearch.spec import parse_name
+from wrnsearch.study import counts_as_trained, open_study, storage_url, write_run_dir
 from wrnsearch.tracking import (
+    ALONE_METRICS,
     EPOCH_SCALARS,
     FAILED,
     FINISHED,
+    FRONT_ARTIFACT,
     KILLED,
     PARENT_ATTR,
+    SPACE_ARTIFACT,
     TENSORBOARD_DIR,
     Tracker,
     mlflow_status,
@@ -69,13 +80,67 @@ def _runs(client, experiment):
     return parents, [r for r in runs if "mlflow.parentRunId" in r.data.tags]
 
 
+def _experiment(client, name, tmp_path):
+    """The experiment a search will find, its artifacts under ``tmp_path``: MLflow's default for a
+    SQLite store is ./mlruns of the working directory, which is the repository under pytest."""
+    client.create_experiment(name, artifact_location=(tmp_path / "mlartifacts").as_uri())
+
+
+def _artifact(client, run_id, name, tmp_path):
+    """An artifact of a run, downloaded as a user would, as text."""
+    where = tmp_path / "artifacts" / run_id
+    where.mkdir(parents=True, exist_ok=True)
+    return open(client.download_artifacts(run_id, name, str(where)), encoding="utf-8").read()
+
+
+def _check_summary(client, parent_id, study, run_dir, tmp_path):
+    """The parent run holds the study's whole front (its CSV as pareto.csv), its hypervolume as the
+    report computes it, and the resolved space; the trials' runs hold the latencies the study has
+    timed alone for their architectures (and no others). Returns the trials whose runs have them."""
+    parent = client.get_run(parent_id)
+    info, rows = front_info(study), front_rows(study)
+    assert rows, "a front to publish"
+    stored = list(csv.DictReader(io.StringIO(_artifact(client, parent_id, FRONT_ARTIFACT, tmp_path))))
+    assert [int(r["trial"]) for r in stored] == [t.number for t in info.front_trials]
+    for got, row in zip(stored, rows):
+        assert list(got) == list(FRONT_COLUMNS) and got["arch"] == row["arch"]
+        for key in ("error", "test_error", "params", "latency_ms"):
+            assert float(got[key]) == pytest.approx(row[key], rel=1e-12), key
+        assert got["timed_alone"] == str(row["timed_alone"])
+    assert parent.data.metrics["hypervolume"] == pytest.approx(info.hypervolume, rel=1e-12)
+    assert parent.data.metrics["front_size"] == len(rows)
+    trained = sum(1 for t in study.trials if counts_as_trained(t))
+    assert {m.step for m in client.get_metric_history(parent_id, "hypervolume")} >= {trained}
+    space_yaml = _artifact(client, parent_id, SPACE_ARTIFACT, tmp_path)
+    assert yaml.safe_load(space_yaml) == yaml.safe_load((run_dir / "space.yaml").read_text())
+    assert parent.data.params["dataset.name"] == "synthetic"
+    assert parent.data.params["train.epochs"] == str(study.user_attrs["space"]["train"]["epochs"])
+    assert parent.data.params["objectives"] == ",".join(study.metric_names)
+    alone = alone_figures(study)
+    by_number = {t.number: t for t in study.trials}
+    _, children = _runs(client, study.study_name)
+    for child in children:
+        t = by_number[int(child.data.tags["wrnsearch.trial"])]
+        if timed_alone(t, alone):
+            figures = alone[t.user_attrs["arch"]]
+            for key, metric in ALONE_METRICS.items():
+                assert child.data.metrics[metric] == figures[key], (t.number, metric)
+        else:
+            assert not set(ALONE_METRICS.values()) & set(child.data.metrics), t.number
+    return [int(c.data.tags["wrnsearch.trial"]) for c in children if "latency_alone_ms" in c.data.metrics]
+
+
 @pytest.mark.slow
 def test_a_search_writes_tensorboard_runs_and_mlflow_runs_and_a_resume_goes_on_in_the_same_parent(
         tmp_path, local_ray, mlflow, mlflow_uri):
+    """... and each run's end publishes the whole study's front, hypervolume and space on the parent,
+    and the latencies timed alone on the trials' runs."""
     uri = mlflow_uri
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    _experiment(client, "tr", tmp_path)
     space = write_space(tmp_path, name="tr", max_trials=2, epochs=2, sampler="random")
     options = RunOptions(runs_dir=tmp_path / "runs", num_cpus=2, overrides=(f"tracking.mlflow.uri={uri}",),
-                         measure_alone=False)  # the front timed alone is not under test here
+                         measure_alone=False)  # the front is timed alone in the resume below
     result = run_search(space, options)
     run_dir = result.run_dir
     study = load(run_dir, "tr")
@@ -98,7 +163,6 @@ def test_a_search_writes_tensorboard_runs_and_mlflow_runs_and_a_resume_goes_on_i
     assert events == set(names)
 
     # MLflow: a parent run named after the study, a finished child per trained trial under it
-    client = mlflow.MlflowClient(tracking_uri=uri)
     parents, children = _runs(client, "tr")
     assert [p.info.run_name for p in parents] == ["tr"]
     parent = parents[0]
@@ -116,16 +180,82 @@ def test_a_search_writes_tensorboard_runs_and_mlflow_runs_and_a_resume_goes_on_i
         assert len(history) == len(t.intermediate_values)  # no epoch twice
         assert child.data.metrics["test_error"] == pytest.approx(t.user_attrs["test_error"])
         assert child.data.metrics["params"] == t.user_attrs["params"]
+    assert _check_summary(client, parent.info.run_id, study, run_dir, tmp_path) == []  # nothing timed alone yet
 
-    # resumed with a larger budget: the same parent run, one more child
-    run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2, measure_alone=False,
+    # resumed with a larger budget: the same parent run, one more child; the front of all three
+    # trials timed alone at the end, and published
+    run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2,
                                  overrides=(f"tracking.mlflow.uri={uri}", "budget.max_trials=3")))
     parents, children = _runs(client, "tr")
     assert [p.info.run_id for p in parents] == [parent.info.run_id]
     assert client.get_run(parent.info.run_id).info.status == FINISHED
-    trained = [t for t in load(run_dir, "tr").trials if counts_as_trained(t)]
+    study = load(run_dir, "tr")
+    trained = [t for t in study.trials if counts_as_trained(t)]
     assert len(trained) == 3
     assert sorted(c.info.run_name for c in children) == sorted(f"{t.number}-{t.user_attrs['arch']}" for t in trained)
+    timed = _check_summary(client, parent.info.run_id, study, run_dir, tmp_path)
+    assert set(timed) >= {t.number for t in front_info(study).front_trials}  # every front member timed alone
+
+
+def _cpu_one_thread():
+    """The device a trial with ``cpus_per_trial: 1`` names when it times on this CPU."""
+    import torch
+
+    from wrnsearch.measure import device_name
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return device_name("cpu")
+    finally:
+        torch.set_num_threads(saved)
+
+
+def test_wrnsearch_measure_publishes_the_front_and_the_latencies_timed_alone_to_mlflow(tmp_path, caplog, mlflow,
+                                                                                       mlflow_uri):
+    """Trials whose runs a finished search left in MLflow, timed alone afterwards with ``wrnsearch
+    measure``: the figures reach those runs, and the front on them the parent run, which stays FINISHED."""
+    import optuna
+
+    here = _cpu_one_thread()
+    space = space_from_data({
+        "name": "pub", "dataset": {"name": "synthetic", "num_classes": 4, "resolution": 8},
+        "space": {"architecture": ["WRN-10-1", "WRN-10-1-B(3,1)", "WRN-10-2"]}, "objectives": ["error", "latency_ms"],
+        "resources": {"cpus_per_trial": 1}, "tracking": {"mlflow": {"uri": mlflow_uri}}})
+    client = mlflow.MlflowClient(tracking_uri=mlflow_uri)
+    _experiment(client, "pub", tmp_path)
+    run_dir = tmp_path / "run"
+    write_run_dir(space, run_dir)
+    study = open_study(space, storage_url(run_dir, None))
+    with open_tracker(space, study, run_dir) as tracker:
+        # WRN-10-2 was timed on another machine: never timed alone here, so no figure on its run
+        for arch, error, latency, device in [("WRN-10-1", 50.0, 1e-6, here), ("WRN-10-1-B(3,1)", 60.0, 1e-5, here),
+                                             ("WRN-10-2", 40.0, 1e9, "cpu (64 threads)")]:
+            spec = parse_name(arch, num_classes=4).to_dict()
+            study.add_trial(optuna.trial.create_trial(values=[error, latency], user_attrs={
+                "arch": arch, "spec": spec, "status": "complete", "val_error": error, "test_error": error + 1,
+                "latency_ms": latency, "device": device, "params": 1000, "epochs": 1}))
+            number = study.trials[-1].number
+            tracker.trial_started(number, arch, spec)
+            tracker.trial_ended(number, TrialRecord(name=arch, epochs=1, latency_ms=latency))
+    close_storage(study)
+    parent_id = study.user_attrs[PARENT_ATTR]["run_id"]
+
+    with caplog.at_level(logging.WARNING):
+        result = measure_run(run_dir)  # WRN-10-1 timed alone is slower than B(3,1) timed beside others
+        assert result.timed == ["WRN-10-1", "WRN-10-1-B(3,1)"] and "WRN-10-2" in result.skipped
+        measure_run(run_dir)  # again: nothing new to time; published again, params already there
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    study = open_study(space, storage_url(run_dir, None), create=False)
+    try:
+        assert sorted(alone_figures(study)) == ["WRN-10-1", "WRN-10-1-B(3,1)"]
+        timed = _check_summary(client, parent_id, study, run_dir, tmp_path)
+    finally:
+        close_storage(study)
+    assert sorted(timed) == [0, 1]
+    assert client.get_run(parent_id).info.status == FINISHED
+    history = client.get_metric_history(parent_id, "hypervolume")
+    assert [m.step for m in history] == [3, 3]  # one point per publication, at the trials trained
 
 
 class _DeadClient:

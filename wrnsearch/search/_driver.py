@@ -54,7 +54,7 @@ from wrnsearch.study import (
     without_password,
     write_run_dir,
 )
-from wrnsearch.tracking import Tracker, check_tracking, open_tracker
+from wrnsearch.tracking import Tracker, check_tracking, open_tracker, publish_search
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, opti
                 on_event: EventCallback | None, trainable: Trainable | None,
                 warm: WarmSource | None = None) -> RunResult:
     """The run, under the run directory's lock, on its open study (``warm``: a checked warm start)."""
+    found = len(study.get_trials(deepcopy=False))  # before this run adds any: what a resume found
     reconciled = reconcile_running(study)
     warmed = None
     if warm is not None:  # before enqueue_first, which skips the architectures the study holds
@@ -100,8 +101,9 @@ def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, opti
     trials = study.get_trials(deepcopy=False)
     progress = _progress_of(space, study, trials)
     if on_event:
-        resumed = any(outcome_of(t) != Outcome.COPIED for t in trials)  # copied in just now: a fresh run
-        on_event("run", {"run_dir": str(run_dir), "storage": display_url(url), "resumed": resumed,
+        # resumed: the study held trials before this run (not the warm start's copies or the
+        # enqueued proposals it added just now)
+        on_event("run", {"run_dir": str(run_dir), "storage": display_url(url), "resumed": found > 0, "found": found,
                          "reconciled": reconciled, "trained_before": progress.finished_before}, progress)
         if warmed is not None:
             on_event("warm", warmed.to_event(), progress)
@@ -124,7 +126,9 @@ def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, opti
                     f"free disk space or fix permissions, then resume with: wrnsearch resume {run_dir}"
                 ) from e
         if options.measure_alone and trainable is None:
+            events("phase", {"phase": "timing the front's latencies alone"}, progress)
             _measure_alone(space, study, progress, events)
+        publish_search(space, study, run_dir)  # MLflow's parent run: the space, the front, its hypervolume
     finally:  # the figures show what the study holds, however the run ended (Ctrl-C included)
         figures.flush()
     if on_event:
@@ -155,7 +159,7 @@ def _redrawing(figures: DashboardFigures, on_event: EventCallback | None) -> Eve
     def events(kind: str, data: dict[str, Any], progress: RunProgress) -> None:
         if on_event is not None:
             on_event(kind, data, progress)
-        if kind not in ("start", "end"):
+        if kind not in ("start", "end", "phase"):
             figures.changed()
 
     return events

@@ -122,12 +122,15 @@ def measure_run(run_dir: Any, storage: str | None = None, *, device: Any = None,
 
     from wrnsearch.compat import close_storage
     from wrnsearch.study import RunLock, open_study, resolve_run, storage_url, study_lock
+    from wrnsearch.tracking import publish_search
 
     space, run_dir = resolve_run(None, run_dir=Path(run_dir))
     url = storage_url(run_dir, storage or space.storage)
     with RunLock(run_dir), study_lock(url, space.name):
         study = open_study(space, url, create=False)
         try:
-            return measure_front_alone(study, space, device=device, on_timed=on_timed)
+            result = measure_front_alone(study, space, device=device, on_timed=on_timed)
+            publish_search(space, study, run_dir)  # with tracking.mlflow: the front and figures timed now
+            return result
         finally:
             close_storage(study)

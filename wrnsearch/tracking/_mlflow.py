@@ -1,7 +1,8 @@
 """MLflow, called from one background thread: a parent run per search, a child run per trial.
 
 A slow or unreachable server never holds up the search: the first failure is logged once and
-MLflow is left alone for the rest of the run (:mod:`wrnsearch.tracking`).
+MLflow is left alone for the rest of the run (:mod:`wrnsearch.tracking`). The same thread
+publishes a search's summary when the run ends (:mod:`wrnsearch.tracking._search_summary`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,22 @@ _MLFLOW_TAG_MAX = 5000  # MLflow's tag values are limited; a trial's reason is c
 FINISHED, KILLED, FAILED = "FINISHED", "KILLED", "FAILED"  # MLflow's run states
 # a trial's final figures in MLflow (val_error is the curve's last point)
 FINAL_METRICS = ("test_error", "params", "macs", "latency_ms", "latency_infer_ms", "wall_time_s")
+SPACE_ARTIFACT, FRONT_ARTIFACT = "space.yaml", "pareto.csv"  # the parent run's, as the run directory's
+_BATCH_PARAMS = 100  # the most params MLflow takes in one log_batch
+Figure = tuple[str, float, int, int]  # an MLflow metric: key, value, timestamp (ms), step
+
+
+@dataclass(frozen=True)
+class SearchSummary:
+    """A search as its parent run shows it (:func:`~wrnsearch.tracking.search_summary` reads it from
+    the study): plain data, so that the study is read on the caller's thread, never on MLflow's."""
+
+    params: dict[str, str]
+    metrics: dict[str, float]  # hypervolume (when a front exists), front_size
+    trained: int  # the metrics' step: trials trained so far
+    space_yaml: str
+    front_csv: str
+    alone: dict[int, list[Figure]]  # trial number -> its latencies timed alone
 
 
 def mlflow_status(status: Status) -> str:
@@ -50,13 +68,18 @@ class MlflowMirror:
         self.client: Any = None
         self.experiment_id: str | None = None
         self.parent: str | None = None
+        self.created = False  # whether this mirror created the parent run (else it found the study's)
         self.children: dict[int, str] = {}  # trial number -> run id; touched by the thread only
         self.thread = threading.Thread(target=self._serve, name="wrnsearch-mlflow", daemon=True)
         self.thread.start()
 
     @classmethod
-    def start(cls, space: Space, study: optuna.Study, run_dir: Path) -> MlflowMirror | None:
-        """Connect, find or create the parent run, and record it in the study; None when MLflow failed."""
+    def start(cls, space: Space, study: optuna.Study, run_dir: Path, *, reopen: bool = True) -> MlflowMirror | None:
+        """Connect, find or create the parent run, and record it in the study; None when MLflow failed.
+
+        ``reopen``: a parent run found is set RUNNING again (a search goes on in it); without, it
+        keeps its state (a summary published after the search).
+        """
         cfg = space.tracking.mlflow
         tracking = cls(cfg.uri)
         stored = study.user_attrs.get(PARENT_ATTR) or {}
@@ -66,8 +89,9 @@ class MlflowMirror:
                 "wrnsearch.objectives": ",".join(space.objectives), "wrnsearch.sampler": space.search.sampler,
                 "wrnsearch.scheduler": space.search.scheduler}
         try:
-            parent = tracking._submit(lambda: tracking._open_parent(experiment, stored, study.study_name, tags)) \
-                .result(timeout=MLFLOW_WAIT_S)
+            parent = tracking._submit(
+                lambda: tracking._open_parent(experiment, stored, study.study_name, tags, reopen)
+            ).result(timeout=MLFLOW_WAIT_S)
         except FutureTimeout:
             log.warning("MLflow at %s did not answer in %.0f s: the search goes on without it (the study keeps "
                         "every result)", cfg.uri or "the default store", MLFLOW_WAIT_S)
@@ -83,7 +107,7 @@ class MlflowMirror:
         return tracking
 
     def _open_parent(self, experiment: str, stored: Mapping[str, str], name: str,
-                     tags: dict[str, str]) -> dict[str, str]:
+                     tags: dict[str, str], reopen: bool) -> dict[str, str]:
         """The search's parent run: the one the study names when it is in this store, else a new one."""
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
@@ -100,13 +124,15 @@ class MlflowMirror:
         if stored.get("uri") == self.uri and stored.get("experiment_id") == self.experiment_id:
             try:
                 if self.client.get_run(stored["run_id"]).info.lifecycle_stage == "active":
-                    self.client.update_run(stored["run_id"], status="RUNNING")  # a resumed search goes on in it
+                    if reopen:
+                        self.client.update_run(stored["run_id"], status="RUNNING")  # a resumed search goes on in it
                     self.parent = stored["run_id"]
             except MlflowException as e:
                 if e.error_code != "RESOURCE_DOES_NOT_EXIST":
                     raise
         if self.parent is None:
             self.parent = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+            self.created = True
         return {"uri": self.uri, "experiment_id": self.experiment_id, "run_id": self.parent}
 
     # -- the calls ------------------------------------------------------------------------------
@@ -156,14 +182,52 @@ class MlflowMirror:
 
         self._submit(end)
 
-    def close(self, status: str, open_trials: list[int]) -> None:
-        """End the trials still open and the parent run with ``status``; wait for the thread, a while."""
+    def publish(self, summary: SearchSummary) -> None:
+        """The search's summary on the parent run (params new to it, metrics at step = trials
+        trained, the space and the front as artifacts), and the latencies timed alone on the runs
+        of the trials they belong to, found under the parent (trials of earlier sessions too)."""
+        now_ms = int(time.time() * 1000)
+
+        def log() -> None:
+            from mlflow.entities import Metric, Param
+
+            known = self.client.get_run(self.parent).data.params  # MLflow refuses to change a param
+            params = [Param(k, v) for k, v in summary.params.items() if k not in known]
+            metrics = [Metric(k, v, now_ms, summary.trained) for k, v in summary.metrics.items()]
+            for i in range(0, max(len(params), 1), _BATCH_PARAMS):
+                self.client.log_batch(self.parent, metrics=metrics if i == 0 else [],
+                                      params=params[i:i + _BATCH_PARAMS])
+            self.client.log_text(self.parent, summary.space_yaml, SPACE_ARTIFACT)
+            self.client.log_text(self.parent, summary.front_csv, FRONT_ARTIFACT)
+            for run in self._child_runs() if summary.alone else ():
+                figures = summary.alone.get(int(run.data.tags.get("wrnsearch.trial", -1)), ())
+                new = [Metric(*m) for m in figures if run.data.metrics.get(m[0]) != m[1]]
+                if new:
+                    self.client.log_batch(run.info.run_id, metrics=new)
+
+        self._submit(log)
+
+    def _child_runs(self) -> list[Any]:
+        """Every trial's run under the parent, with its tags and latest metrics."""
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs([self.experiment_id], f"tags.mlflow.parentRunId = '{self.parent}'",
+                                           max_results=1000, page_token=token)
+            runs += list(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def close(self, status: str | None, open_trials: list[int]) -> None:
+        """End the trials still open and the parent run with ``status`` (None: a parent run this
+        mirror found keeps its state, one it created is FINISHED); wait for the thread, a while."""
         def end_all() -> None:
             for number in open_trials:
                 run_id = self.children.pop(number, None)
                 if run_id is not None:
                     self.client.set_terminated(run_id, KILLED)
-            self.client.set_terminated(self.parent, status)
+            if status is not None or self.created:
+                self.client.set_terminated(self.parent, status or FINISHED)
 
         done = self._submit(end_all)
         self.calls.put(None)

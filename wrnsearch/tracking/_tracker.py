@@ -10,7 +10,9 @@ whether or not the trials share a disk with it, and outlives a trial's restarts.
 - MLflow (``tracking.mlflow``): a parent run per search, named after the study, whose id the
   study keeps (:data:`PARENT_ATTR`) so that a resumed search goes on in it; under it one run per
   trained trial (``<number>-<arch>``), its architecture as parameters, the same metrics per
-  epoch, the final figures, and FINISHED, KILLED (pruned, interrupted) or FAILED.
+  epoch, the final figures, and FINISHED, KILLED (pruned, interrupted) or FAILED. When the run
+  ends, after the front's latencies were timed alone, the driver publishes the search on the
+  parent run and those latencies on the trials' runs (:mod:`wrnsearch.tracking._search_summary`).
 
 Steps only go forward in a trial's run: an epoch at or before one already written is skipped (a
 trial restarted from its checkpoint reports epochs again). A trial queued again after an
@@ -19,8 +21,8 @@ epochs before are in the interrupted trial's run.
 
 Every MLflow call goes through one background thread, so that a slow or unreachable server never
 holds up the search: the first failure is logged once and MLflow is left alone for the rest of
-the run. The driver waits for it twice only, with a time limit: for the parent run at the start
-(its id goes into the study), and for the last calls at the end.
+the run. The driver waits for it only with a time limit: for the parent run at the start (its id
+goes into the study), for the last calls at the end, and twice more for the summary.
 """
 
 from __future__ import annotations
