@@ -1,13 +1,17 @@
 """The live view in a terminal: each running trial's progress within its epoch, from the file its
-worker writes (search/_epoch_progress.py), and the search's ETA against its budget."""
+worker writes (search/_epoch_progress.py), and the search's ETA against its budget; off a terminal,
+a line per event as it happens."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import signal
 import time
 
+import pytest
 from rich.console import Console
 
 from wrnsearch.cli._live_view import LiveView
@@ -90,3 +94,80 @@ def test_an_unwritable_folder_disables_the_file_quietly(tmp_path):
     writer = ProgressFile(blocker, 1, "WRN-10-1", epochs=1, batch=8)
     writer.step(1, 1, 1)
     assert writer.path is None and read_progress(blocker, 1) is None
+
+
+def test_off_a_terminal_each_event_is_a_timestamped_line_and_progress_ticks():
+    from wrnsearch.cli._live_view import PlainView
+
+    out = io.StringIO()
+    progress = RunProgress(max_trials=2, time_budget_s=60)
+    with PlainView(stream=out, every_s=0.3) as view:
+        view.on_event("run", {"run_dir": "runs/q", "storage": "sqlite:///q.db", "resumed": False, "found": 0,
+                              "reconciled": [], "trained_before": 0}, progress)
+        view.on_event("start", {"number": 0, "arch": "WRN-10-1", "params": 77460, "epochs": 3}, progress)
+        time.sleep(1.0)  # nothing said for 1 s: progress lines every 0.3 s
+        progress.done, progress.front_size, progress.best_error = 1, 1, 55.0
+        view.on_event("done", {"number": 0, "arch": "WRN-10-1", "val_error": 55.0, "test_error": 56.0,
+                               "latency_ms": 30.2, "latency_infer_ms": 0.7}, progress)
+        progress.started -= 100  # now past budget.time: the line says why the run goes on
+        view.on_event("phase", {"phase": "timing the front's latencies alone"}, progress)
+        view.on_event("end", {"reason": "budget.time reached"}, progress)
+    lines = out.getvalue().splitlines()
+    assert all(re.match(r"\d\d:\d\d:\d\d ", line) for line in lines), lines
+    texts = [line[9:] for line in lines]
+    assert texts[0] == "run runs/q  study sqlite:///q.db" and texts[1] == "#0 WRN-10-1 started (77,460 params)"
+    assert not any("resumed" in t for t in texts)  # a fresh run says nothing of resuming
+    ticks = [t for t in texts[2:texts.index("#0 WRN-10-1 done: val error 55.00%, latency 30.2 ms")]]
+    assert 2 <= len(ticks) <= 4 and all(t.startswith("progress: done 0") and "(trained 0 of 2)" in t for t in ticks)
+    after_done = texts[texts.index("#0 WRN-10-1 done: val error 55.00%, latency 30.2 ms") + 1]
+    assert after_done.startswith("progress: done 1") and "front 1 trial(s), best validation error 55.00%" in after_done
+    last = texts[-1]
+    assert re.search(r"elapsed 0:01:4\d / 1m \(budget\.time reached: timing the front's latencies alone\)", last), last
+    assert texts[-2] == "finished: budget.time reached"
+
+
+def test_a_resume_says_what_it_found():
+    from wrnsearch.cli._live_view import _event_line
+
+    assert _event_line("run", {"resumed": False, "found": 0, "reconciled": [], "trained_before": 0}) is None
+    line = _event_line("run", {"resumed": True, "found": 5, "reconciled": [4], "trained_before": 3})
+    assert line == "resumed: 5 trial(s) found in the study, 3 of them trained, 1 interrupted trial(s) queued again"
+
+
+@pytest.mark.slow
+def test_run_piped_to_a_log_shows_each_trial_as_it_happens(tmp_path):
+    """``wrnsearch run ... | cat``: the lines arrive while the run goes on, not in one piece at its end."""
+    import subprocess
+    import threading
+
+    from tests.procs import wrnsearch_exe
+
+    from test_search import write_space
+
+    space = write_space(tmp_path, name="p", max_trials=2, epochs=2, sampler="random")
+    proc = subprocess.Popen([wrnsearch_exe(), "run", str(space), "--runs-dir", str(tmp_path / "runs"),
+                             "--set", "search.max_concurrent=1", "--set", "search.enqueue=[WRN-10-1]"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    seen: list[tuple[str, bool]] = []  # each line, and whether the run was still going when it arrived
+
+    def read() -> None:
+        for line in proc.stdout:
+            seen.append((line.rstrip("\n"), proc.poll() is None))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert proc.wait(timeout=300) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    reader.join(timeout=10)
+    texts = [text[9:] for text, _ in seen]
+    live = [text[9:] for text, running in seen if running]
+    assert texts[0].startswith("run ") and not any("resumed" in t for t in texts), texts  # enqueued is not found
+    assert any(t == "#0 WRN-10-1 started (77,460 params)" for t in live), seen
+    done = [t for t in live if re.match(r"#[01] \S+ done: val error", t)]
+    assert len(done) >= 1, seen  # the first trial's end arrived before the second trial's
+    assert any(t.startswith("progress: done 1") for t in live), seen
+    assert [t for t in texts if t.startswith("finished: ")] == ["finished: budget.max_trials reached (2)"]
+    assert any("report.html" in text for text, _ in seen)  # then the outputs, as before

@@ -1,10 +1,12 @@
-"""The terminal view of a running search: a live panel, or JSON lines in quiet mode (``--quiet``)."""
+"""What a running search shows: a live panel in a terminal, plain lines off one (a job log, ``| tee``,
+``nohup``), JSON lines in quiet mode (``--quiet``)."""
 
 from __future__ import annotations
 
 import json
 import math
 import sys
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -29,6 +31,8 @@ from wrnsearch.search import (
 from wrnsearch.study import Outcome
 from wrnsearch.units import format_seconds
 
+PROGRESS_EVERY_S = 30.0  # off a terminal: a progress line at least this often while nothing else is said
+
 
 def json_lines(kind: str, data: dict[str, Any], progress: RunProgress) -> None:
     """Quiet mode: one JSON object per event on stdout, with the running counts."""
@@ -45,6 +49,31 @@ def _clock(seconds: float) -> str:
 def _bar(fraction: float, width: int = 12) -> str:
     filled = int(round(fraction * width))
     return "█" * filled + "░" * (width - filled)
+
+
+def counts_text(p: RunProgress) -> str:
+    counts = "  ".join(f"{o.value} {getattr(p, o.value)}" for o in COUNTED)
+    return f"{counts}   (trained {p.trained} of {p.max_trials})"
+
+
+def elapsed_text(p: RunProgress, phase: str | None = None) -> str:
+    """Elapsed against ``budget.time``; past it, why the run is still going (``phase``: what it does)."""
+    if not p.time_budget_s:
+        return _clock(p.elapsed_s)
+    text = f"{_clock(p.elapsed_s)} / {format_seconds(p.time_budget_s)}"
+    if p.elapsed_s > p.time_budget_s:
+        text += f" (budget.time reached: {phase or 'stopping the trials in flight'})"
+    return text
+
+
+def front_text(p: RunProgress) -> str:
+    best = f"{p.best_error:.2f}%" if p.best_error is not None else "–"
+    return f"{p.front_size} trial(s), best validation error {best}"
+
+
+def progress_line(p: RunProgress, phase: str | None = None) -> str:
+    """One line of where the search stands, for a log: counts, elapsed, front."""
+    return f"progress: {counts_text(p)}; elapsed {elapsed_text(p, phase)}; front {front_text(p)}"
 
 
 class _Running:
@@ -91,6 +120,7 @@ class LiveView:
         self.running: dict[int, _Running] = {}
         self.durations: list[float] = []  # seconds of each trial trained to its end in this run
         self.concurrency = 1  # the most trials seen running at once
+        self.phase: str | None = None  # what the run does once its trials are over (the "phase" event)
         self.live = Live(self._render(), console=self.console, refresh_per_second=2, get_renderable=self._render)
         self.started = False
 
@@ -114,7 +144,9 @@ class LiveView:
 
     def _track(self, kind: str, data: dict[str, Any]) -> None:
         number = data.get("number")
-        if kind == "run":
+        if kind == "phase":
+            self.phase = data.get("phase")
+        elif kind == "run":
             self.header = f"run {data['run_dir']}  study {data['storage']}"
             self.progress_dir = Path(data["run_dir"]) / PROGRESS_DIR
         elif kind == "start":
@@ -151,18 +183,68 @@ class LiveView:
         if p is None:
             return Panel("starting…", title="wrnsearch")
         rows = {n: self.running[n].row(self.progress_dir) for n in sorted(self.running)}
-        budget = f" / {format_seconds(p.time_budget_s)}" if p.time_budget_s else ""
         eta = self.search_eta_s({n: left for n, (_, left) in rows.items()})
-        counts = "  ".join(f"{o.value} {getattr(p, o.value)}" for o in COUNTED)
-        table.add_row("trials", f"{counts}   (trained {p.trained} of {p.max_trials})")
-        table.add_row("elapsed", f"{_clock(p.elapsed_s)}{budget}"
-                                 + (f"   search ETA ~{_clock(eta)}" if eta is not None else ""))
-        best = f"{p.best_error:.2f}%" if p.best_error is not None else "–"
-        table.add_row("front", f"{p.front_size} trial(s), best validation error {best}")
+        table.add_row("trials", counts_text(p))
+        within = p.elapsed_s <= (p.time_budget_s or math.inf)
+        table.add_row("elapsed", elapsed_text(p, self.phase) + (f"   search ETA ~{_clock(eta)}" if eta is not None
+                                                                and within else ""))
+        table.add_row("front", front_text(p))
         trials = Table.grid(padding=(0, 2))
         for cells, _ in rows.values():
             trials.add_row(*cells)
         return Panel(Group(table, trials, *self.events), title="wrnsearch run", subtitle=self.header)
+
+
+class PlainView:
+    """Off a terminal: a line per event on stdout as it happens (timestamped, flushed), a progress
+    line after each trial that ends and at least every ``every_s`` seconds while nothing else is said,
+    so that a job log shows the search as it goes (rich's live panel would print once, at the end)."""
+
+    def __init__(self, stream: Any = None, every_s: float = PROGRESS_EVERY_S) -> None:
+        self.stream = stream or sys.stdout
+        self.every_s = every_s
+        self.progress: RunProgress | None = None
+        self.phase: str | None = None
+        self.lock = threading.Lock()
+        self.last_line = time.monotonic()
+        self.stopping = threading.Event()
+        self.ticker: threading.Thread | None = None
+
+    def __enter__(self) -> PlainView:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stopping.set()
+        if self.ticker is not None:
+            self.ticker.join(timeout=5)
+
+    def on_event(self, kind: str, data: dict[str, Any], progress: RunProgress) -> None:
+        self.progress = progress
+        if kind == "phase":
+            self.phase = data.get("phase")
+            self._write(f"{self.phase}")
+            return
+        if kind == "run":
+            self._write(f"run {data['run_dir']}  study {data['storage']}")
+            if self.ticker is None:
+                self.ticker = threading.Thread(target=self._tick, name="wrnsearch-progress", daemon=True)
+                self.ticker.start()
+        line = _event_line(kind, data)
+        if line:
+            self._write(line)
+        if kind in (Outcome.DONE, Outcome.PRUNED, Status.TRUNCATED, Outcome.FAILED, "end"):
+            self._write(progress_line(progress, self.phase))
+
+    def _tick(self) -> None:
+        while not self.stopping.wait(min(self.every_s, 1.0)):
+            if self.progress is not None and time.monotonic() - self.last_line >= self.every_s:
+                self._write(progress_line(self.progress, self.phase))
+
+    def _write(self, line: str) -> None:
+        with self.lock:
+            self.stream.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+            self.stream.flush()
+            self.last_line = time.monotonic()
 
 
 def warm_line(data: dict[str, Any]) -> str:
@@ -183,8 +265,8 @@ def _event_line(kind: str, data: dict[str, Any]) -> str | None:
     if kind == "run":
         if not data.get("resumed"):
             return None
-        return (f"resumed: {data['trained_before']} trained trial(s) found, "
-                f"{len(data['reconciled'])} interrupted trial(s) queued again")
+        queued = f", {len(data['reconciled'])} interrupted trial(s) queued again" if data.get("reconciled") else ""
+        return f"resumed: {data['found']} trial(s) found in the study, {data['trained_before']} of them trained{queued}"
     if kind == "start":
         return f"{trial} started ({data[Attr.PARAMS]:,} params)"
     if kind == Outcome.DONE:
@@ -193,8 +275,6 @@ def _event_line(kind: str, data: dict[str, Any]) -> str | None:
         return f"{trial} done: val error {data[Attr.VAL_ERROR]:.2f}%, latency {data[Attr.LATENCY_MS]:.1f} ms"
     if kind in (Outcome.PRUNED, Status.TRUNCATED, Outcome.FAILED, Outcome.INFEASIBLE):
         return f"{trial} {kind}: {data.get('reason') or ''}"
-    if kind == Outcome.DEFERRED:
-        return f"{trial} not started: {data.get('reason')}"
     if kind == Outcome.REUSED:
         return f"{trial} already trained (trial {data[Attr.REUSED_FROM]}): result reused"
     if kind == "warm":

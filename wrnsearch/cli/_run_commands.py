@@ -67,7 +67,7 @@ def resume(run_dir: str, storage: str | None, address: str | None, data_root: st
 def drive_search(space_file: str | None, options: Any, quiet: bool) -> None:
     """Run the search with the live view (JSON lines with ``quiet``), then write the run's outputs;
     ``wrnsearch run``, ``resume`` and ``retrain`` share it."""
-    from wrnsearch.cli._live_view import LiveView, json_lines
+    from wrnsearch.cli._live_view import LiveView, PlainView, json_lines
     from wrnsearch.errors import SearchCrashed
     from wrnsearch.report import write_run_outputs
     from wrnsearch.search import run_search
@@ -75,8 +75,9 @@ def drive_search(space_file: str | None, options: Any, quiet: bool) -> None:
     try:
         if quiet:
             result = run_search(space_file, options, on_event=json_lines)
-        else:
-            with LiveView() as view:
+        else:  # the panel in a terminal; off one (a job log, | tee) it would print once, at the end
+            view = LiveView() if sys.stdout.isatty() and sys.stderr.isatty() else PlainView()
+            with view:
                 result = run_search(space_file, options, on_event=view.on_event)
     except SearchCrashed as e:  # the study holds the finished trials: their front and report still
         _write_what_it_can(e, quiet)
