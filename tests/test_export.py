@@ -5,6 +5,8 @@ and the recorded test error reproduced on the study's own test images."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -14,7 +16,7 @@ import pytest
 import torch
 
 from wrnsearch.data import load_splits
-from wrnsearch.deploy import export_trial, trial_weights_path
+from wrnsearch.deploy import EXPORT_FORMATS, export_trial, read_card, trial_weights_path
 from wrnsearch.errors import RunError
 from wrnsearch.search import RunOptions, run_search
 from wrnsearch.space import DatasetConfig
@@ -114,6 +116,64 @@ def test_export_reproduces_the_recorded_test_error_in_a_fresh_process(trained, t
         if alone is not None:  # a front member: the figures timed alone are in the card too
             assert card["latencies"][-1]["latency_ms"] == alone["latency_ms"]
         assert card["input"]["height"] == 16 and card["format"] == fmt
+
+
+def _available_formats() -> list[str]:
+    """Every export format whose optional packages are installed."""
+    import importlib.util
+
+    needs = {"safetensors": ["safetensors"], "onnx": ["onnx", "onnxscript"]}
+    return [fmt for fmt in EXPORT_FORMATS if all(importlib.util.find_spec(m) for m in needs.get(fmt, []))]
+
+
+@pytest.fixture(scope="module")
+def one_stem(trained, tmp_path_factory):
+    """One trial exported in every available format under one stem (m.pt2, m.onnx ...) under umask
+    022, beside a file made by open() under the same umask; the directory and the formats."""
+    run_dir, study, _ = trained
+    out = tmp_path_factory.mktemp("one-stem")
+    formats = _available_formats()
+    assert "safetensors" in formats, "the export extra is installed in development"
+    old_umask = os.umask(0o022)
+    try:
+        for fmt in formats:
+            export_trial(run_dir, out / f"m{EXPORT_FORMATS[fmt]}", fmt=fmt, trial=_complete(study)[0].number)
+        with open(out / "made-by-open", "w"):
+            pass
+    finally:
+        os.umask(old_umask)
+    return out, formats
+
+
+def test_exports_of_one_stem_each_keep_their_own_card(one_stem):
+    out, formats = one_stem
+    assert len(formats) >= 2
+    for fmt in formats:
+        model = out / f"m{EXPORT_FORMATS[fmt]}"
+        card = json.loads((out / f"{model.name}.card.json").read_text())
+        assert card["format"] == fmt and card["file"] == model.name
+        assert read_card(model) == card
+    assert not (out / "m.card.json").exists()
+
+
+def test_every_exported_file_gets_the_mode_open_gives_a_new_file(one_stem):
+    out, formats = one_stem
+    want = stat.S_IMODE((out / "made-by-open").stat().st_mode)
+    assert want == 0o644  # 0666 under umask 022
+    written = sorted(p for p in out.iterdir() if p.name != "made-by-open")
+    modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written}
+    assert set(modes.values()) == {oct(want)}, modes
+    assert len(written) == 2 * len(formats)  # each model and its card, no temporary left behind
+
+
+def test_a_card_written_under_the_stem_by_an_earlier_version_is_still_read(trained, tmp_path):
+    run_dir, study, _ = trained
+    path, card_path = export_trial(run_dir, tmp_path / "old.pt2", trial=_complete(study)[0].number)
+    card_path.rename(tmp_path / "old.card.json")  # the name exports gave a card before each file had its own
+    assert read_card(path)["file"] == "old.pt2"
+    (tmp_path / "old.onnx").write_bytes(b"")  # the shared stem card describes old.pt2, not this file
+    with pytest.raises(RunError, match="no model card"):
+        read_card(tmp_path / "old.onnx")
 
 
 def test_export_by_architecture_and_its_errors(trained, tmp_path):

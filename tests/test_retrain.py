@@ -11,11 +11,13 @@ import time
 from collections import Counter
 
 import pytest
+import yaml
 
-from wrnsearch.deploy import choose, plan_retrain
+from wrnsearch.deploy import choose, plan_retrain, retrain_space
 from wrnsearch.errors import RunError
 from wrnsearch.pareto import final_ranking, front_info, open_final
 from wrnsearch.search import RunOptions, run_search
+from wrnsearch.space import parse_space
 from wrnsearch.study import load_study
 
 pytestmark = pytest.mark.slow
@@ -117,3 +119,19 @@ def test_retrain_runs_as_a_second_study_and_resumes_after_a_kill(tmp_path, local
                               timeout=120)
     assert exported.returncode == 0, exported.stderr
     assert f"exported trial {best.number} ({best.user_attrs['arch']}" in exported.stdout
+
+
+def test_the_retrain_of_a_cifar10_search_takes_its_data_set_without_the_synthetic_sizes(tmp_path):
+    from wrnsearch.study import resolve_run, write_run_dir
+
+    search = parse_space("name: c\ndataset: {name: cifar10, train_subset: 3000, test_subset: 500}\n"
+                         "space: {depth: [10], widen_factor: [1, 2]}\n")
+    planned = retrain_space(search, ["WRN-10-2"], epochs=2)
+    whole = search.dataset.model_copy(update={"val_size": 0, "train_subset": None, "test_subset": None})
+    assert planned.dataset == whole  # the same data set, split seed ..., on the whole sets
+    target = tmp_path / "retrain"
+    write_run_dir(planned, target)  # as wrnsearch retrain saves it
+    saved = yaml.safe_load((target / "space.yaml").read_text())
+    assert "train_size" not in saved["dataset"] and "test_size" not in saved["dataset"]
+    resumed, _ = resolve_run(None, run_dir=target)  # wrnsearch resume RUN_DIR/retrain
+    assert resumed.model_dump() == planned.model_dump()

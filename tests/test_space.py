@@ -212,6 +212,43 @@ def test_a_run_directory_written_by_an_earlier_version_still_resumes(tmp_path, c
     assert "workers" not in space.to_yaml_dict()["train"]
 
 
+@pytest.mark.parametrize("dataset, saved_sizes", [
+    ("{name: cifar10, train_subset: 3000}", {}),  # a real data set never reads the synthetic image counts
+    ("{name: svhn}", {}),
+    ("{name: cifar10, train_size: 500}", {"train_size": 500}),  # set by hand: kept, the space reloads as it was
+    ("{name: synthetic}", {"train_size": 1024, "test_size": 256}),
+    ("{name: synthetic, train_size: 300, test_size: 90}", {"train_size": 300, "test_size": 90}),
+])
+def test_the_saved_space_holds_the_dataset_keys_its_data_set_reads_and_reloads_equal(tmp_path, dataset,
+                                                                                     saved_sizes):
+    from wrnsearch.study import prepare_run_dir, resolve_run
+
+    path = write(tmp_path, f"name: d\ndataset: {dataset}\nspace: {{architecture: [WRN-10-1]}}\n")
+    space, run_dir = prepare_run_dir(path, runs_dir=tmp_path / "runs")  # as wrnsearch run saves it
+    saved = yaml.safe_load((run_dir / "space.yaml").read_text())
+    assert {k: v for k, v in saved["dataset"].items() if k in ("train_size", "test_size")} == saved_sizes
+    assert saved["dataset"]["num_classes"] == space.dataset.num_classes and "val_size" in saved["dataset"]
+    again, _ = resolve_run(None, run_dir=run_dir)  # as wrnsearch resume reads it
+    assert again.model_dump() == space.model_dump()  # every field, the synthetic counts included
+    assert again.to_yaml_dict() == space.to_yaml_dict() == saved
+
+
+def test_a_run_directory_saved_with_the_synthetic_sizes_on_cifar10_still_resumes(tmp_path):
+    """Earlier versions saved train_size and test_size on every data set: not taken for another data set."""
+    from wrnsearch.study import prepare_run_dir, resolve_run
+
+    text = "name: c\ndataset: {name: cifar10, train_subset: 3000}\nspace: {architecture: [WRN-10-1]}\n"
+    run_dir = tmp_path / "runs" / "c"
+    run_dir.mkdir(parents=True)
+    old = parse_space(text).model_dump(mode="json")  # as earlier versions saved it
+    assert old["dataset"]["train_size"] == 1024
+    (run_dir / "space.yaml").write_text(yaml.safe_dump(old, sort_keys=False))
+    space, _ = resolve_run(None, run_dir=run_dir)  # wrnsearch resume RUN_DIR
+    again, _ = prepare_run_dir(write(tmp_path, text, "c.yaml"), runs_dir=tmp_path / "runs")  # wrnsearch run c.yaml
+    assert again.model_dump() == space.model_dump()
+    assert "train_size" not in yaml.safe_load((run_dir / "space.yaml").read_text())["dataset"]
+
+
 def test_the_default_sampler_is_ehvi_where_it_applies(tmp_path):
     finite = load_space(write(tmp_path, "name: t\nspace: {depth: [16, 22], widen_factor: {low: 1, high: 12}}\n"))
     assert finite.search.sampler == "ehvi"

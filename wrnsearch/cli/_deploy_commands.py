@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -18,16 +17,16 @@ from wrnsearch.cli._group import SET_OPTION, main
               show_default=True, help="export: torch.export .pt2; torchscript: .pt; safetensors: tensors and "
               "metadata (load with wrnsearch.deploy.load_safetensors); onnx: needs the export extra.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
-              help="The model file; its card is written beside it as <stem>.card.json.")
+              help="The model file; its card is written beside it as <file name>.card.json.")
 @click.option("--study", "study_name", default=None, help="Study name, when the storage holds several.")
 def export(run_dir: str, trial: int | None, arch: str | None, fmt: str, output: str, study_name: str | None) -> None:
     """Export a completed trial: float RGB in [0, 1] (NCHW) in, logits out, the normalization inside."""
-    from wrnsearch.deploy import export_trial
+    from wrnsearch.deploy import export_trial, read_card
 
     if (trial is None) == (arch is None):
         raise click.UsageError("give --trial N or --arch NAME")
     path, card_path = export_trial(run_dir, output, fmt=fmt, trial=trial, arch=arch, study_name=study_name)
-    card = json.loads(card_path.read_text())
+    card = read_card(path)
     err = card.get("test_error")
     click.echo(f"exported trial {card['source']['trial']} ({card['name']}, test error "
                f"{'-' if err is None else f'{err:.2f} %'}) to {path}")

@@ -13,8 +13,10 @@ and writes:
   when that is installed.
 
 Every format takes float RGB images in [0, 1], NCHW, at the data set's resolution, any batch
-size, and returns fp32 logits. Beside the model, ``<stem>.card.json``: what it is, how it was
-trained and measured, where it came from.
+size, and returns fp32 logits. Beside the model, its card ``<file name>.card.json`` (``m.onnx.card.json``):
+what it is, how it was trained and measured, where it came from. Each exported file has its own
+card, so exports of one stem in two formats keep both; :func:`read_card` still finds a card that an
+earlier version wrote as ``<stem>.card.json``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import platform
+import stat
 import warnings
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,7 @@ from wrnsearch.train import WEIGHTS_FILE, load_weights
 
 EXPORT_FORMATS = {"torchscript": ".pt", "export": ".pt2", "safetensors": ".safetensors", "onnx": ".onnx"}
 CHECKPOINTS_DIR = "checkpoints"
+CARD_SUFFIX = ".card.json"
 
 
 def pick_trial(study: optuna.Study, number: int | None = None, arch: str | None = None) -> FrozenTrial:
@@ -110,15 +115,43 @@ def export_trial(run_dir: str | Path, output: str | Path, *, fmt: str = "export"
         output = output.with_suffix(EXPORT_FORMATS[fmt])
     output.parent.mkdir(parents=True, exist_ok=True)
     example = torch.rand(2, state["channels"], state["resolution"], state["resolution"])
-    with atomic_path(output) as tmp:
-        _WRITERS[fmt](model, example, state, Path(tmp))
+    _write_model(fmt, model, example, state, output)
     checked = _check_onnx(model, example, output) if fmt == "onnx" else None
     card = model_card(study, chosen, state, fmt, output, run_dir)
     if checked is not None:
         card["onnxruntime_max_abs_diff"] = checked
-    card_path = output.with_name(output.stem + ".card.json")
+    card_path = output.with_name(output.name + CARD_SUFFIX)
     atomic_write_text(card_path, json.dumps(card, indent=2) + "\n")
     return output, card_path
+
+
+def read_card(model_path: str | Path) -> dict[str, Any]:
+    """The card of an exported model file: ``<file name>.card.json``, or the ``<stem>.card.json`` that
+    exports before per-file cards wrote, when that card names this file (one stem's exports shared it).
+
+    Raises:
+        RunError: when the model has no card.
+    """
+    model_path = Path(model_path)
+    card_path = model_path.with_name(model_path.name + CARD_SUFFIX)
+    if card_path.is_file():
+        return json.loads(card_path.read_text())
+    shared = model_path.with_name(model_path.stem + CARD_SUFFIX)
+    if shared.is_file():
+        card = json.loads(shared.read_text())
+        if card.get("file") == model_path.name:
+            return card
+    raise RunError(f"{model_path}: no model card beside it ({card_path.name}); export it again with wrnsearch export")
+
+
+def _write_model(fmt: str, model: DeployedWRN, example: torch.Tensor, state: dict[str, Any], output: Path) -> None:
+    """Write ``output`` atomically with the mode of any new file here (0644 under umask 022), whatever
+    the format's writer does: safetensors writes a 0600 temporary of its own and renames it over the path."""
+    with atomic_path(output) as tmp:
+        tmp.touch()  # created as open() creates a file: its mode is the one the model file gets
+        mode = stat.S_IMODE(tmp.stat().st_mode)
+        _WRITERS[fmt](model, example, state, tmp)
+        os.chmod(tmp, mode)
 
 
 def _torchscript(model: DeployedWRN, example: torch.Tensor, state: dict[str, Any], path: Path) -> None:

@@ -33,13 +33,15 @@ from wrnsearch.space._schema import (
     Space,
     SpaceDims,
     TrainConfig,
+    drop_unused_keys,
     paper_recipe,
 )
 
 __all__ = [
     "DatasetConfig", "Dim", "EHVI_MAX_ARCHITECTURES", "OBJECTIVES", "SAMPLERS", "SCHEDULERS", "STARTUP_TRIALS",
     "SearchConfig", "Space", "SpaceDims", "TrainConfig", "budget_violations", "constraint_values", "count_specs",
-    "depth_param", "depths_for", "drop_retired_keys", "iter_specs", "load_space", "minimum_costs", "outside_space",
+    "depth_param", "depths_for", "drop_retired_keys", "drop_unused_keys", "iter_specs", "load_space",
+    "minimum_costs", "outside_space",
     "paper_recipe", "params_of", "parse_space", "space_blocks", "space_cost", "space_from_data", "space_size",
     "spec_from_params", "training_space", "with_dataset",
 ]

@@ -34,6 +34,7 @@ OBJECTIVES = ("error", "params", "latency_ms", "latency_infer_ms", "macs")
 SHAPE_KEYS = ("num_classes", "resolution", "channels")
 KNOWN_DATASETS = {"cifar10": (10, 32, 3), "cifar100": (100, 32, 3), "svhn": (10, 32, 3)}
 SYNTHETIC_SHAPE = (10, 32, 3)
+SYNTHETIC_ONLY_KEYS = ("train_size", "test_size")  # how many images the synthetic data set makes
 
 
 def paper_recipe(dataset: str) -> dict[str, Any]:
@@ -310,5 +311,23 @@ class Space(Section):
         return ["minimize"] * len(self.objectives)
 
     def to_yaml_dict(self) -> dict[str, Any]:
-        """The resolved space, every default filled in, as plain YAML-able data."""
-        return self.model_dump(mode="json")
+        """The resolved space as plain YAML-able data: every default filled in that its data set reads
+        (see :func:`drop_unused_keys`); it validates back to an equal space."""
+        return drop_unused_keys(self.model_dump(mode="json"))
+
+
+def drop_unused_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """Remove, in place, the dataset keys its data set never reads that hold their defaults: the
+    synthetic set's sizes on a real data set. A value someone changed stays, so that the data
+    validates back to the same space (and the same trial keys, which hash the whole section).
+
+    Example:
+        >>> drop_unused_keys({"dataset": {"name": "cifar10", "train_size": 1024, "test_size": 256}})
+        {'dataset': {'name': 'cifar10'}}
+    """
+    dataset = data.get("dataset")
+    if isinstance(dataset, dict) and dataset.get("name", "cifar10") != "synthetic":
+        for key in SYNTHETIC_ONLY_KEYS:
+            if key in dataset and dataset[key] == DatasetConfig.model_fields[key].default:
+                del dataset[key]
+    return data

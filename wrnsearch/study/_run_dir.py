@@ -1,8 +1,9 @@
 """A run directory: the resolved space it was started with, its study, and the lock of its driver.
 
 ``runs/<name>/space.yaml`` is the space as resolved when the run started (every default filled
-in), so that ``wrnsearch resume RUN_DIR`` continues it as it was; a later command with another
-data set, objectives or recipe is refused, because its results would not be comparable.
+in that its data set reads: no synthetic image counts beside CIFAR-10), so that ``wrnsearch resume
+RUN_DIR`` continues it as it was; a later command with another data set, objectives or recipe is
+refused, because its results would not be comparable.
 ``RUN_DIR/.lock`` keeps a second driver out.
 """
 
@@ -19,7 +20,7 @@ import yaml
 
 from wrnsearch.errors import RunError
 from wrnsearch.files import atomic_write_text
-from wrnsearch.space import Space, drop_retired_keys, load_space
+from wrnsearch.space import Space, drop_retired_keys, drop_unused_keys, load_space
 
 SPACE_FILE = "space.yaml"
 LOCK_FILE = ".lock"
@@ -77,7 +78,8 @@ def resolve_run(space_path: str | Path | None, *, run_dir: str | Path | None = N
     run_dir = Path(run_dir)
     saved = run_dir / SPACE_FILE
     if saved.exists():
-        old = drop_retired_keys(yaml.safe_load(saved.read_text()))  # as an earlier version wrote it
+        # as an earlier version wrote it: with retired keys, and with the synthetic sizes on every data set
+        old = drop_unused_keys(drop_retired_keys(yaml.safe_load(saved.read_text())))
         new = space.to_yaml_dict()
         for section in _FIXED_SECTIONS:
             if old.get(section) != new.get(section):
