@@ -12,11 +12,12 @@ import time
 import urllib.request
 
 import optuna
+import plotly.io
 import pytest
 from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
 from tests.procs import free_port, wrnsearch_exe
 
-from test_report import CHROMIUM, CHROMIUM_ARGS
+from test_report import CHROMIUM, CHROMIUM_ARGS, browser  # noqa: F401 - browser is a fixture
 from test_search import load, write_space
 from wrnsearch.pareto import front_info
 from wrnsearch.search import CURVES_ID, FRONT_ID, DashboardFigures, RunOptions, learning_curve, run_search
@@ -167,3 +168,28 @@ def test_a_trial_recorded_before_intermediate_values_draws_its_curve_attribute()
     study.add_trial(optuna.trial.create_trial(value=40.0, intermediate_values={1: 55.0, 3: 40.0},
                                               user_attrs={"curve": [{"epoch": 1, "val_error": 99.0}]}))
     assert [learning_curve(t) for t in study.trials] == [{1: 70.0, 2: 61.5}, {1: 55.0, 3: 40.0}]
+
+
+@pytest.mark.parametrize("epochs, ticks", [(3, ["1", "2", "3"]), (12, ["2", "4", "6", "8", "10", "12"]),
+                                           (30, ["5", "10", "15", "20", "25", "30"])])
+def test_the_learning_curves_tick_whole_epochs(browser, tmp_path, epochs, ticks):  # noqa: F811 - the fixture
+    """The epoch axis as Chromium draws it: whole epochs only, never "1 2 2 3 3" (ticks at 1.5 and
+    2.5 printed as integers), and at most ten of them."""
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    study.set_metric_names(["error", "params"])
+    study.set_user_attr("objectives", ["error", "params"])
+    for n in range(3):
+        study.add_trial(optuna.trial.create_trial(
+            values=[60.0 - n, 1e5 * (n + 1)], user_attrs={"arch": f"WRN-10-{n + 1}", "params": 1e5 * (n + 1)},
+            intermediate_values={e: 90.0 - e - n for e in range(1, epochs + 1)}))
+    DashboardFigures(study, min_interval_s=0).flush()
+    figure = _figures(study)[CURVES_ID]
+    assert figure["layout"]["xaxis"]["tickformat"] == "d" and isinstance(figure["layout"]["xaxis"]["dtick"], int)
+    page_path = tmp_path / "curves.html"
+    plotly.io.from_json(json.dumps(figure)).write_html(page_path, include_plotlyjs=True)
+    page = browser.new_page(viewport={"width": 900, "height": 600})
+    page.goto(page_path.as_uri())
+    page.wait_for_function("() => document.querySelector('.plotly-graph-div')._fullLayout", timeout=60_000)
+    drawn = page.eval_on_selector_all(".xtick text", "ticks => ticks.map(t => t.textContent)")
+    page.close()
+    assert drawn == ticks

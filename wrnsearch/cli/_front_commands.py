@@ -49,11 +49,12 @@ def pareto(run_dir: str | None, storage: str | None, study_name: str | None, obj
               help="HTML file to write (default: RUN_DIR/report.html, or report.html).")
 def report(run_dir: str | None, storage: str | None, study_name: str | None, output: str | None) -> None:
     """Write a self-contained HTML report (works offline): fronts, hypervolume, the front's table."""
-    from wrnsearch.report import write_report
+    from wrnsearch.report import size_text, write_report
 
     study = _open_study(run_dir, storage, study_name)
     if output:
         target = Path(output)
     else:
         target = Path(run_dir) / "report.html" if run_dir and not storage else Path("report.html")
-    click.echo(f"report: {write_report(study, target)}")
+    written = write_report(study, target)
+    click.echo(f"report: {written} ({size_text(written.stat().st_size)}, works offline)")

@@ -1,7 +1,10 @@
 """The report of a search: a self-contained HTML page, and the files a run leaves behind.
 
 - :mod:`~wrnsearch.report._page`: :func:`write_report`, the page;
-- :mod:`~wrnsearch.report._figures`: its plotly figures;
+- :mod:`~wrnsearch.report._figures`, :mod:`~wrnsearch.report._curves`, :mod:`~wrnsearch.report._parallel`:
+  its plotly figures, with their axes (:mod:`~wrnsearch.report._axes`) and the paper's labels placed
+  apart (:mod:`~wrnsearch.report._labels`);
+- :mod:`~wrnsearch.report._plotlyjs`: plotly.js carried in the page, gzip-compressed;
 - :mod:`~wrnsearch.report._paper_results`: the paper's published results, as data;
 - :mod:`~wrnsearch.report._outputs`: ``pareto.csv`` and ``report.html`` at the end of a run.
 
@@ -10,11 +13,12 @@ The only package that imports plotly. The arithmetic lives in :mod:`wrnsearch.pa
 
 from __future__ import annotations
 
+from wrnsearch.report._html import size_text
 from wrnsearch.report._outputs import write_run_outputs
 from wrnsearch.report._page import render_report, write_report
 from wrnsearch.report._paper_results import PAPER_LABEL, PAPER_RESULTS, PaperResult, paper_results
 
 __all__ = [
-    "PAPER_LABEL", "PAPER_RESULTS", "PaperResult", "paper_results", "render_report", "write_report",
+    "PAPER_LABEL", "PAPER_RESULTS", "PaperResult", "paper_results", "render_report", "size_text", "write_report",
     "write_run_outputs",
 ]

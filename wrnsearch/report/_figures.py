@@ -10,25 +10,28 @@ from __future__ import annotations
 import html
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import plotly.graph_objects as go
 
 from wrnsearch.cost import format_count
-from wrnsearch.errors import SpecError
 from wrnsearch.pareto import REFERENCE_POINT, FrontInfo, non_dominated_mask, trial_figure
 from wrnsearch.record import Attr
+from wrnsearch.report._axes import linear_range, log_range, log_ticks
+from wrnsearch.report._labels import LABEL_FONT_PX, Box, label_size_px, place_labels
 from wrnsearch.report._paper_results import PAPER_LABEL, PaperResult
-from wrnsearch.spec import format_block, parse_name
 
 FRONT_COLOR = "#d62728"
-_OTHER_COLOR = "#5b84b1"
+OTHER_COLOR = "#5b84b1"
 _PAPER_COLOR = "#222222"
 _SYMBOLS_2D = ("circle", "diamond", "square", "triangle-up", "cross", "x", "hexagon", "triangle-down")
 _SYMBOLS_3D = ("circle", "diamond", "square", "cross", "x", "circle-open", "diamond-open", "square-open")
 _DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+_STAR_SIZE = 12  # plotly's marker size of the paper's stars
+_STAR_PX = _STAR_SIZE + 2.0  # the box a star takes on screen, its white outline included
+_MARKER_PX = 10.0  # a trial's marker (8) or the front's (9) on screen
 
 
 class Point(NamedTuple):
@@ -99,7 +102,7 @@ def devices_of(points: Sequence[Point]) -> list[str]:
     return sorted(counts, key=lambda d: (-counts[d], d))
 
 
-def _base_layout(title: str, height: int, **kwargs: Any) -> dict[str, Any]:
+def base_layout(title: str, height: int, **kwargs: Any) -> dict[str, Any]:
     return dict(
         title=dict(text=title, x=0.01, xanchor="left"),
         height=height,
@@ -131,12 +134,12 @@ def scatter_3d(points: Sequence[Point], devices: Sequence[str], latency_key: str
                 mode="markers",
                 name=f"{name} · {device}" if several else name,
                 marker=dict(
-                    size=6 if on_front else 4, color=FRONT_COLOR if on_front else _OTHER_COLOR,
+                    size=6 if on_front else 4, color=FRONT_COLOR if on_front else OTHER_COLOR,
                     opacity=1.0 if on_front else 0.55, symbol=_SYMBOLS_3D[d % len(_SYMBOLS_3D)],
                 ),
                 text=[_hover(p) for p in group], hovertemplate="%{text}<extra></extra>",
             ))
-    fig.update_layout(**_base_layout(
+    fig.update_layout(**base_layout(
         f"Validation error, parameters and {latency_title}", 620,
         scene=dict(
             xaxis=dict(title=dict(text="params"), type="log", dtick=1),
@@ -161,15 +164,6 @@ def _step_front(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], 
     return front[:, 0].tolist(), front[:, 1].tolist()
 
 
-def _label_positions(xs: Sequence[float]) -> list[str]:
-    """Text positions that alternate above and below along x, so neighbouring labels overlap less."""
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    positions = [""] * len(xs)
-    for rank, i in enumerate(order):
-        positions[i] = ("bottom center", "top center")[rank % 2]
-    return positions
-
-
 def _add_fronts_2d(fig: go.Figure, pts: Sequence[Point], devices: Sequence[str], x_key: str,
                    per_device: bool) -> None:
     """The front of error against ``x_key`` as a step line: one per device for latencies (latencies
@@ -191,19 +185,44 @@ def _add_fronts_2d(fig: go.Figure, pts: Sequence[Point], devices: Sequence[str],
 
 
 def _paper_trace(paper: Sequence[tuple[PaperResult, float]]) -> go.Scatter:
-    """The paper's published results as labelled stars (params as published, test error)."""
+    """The paper's published results as stars (params as published, test error); their names are
+    annotations placed by :func:`_paper_labels`, and on hover."""
     return go.Scatter(
-        x=[r.params_m * 1e6 for r, _ in paper], y=[e for _, e in paper], mode="markers+text",
+        x=[r.params_m * 1e6 for r, _ in paper], y=[e for _, e in paper], mode="markers",
         name=PAPER_LABEL,
-        marker=dict(size=12, symbol="star", color=_PAPER_COLOR, line=dict(width=1, color="white")),
-        text=[r.name for r, _ in paper], textposition=_label_positions([r.params_m for r, _ in paper]),
-        textfont=dict(size=9, color=_PAPER_COLOR),
+        marker=dict(size=_STAR_SIZE, symbol="star", color=_PAPER_COLOR, line=dict(width=1, color="white")),
+        text=[r.name for r, _ in paper],
         customdata=[[r.table, f"{r.params_m:g}M"] for r, _ in paper],
         hovertemplate=(
             "<b>%{text}</b> — paper, %{customdata[0]}<br>test error %{y:.2f} % after 200 epochs"
             " on the full training set<br>params %{customdata[1]} (as published)<extra></extra>"
         ),
     )
+
+
+def _paper_labels(paper: Sequence[tuple[PaperResult, float]], trials: Sequence[tuple[float, float]],
+                  x_range: Sequence[float], y_range: Sequence[float]) -> list[dict[str, Any]]:
+    """The stars' names as annotations, each beside its star where it overlaps no other label and
+    no star, covering as few ``trials`` (params, error) as it can
+    (:func:`wrnsearch.report._labels.place_labels`), a thin line to its star when it had to move off it."""
+    (x0, x1), (y0, y1) = x_range, y_range
+
+    def box(x: float, y: float, size_px: float) -> Box:
+        return Box((math.log10(x) - x0) / (x1 - x0), (y1 - y) / (y1 - y0), size_px, size_px)
+
+    stars = [box(r.params_m * 1e6, e, _STAR_PX) for r, e in paper]
+    markers = [box(x, y, _MARKER_PX) for x, y in trials]
+    offsets = place_labels(stars, [label_size_px(r.name) for r, _ in paper], markers=markers)
+    return [dict(
+        x=math.log10(r.params_m * 1e6), y=e, xref="x", yref="y", text=r.name, name=f"paper label {r.name}",
+        ax=dx, ay=dy, showarrow=True, arrowhead=0, arrowwidth=0.7, arrowcolor="#999", standoff=_STAR_PX / 2,
+        font=dict(size=LABEL_FONT_PX, color=_PAPER_COLOR), bgcolor="rgba(255,255,255,0.8)", borderpad=1,
+    ) for (r, e), (dx, dy) in zip(paper, offsets)]
+
+
+def _tick_text(x_key: str) -> Callable[[float], str]:
+    """``300K``, ``3M`` for counts; ``0.3``, ``30`` for milliseconds."""
+    return format_count if x_key in ("params", "macs") else (lambda v: f"{v:g}")
 
 
 def scatter_2d(
@@ -230,7 +249,7 @@ def scatter_2d(
             x=[getattr(p, x_key) for p in group], y=[p.error for p in group], mode="markers",
             name=f"trials · {device}" if several else "trials",
             marker=dict(
-                size=8, symbol=_SYMBOLS_2D[d % len(_SYMBOLS_2D)], color=_OTHER_COLOR, opacity=0.75,
+                size=8, symbol=_SYMBOLS_2D[d % len(_SYMBOLS_2D)], color=OTHER_COLOR, opacity=0.75,
                 line=dict(width=0.5, color="white"),
             ),
             text=[_hover(p) for p in group], hovertemplate="%{text}<extra></extra>",
@@ -239,10 +258,14 @@ def scatter_2d(
         _add_fronts_2d(fig, pts, devices, x_key, per_device_front)
     if paper:
         fig.add_trace(_paper_trace(paper))
-    fig.update_layout(**_base_layout(
+    # ranges set here, not by plotly, so that the paper's labels know where their stars land
+    x_range = log_range([getattr(p, x_key) for p in pts] + [r.params_m * 1e6 for r, _ in paper])
+    y_range = linear_range([p.error for p in pts] + [e for _, e in paper])
+    fig.update_layout(**base_layout(
         title, 470,
-        xaxis=dict(title=dict(text=x_title), type="log"),
-        yaxis=dict(title=dict(text="error (%)")),
+        xaxis=dict(title=dict(text=x_title), type="log", range=x_range, **log_ticks(x_range, _tick_text(x_key))),
+        yaxis=dict(title=dict(text="error (%)"), range=y_range),
+        annotations=_paper_labels(paper, [(getattr(p, x_key), p.error) for p in pts], x_range, y_range),
     ))
     return fig
 
@@ -253,7 +276,7 @@ def hypervolume_figure(numbers: np.ndarray, hv: np.ndarray, objectives: Sequence
         name="hypervolume", hovertemplate="after trial %{x}: %{y:.4f}<extra></extra>",
     ))
     top = REFERENCE_POINT ** len(objectives)
-    fig.update_layout(**_base_layout(
+    fig.update_layout(**base_layout(
         f"Hypervolume of the front ({', '.join(objectives)}), normalized", 380,
         xaxis=dict(title=dict(text="trials (by trial number)")),
         yaxis=dict(title=dict(text=f"hypervolume (max {top:.3g})"), rangemode="tozero"),
@@ -270,57 +293,15 @@ def optimization_figure(info: FrontInfo) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(
         x=list(info.trial_numbers), y=values.tolist(), mode="markers", name=objective,
-        marker=dict(color=_OTHER_COLOR, size=7), text=list(info.names),
+        marker=dict(color=OTHER_COLOR, size=7), text=list(info.names),
         hovertemplate="<b>%{text}</b><br>trial %{x}: %{y:.4g}<extra></extra>",
     ))
     fig.add_trace(go.Scatter(
         x=list(info.trial_numbers), y=best.tolist(), mode="lines", name=f"best {objective} so far",
         line=dict(shape="hv", color=FRONT_COLOR, width=2), hoverinfo="skip",
     ))
-    fig.update_layout(**_base_layout(
+    fig.update_layout(**base_layout(
         f"Optimization history ({objective}, {info.directions[0]})", 400,
         xaxis=dict(title=dict(text="trial number")), yaxis=dict(title=dict(text=objective)),
     ))
-    return fig
-
-
-def _spec_of(p: Point) -> dict[str, Any] | None:
-    if p.spec is not None:
-        return p.spec
-    try:
-        return parse_name(p.arch).to_dict()
-    except SpecError:
-        return None
-
-
-def parallel_figure(points: Sequence[Point]) -> go.Figure | None:
-    rows = [(p, s) for p in points if (s := _spec_of(p)) is not None and math.isfinite(p.error)]
-    if not rows:
-        return None
-    blocks = [format_block(tuple(s["kernels"])) for _, s in rows]
-    block_names = sorted(set(blocks), key=lambda b: (len(b), b))
-
-    def dim(label: str, values: list[float], **extra: Any) -> dict[str, Any]:
-        low, high = min(values), max(values)
-        if low == high:  # a fixed dimension: give the axis some room
-            low, high = low - 1, high + 1
-        return dict(label=label, values=values, range=[low, high], **extra)
-
-    dims = [
-        dim("depth", [float(s["depth"]) for _, s in rows]),
-        dim("k (widen factor)", [float(s["widen_factor"]) for _, s in rows]),
-        dim("l (convs/block)", [float(len(s["kernels"])) for _, s in rows]),
-        dim("block", [float(block_names.index(b)) for b in blocks],
-            tickvals=list(range(len(block_names))), ticktext=block_names),
-        dim("dropout", [float(s.get("dropout", 0.0)) for _, s in rows]),
-        dim("val error (%)", [p.error for p, _ in rows]),
-    ]
-    errors = [p.error for p, _ in rows]
-    fig = go.Figure(go.Parcoords(
-        dimensions=dims,
-        line=dict(color=errors, colorscale="Viridis", reversescale=True, showscale=True,
-                  colorbar=dict(title=dict(text="val error (%)"))),
-    ))
-    fig.update_layout(**_base_layout("Architectures of the eligible trials, coloured by validation error", 420))
-    fig.update_layout(margin=dict(l=70, r=40, t=90, b=30))
     return fig

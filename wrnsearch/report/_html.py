@@ -32,6 +32,7 @@ details pre { max-height: 420px; overflow: auto; font-size: 12px; }
 .grid { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 10px; }
 @media (max-width: 1100px) { .grid { grid-template-columns: minmax(0, 1fr); } }
 .caption { color: #555; font-size: 13px; margin: 2px 4px 10px; }
+footer { margin-top: 28px; }
 table.sortable { border-collapse: collapse; background: #fff; font-size: 13px; width: 100%; }
 table.sortable th, table.sortable td { border: 1px solid #ddd; padding: 4px 8px; text-align: right;
                                        white-space: nowrap; }
@@ -75,6 +76,11 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
   });
 });
 """
+
+
+def size_text(n_bytes: int) -> str:
+    """``2.1 MB``, ``18 KB``: a file's size as a reader wants it (decimal units, as browsers show them)."""
+    return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 1e6 else f"{n_bytes / 1e3:.0f} KB"
 
 
 def escape(value: Any) -> str:

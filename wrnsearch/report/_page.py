@@ -8,12 +8,16 @@
   it) error vs inference latency, each with its own front as a step line, and on CIFAR-10/100 the
   paper's published results as labelled reference markers;
 - the hypervolume of the study's front against the number of trials;
-- parallel coordinates of depth, k, l, block and dropout, coloured by error;
+- the learning curves of the trained trials, the front's in red;
+- parallel coordinates of depth, k, l, block and dropout, coloured by error (an axis every trial
+  shares the value of is named in the caption instead);
 - a sortable table of the front (validation and test error).
 
 A single-objective study gets its best trials and the optimization curve instead of fronts; a
-study without an eligible trial gets a page that says so. plotly.js is embedded in the page
-(about 4.8 MB), so it works without network access.
+study without an eligible trial gets a page that says so. plotly.js is embedded in the page,
+gzip-compressed (2.0 MB of a page of 2.1 MB for 30 trials; 4.8 MB unpacked, see
+:mod:`wrnsearch.report._plotlyjs`), so it works without network access; the page's footer says how
+big it is.
 
 Example:
     >>> from wrnsearch.study import load_study
@@ -22,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import logging
@@ -34,7 +39,6 @@ import numpy as np
 import optuna
 import plotly.graph_objects as go
 import plotly.io as pio
-import plotly.offline
 import yaml
 
 from wrnsearch import __version__
@@ -49,19 +53,22 @@ from wrnsearch.pareto import (
     study_objectives,
     timed_alone,
 )
+from wrnsearch.report._curves import curves_figure
 from wrnsearch.report._figures import (
     Point,
     devices_of,
     fmt,
     hypervolume_figure,
     optimization_figure,
-    parallel_figure,
     points_of,
     scatter_2d,
     scatter_3d,
 )
-from wrnsearch.report._html import PAGE_CSS, SORT_JS, escape, trials_table
+from wrnsearch.report._html import PAGE_CSS, SORT_JS, escape, size_text, trials_table
 from wrnsearch.report._paper_results import PAPER_LABEL, PaperResult, paper_results
+from wrnsearch.report._parallel import architecture_axes, constant_note, parallel_figure
+from wrnsearch.report._plotlyjs import defer_scripts, loader_html, packed_plotlyjs, plotlyjs_size, status_html
+from wrnsearch.space import drop_unused_keys
 from wrnsearch.study import Outcome, count_outcomes
 
 logger = logging.getLogger(__name__)
@@ -81,7 +88,7 @@ def _figure_html(fig: go.Figure, div_id: str, caption: str = "") -> str:
         default_width="100%", default_height=f"{height}px",
     )
     caption_html = f'<figcaption class="caption">{caption}</figcaption>' if caption else ""
-    return f'<figure class="plot">{body}{caption_html}</figure>'
+    return f'<figure class="plot">{defer_scripts(body)}{caption_html}</figure>'
 
 
 def _counts(study: optuna.Study) -> dict[str, int]:
@@ -91,6 +98,8 @@ def _counts(study: optuna.Study) -> dict[str, int]:
 def _space_text(space: Any) -> str:
     if space is None:
         return "(the study does not record its space)"
+    if isinstance(space, dict):  # a study of an earlier version: the synthetic sizes beside CIFAR-10
+        space = drop_unused_keys(copy.deepcopy(space))
     try:
         return yaml.safe_dump(space, sort_keys=False, allow_unicode=True, width=100)
     except yaml.YAMLError:
@@ -187,14 +196,31 @@ def render_report(study: optuna.Study) -> str:
             _fronts(page, study, info, points, devices, paper, titles)
         else:
             _optimization(page, info, points, devices, paper, titles)
-        page.body.append("<h2>Architectures</h2>")
-        page.add(parallel_figure(points), "plot-parallel",
-                 "Drag along an axis to filter; l is the number of convolutions per block.")
+        _curves(page, study, info, several=len(objectives) > 1)
+        _architectures(page, points)
         page.body.append(_best_table(info, points, objectives))
         page.body.append(f'<p class="caption">{_eligible_text()}</p>')
         page.body.extend(_final_section(study))
     logger.debug("report of %r: %d plots, %d eligible trials", study.study_name, page.plots, len(points))
     return page.html(f"wrnsearch report: {study.study_name}")
+
+
+def _curves(page: _Page, study: optuna.Study, info: FrontInfo, *, several: bool) -> None:
+    front = {t.number for t in info.front_trials}
+    fig = curves_figure(study.get_trials(deepcopy=False), front, "front" if several else "best trial")
+    if fig is not None:
+        page.body.append("<h2>Training</h2>")
+        page.add(fig, "plot-learning-curves",
+                 "Validation error after each epoch of every trained trial; dotted: stopped early (pruned or "
+                 f"failed). Red: the {'front' if several else 'best trial'}. Hover for the architecture.")
+
+
+def _architectures(page: _Page, points: list[Point]) -> None:
+    page.body.append("<h2>Architectures</h2>")
+    axes = architecture_axes(points)
+    if axes is not None:
+        page.add(parallel_figure(axes), "plot-parallel",
+                 "Drag along an axis to filter; l is the number of convolutions per block." + constant_note(axes))
 
 
 def _final_section(study: optuna.Study) -> list[str]:
@@ -232,6 +258,21 @@ class _Page:
             self.plots += 1
 
     def html(self, title: str) -> str:
+        """The whole page; its footer says its size, which the footer's own digits do not change."""
+        size = "?"
+        for _ in range(3):  # the size with the footer that states it
+            text = self._document(title, size)
+            stated, size = size, size_text(len(text.encode("utf-8")))
+            if size == stated:
+                break
+        return text
+
+    def _document(self, title: str, size: str) -> str:
+        footer = f"This page: <b>{size}</b>."
+        if self.plots:  # a page without plots needs no plotly.js
+            footer = (f"This page: <b>{size}</b>, of which {size_text(len(packed_plotlyjs()))} is plotly.js, "
+                      f"gzip-compressed ({size_text(plotlyjs_size())} once the browser unpacks it), carried along "
+                      "so that the page works offline.")
         return "\n".join([
             "<!DOCTYPE html>",
             '<html lang="en"><head><meta charset="utf-8">',
@@ -239,10 +280,12 @@ class _Page:
             f"<title>{escape(title)}</title>",
             f"<style>{PAGE_CSS}</style>",
             '<script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: "local"};</script>',
-            f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>',
             f'</head><body><main data-plots="{self.plots}">',
+            status_html(),
             *self.body,
+            f'<footer class="meta" id="page-size">{footer}</footer>',
             "</main>",
+            loader_html() if self.plots else "",
             f"<script>{SORT_JS}</script>",
             "</body></html>",
             "",
@@ -327,5 +370,5 @@ def write_report(study: optuna.Study, output_path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    logger.info("wrote the report of %r to %s", study.study_name, path)
+    logger.info("wrote the report of %r to %s (%s)", study.study_name, path, size_text(path.stat().st_size))
     return path

@@ -77,6 +77,23 @@ def learning_curve(trial: FrozenTrial) -> dict[int, float]:
     return points
 
 
+def epoch_axis(epochs: list[int]) -> dict[str, Any]:
+    """An axis of whole epochs (plotly's own puts ticks at 1.5 and 2.5, which ``tickformat="d"`` then
+    prints as ``1 2 2 3 3``): a tick at every epoch up to ten, then every 2, 5, 10, 20 ... epochs.
+
+    >>> epoch_axis([1, 2, 3])["dtick"], epoch_axis(list(range(1, 31)))["dtick"]
+    (1, 5)
+    """
+    first, last = (min(epochs), max(epochs)) if epochs else (1, 1)
+    span, scale = last - first + 1, 1
+    while span / (5 * scale) > 10:
+        scale *= 10
+    dtick = next(step * scale for step in (1, 2, 5) if span / (step * scale) <= 10)
+    low = first - 0.3 * dtick if first < 1 else max(first - 0.3 * dtick, first - 0.5)  # no epoch 0 to tick
+    return {"title": "epoch", "tickmode": "linear", "tick0": first if dtick == 1 else 0, "dtick": dtick,
+            "tickformat": "d", "range": [low, last + 0.3 * dtick]}
+
+
 def curves_figure(trials: list[FrozenTrial], colours: dict[int, str]) -> Any:
     """Validation error by epoch of every trial trained (or training) with a learning curve."""
     import plotly.graph_objects as go
@@ -109,8 +126,9 @@ def curves_figure(trials: list[FrozenTrial], colours: dict[int, str]) -> Any:
                                      name="other trials" if dash == "solid" else "stopped early",
                                      legendgroup=f"other-{dash}", line={"color": _GREY, "width": 1, "dash": dash},
                                      hovertemplate=hover))
+    epochs = sorted({e for t in drawn for e in curves[t.number]})
     fig.update_layout(title=f"Learning curves ({len(drawn)} trials)",
-                      xaxis={"title": "epoch", "tickformat": "d"}, yaxis_title="validation error (%)",
+                      xaxis=epoch_axis(epochs), yaxis_title="validation error (%)",
                       template="plotly_white", height=480, margin={"l": 60, "r": 20, "t": 50, "b": 50},
                       hovermode="closest")
     return fig
