@@ -124,8 +124,9 @@ class CandidateSampler(BaseSampler):
         others = [t for t in trials if t.number != trial.number]
         tried = {t.user_attrs.get(Attr.ARCH) for t in others}
         open_ = [i for i, n in enumerate(self.names) if n not in tried] or list(range(len(self.names)))
-        if self.proposal_filter is not None:
-            open_ = [i for i in open_ if self.proposal_filter(self.candidates[i][1])] or open_
+        if self.proposal_filter is not None:  # none accepted: the quickest, whose prediction says why not
+            open_ = ([i for i in open_ if self.proposal_filter(self.candidates[i][1])]
+                     or [min(open_, key=lambda i: (self.candidates[i][1].macs, self.names[i]))])
         done = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get(Attr.ARCH) in self.index
                 and t.values and all(math.isfinite(v) for v in t.values)]
         if len(done) < max(self.n_startup_trials, 2):
