@@ -76,7 +76,7 @@ def run_search(space_path: str | Path | None, options: RunOptions = RunOptions()
     if options.warm_start is not None:  # checked before the run directory is written: a refusal leaves nothing
         warm = check_warm_start(space, options.warm_start, run_dir=run_dir, data_root=options.data_root)
     write_run_dir(space, run_dir)
-    with RunLock(run_dir), study_lock(url, space.name):  # a server's study: no second driver on any host
+    with RunLock(run_dir), study_lock(url, space.name, run_dir):  # no second driver of the study, anywhere
         study = open_study(space, url)
         try:
             return _run_locked(space, study, run_dir, url, options, on_event, trainable, warm)
