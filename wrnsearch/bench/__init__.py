@@ -23,6 +23,7 @@ _EXPORTS = {
     "_costing_speed": ("bench_cost",),
     "_training_speed": ("bench_train",),
     "_overhead": ("bench_overhead",),
+    "_readers": ("bench_readers",),
     "_proposal_speed": ("bench_proposals",),
     "_machine": ("cpu_model", "machine_description", "random_specs", "usable_cores"),
     "_recording": ("MACHINE_FILE", "record_table", "spearman"),

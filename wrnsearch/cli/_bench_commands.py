@@ -219,3 +219,33 @@ def bench_search_command(table: str, methods: tuple[str, ...], seeds: int, first
         print_json({**result, **statistics(result)})
     else:
         click.echo(format_quality(result))
+
+
+@bench.command("readers")
+@click.option("--storage", "storages", multiple=True, default=("sqlite", "journal"), show_default=True,
+              help="sqlite, journal, or a postgresql:// URL (its password in PGPASSWORD, as readers of a run "
+                   "directory take it); repeat for several.")
+@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Pairs of the search alone and with readers, alternating.")
+@click.option("--trials", type=click.IntRange(min=1), default=4, show_default=True, help="Trials per search.")
+@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True, help="Epochs per trial.")
+@click.option("--dashboard-only", is_flag=True, help="Poll optuna-dashboard alone, without wrnsearch pareto.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+def bench_readers_command(storages: tuple[str, ...], rounds: int, trials: int, epochs: int, dashboard_only: bool,
+                          fmt: str) -> None:
+    """A search alone against the same search with optuna-dashboard and wrnsearch pareto polling it
+    every second, per storage: the slowdown, the readers' errors, lock errors in the writer."""
+    from wrnsearch.bench import bench_readers
+
+    r = bench_readers(list(storages), rounds=rounds, trials=trials, epochs=epochs, pareto=not dashboard_only)
+    if fmt == "json":
+        print_json(r)
+        return
+    click.echo(f"machine: {r['machine']}; {r['trials']} trials of {r['epochs']} epochs, one at a time, "
+               f"{r['rounds']} rounds; readers: {r['readers']}, every second")
+    for s in r["storages"]:
+        click.echo(f"{s['storage']:>12}: alone {', '.join(f'{v:.1f}' for v in s['alone_s'])} s; with readers "
+                   f"{', '.join(f'{v:.1f}' for v in s['with_readers_s'])} s; ratio {s['ratio']:.3f}; "
+                   f"{s['polls']} polls ({s['reader_cpu_s']:.0f} CPU s of pareto), {s['reader_errors']} reader errors, "
+                   f"{s['lock_lines']} lock lines")
