@@ -201,37 +201,6 @@ def test_a_study_file_named_by_two_run_directories_has_one_driver(tmp_path):
             pass
 
 
-@pytest.mark.slow
-def test_two_drivers_on_one_journal_study_never_train_twice(tmp_path):
-    """Two `wrnsearch run` processes, two run directories, one journal study (--storage): the second
-    is refused in one line naming the first while it runs; the first trains its budget, each
-    architecture once. (Before, both ran, each trusting what it read at its start.)"""
-    exe = wrnsearch_exe()
-    space = write_space(tmp_path, "two", max_trials=3, epochs=2)
-    journal = f"journal:///{tmp_path / 'shared' / 'study.journal'}"
-    (tmp_path / "shared").mkdir()
-    first = subprocess.Popen([exe, "run", str(space), "--runs-dir", str(tmp_path / "a"), "--storage", journal,
-                              "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while not (tmp_path / "shared" / "study.journal").exists():
-            assert first.poll() is None and time.monotonic() < deadline, first.communicate()[1][-2000:]
-            time.sleep(0.3)
-        second = subprocess.run([exe, "run", str(space), "--runs-dir", str(tmp_path / "b"), "--storage", journal,
-                                 "--quiet"], capture_output=True, text=True, timeout=300)
-        out, err = first.communicate(timeout=600)
-    finally:
-        _kill_group(first)
-    assert first.returncode == 0, err[-2000:]
-    assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr[-2000:]
-    assert "study 'two'" in second.stderr and "in use by another wrnsearch driver" in second.stderr
-    assert f"pid {first.pid} run {tmp_path / 'a' / 'two'}" in second.stderr  # who holds it
-    trials = load_study(storage=journal, study_name="two").get_trials(deepcopy=False)
-    trained = [t for t in trials if counts_as_trained(t)]
-    assert len(trained) == 3 and Counter(t.user_attrs["key"] for t in trained).most_common(1)[0][1] == 1
-
-
 def test_a_study_lock_on_the_server_refuses_a_second_holder(postgres):
     with study_lock(postgres, "locked"):
         with pytest.raises(RunError) as e, study_lock(postgres, "locked"):

@@ -234,6 +234,8 @@ def _storage_failure(e: BaseException) -> str | None:
 def _tuner(space: Space, searcher: Any, trainable: Trainable, context: TrialContext, run_dir: Path) -> Any:
     from ray import tune
 
+    from wrnsearch.search._lost_workers import LostWorkers
+
     scheduler = _scheduler(space)
     resources = {"cpu": space.resources.cpus_per_trial, "gpu": context.gpus}
     return tune.Tuner(
@@ -247,6 +249,7 @@ def _tuner(space: Space, searcher: Any, trainable: Trainable, context: TrialCont
         run_config=tune.RunConfig(
             name="tune", storage_path=str(run_dir.resolve()), verbose=0,
             failure_config=tune.FailureConfig(max_failures=space.search.max_failures), log_to_file=True,
+            callbacks=[LostWorkers(space.search.max_failures)],
         ),
     )
 

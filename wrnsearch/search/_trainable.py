@@ -152,6 +152,10 @@ def _train(spec: WRNSpec, config: dict[str, Any], context: TrialContext, trained
     progress = ProgressFile(context.progress, config.get("number", 0), spec.name, recipe.epochs,
                             recipe.batch_size)
 
+    from wrnsearch.search._ray_connection import current_node
+
+    node_id = current_node().node_id  # in each report: a trial retried after its node was lost names it
+
     def on_epoch(report: Any, _path: Any) -> None:
         trained[0] += 1
         progress.epoch_done(report.epoch, report.val_error)
@@ -162,7 +166,7 @@ def _train(spec: WRNSpec, config: dict[str, Any], context: TrialContext, trained
                 tune.report({"epoch": report.epoch, "val_error": report.val_error, "train_loss": report.train_loss,
                              "elapsed_s": report.elapsed_s, "images_per_s": report.images_per_s, "lr": report.lr,
                              "params": cost.params, "macs": cost.macs, "latency_ms": report.latency_ms,
-                             "latency_infer_ms": report.latency_infer_ms})
+                             "latency_infer_ms": report.latency_infer_ms, "node_id": node_id})
 
     with cap:
         try:

@@ -1,0 +1,61 @@
+"""Two drivers of one study: two `wrnsearch run` processes in two run directories (as two people,
+or two hosts, would start them) pointing --storage at one journal file or one PostgreSQL study.
+The second is refused in one line naming the first while it runs; the first trains its budget,
+each architecture once. A silent double training is the one outcome that must not exist."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections import Counter
+
+import pytest
+from tests.pgserver import postgres_server
+
+from conftest import kill_group, synthetic_space, wrnsearch_exe
+from wrnsearch.study import counts_as_trained, load_study
+
+PG_PASSWORD = "pw-two-drivers-8d"
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    with postgres_server(PG_PASSWORD) as url:
+        yield url
+
+
+@pytest.mark.parametrize("kind", ["journal", "postgresql"])
+def test_a_second_driver_of_one_study_is_refused_and_nothing_is_trained_twice(kind, tmp_path, ledger, request):
+    exe = wrnsearch_exe()
+    space = synthetic_space(tmp_path, "two", max_trials=3, epochs=2, max_concurrent=1, sampler="random")
+    if kind == "journal":
+        (tmp_path / "shared").mkdir()
+        url = f"journal:///{tmp_path / 'shared' / 'study.journal'}"
+        started = lambda: (tmp_path / "shared" / "study.journal").exists()  # noqa: E731
+    else:
+        url = request.getfixturevalue("postgres")
+        started = lambda: (tmp_path / "a" / "two" / "run.log").exists()  # noqa: E731 - after the study lock
+    first = subprocess.Popen([exe, "run", str(space), "--runs-dir", str(tmp_path / "a"), "--storage", url, "--quiet"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not started():
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()[1][-2000:]
+            time.sleep(0.3)
+        second = subprocess.run([exe, "run", str(space), "--runs-dir", str(tmp_path / "b"), "--storage", url,
+                                 "--quiet"], capture_output=True, text=True, timeout=300)
+        out, err = first.communicate(timeout=600)
+    finally:
+        kill_group(first)
+    trials = load_study(storage=url, study_name="two").get_trials(deepcopy=False)
+    trained = [t for t in trials if counts_as_trained(t)]
+    twice = Counter(t.user_attrs["key"] for t in trained).most_common(1)[0][1] > 1
+    ok = first.returncode == 0 and second.returncode == 2 and len(trained) == 3 and not twice
+    ledger.fault("a second driver of one study", f"{kind}: refused in one line naming the first; "
+                 f"{len(trained)} of 3 trained, none twice", survived=ok, finished_before=0, lost=0)
+    assert first.returncode == 0, err[-2000:]
+    assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr[-2000:]
+    assert "study 'two'" in second.stderr and "in use by another wrnsearch driver" in second.stderr
+    assert f"pid {first.pid}" in second.stderr  # who holds it
+    assert PG_PASSWORD not in second.stderr
+    assert len(trained) == 3 and not twice
