@@ -46,6 +46,20 @@ class Ledger:
 
 LEDGER = Ledger()
 
+# What this suite cannot inject on one machine, said in RELIABILITY.md
+UNKNOWNS = [
+    "NFS mounted without lockd (NFSv3 `nolock`): the driver locks (the run directory's flock, a study "
+    "file's driver lock) stay on each host, so drivers on two hosts could both write one journal study; "
+    "the journal's own append lock (O_EXCL lock file) still keeps its records whole. Untested: no NFS "
+    "server here.",
+    "A network partition between the driver and PostgreSQL: the server ends the driver's session when its "
+    "TCP keepalive gives up, freeing the study's advisory lock while the cut-off driver may still run; its "
+    "next write fails and it stops with the finished trials kept, but a second driver could start in the "
+    "gap. Untested: no way to partition loopback here.",
+    "A node lost while it holds the only copy of a checkpoint (a run directory not on a shared "
+    "filesystem): refused before the search starts (`check_storage_for_cluster`), so not injected.",
+]
+
 
 @pytest.fixture
 def ledger() -> Ledger:
@@ -70,8 +84,8 @@ def pytest_sessionfinish(session, exitstatus):
     lines = [
         "# Reliability",
         "",
-        "Produced by one command, which runs the fault-injection suite (real faults on a real local Ray,",
-        "real SQLite studies, real processes) and writes this file:",
+        "Produced by one command, which runs the fault-injection suite (real faults on real Ray instances,",
+        "one node and two, real SQLite, journal and PostgreSQL studies, real processes) and writes this file:",
         "",
         "```",
         f"python -m pytest tests/reliability --reliability-report {Path(path).name}",
@@ -106,6 +120,7 @@ def pytest_sessionfinish(session, exitstatus):
     lines += ["", "## Each fault", ""]
     lines += [f"- {f['kind']}: {f['detail']} — {'survived' if f['survived'] else 'NOT survived'}, lost {f['lost']}"
               for f in LEDGER.faults]
+    lines += ["", "## Not covered here", ""] + [f"- {u}" for u in UNKNOWNS]
     Path(path).write_text("\n".join(lines) + "\n")
 
 
