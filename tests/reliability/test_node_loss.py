@@ -74,13 +74,17 @@ def test_a_worker_node_lost_mid_trial_is_retried_on_the_live_node(tmp_path, monk
         reader = threading.Thread(target=lambda: events.extend(json.loads(line) for line in run.stdout
                                                                if line.startswith("{")), daemon=True)
         reader.start()
-        # a trial trains on the second node: its worker runs there and an epoch has been reported
+        # a trial trains on the second node: its worker runs there, and both trials in flight (one
+        # per node, one CPU each) have reported an epoch, whose report names the node
         deadline = time.monotonic() + 300
         while True:
             table = process_table()
             on_worker = [pid for pid in _processes_of(worker.process.pid, worker.temp_dir)
                          if pid in table and "ImplicitFunc" in table[pid][2]]
-            if on_worker and any(e.get("event") == "epoch" for e in events):
+            kinds = {n: {e.get("event") for e in events if e.get("number") == n} for n in
+                     {e.get("number") for e in events if e.get("event") == "start"}}
+            in_flight = [k for k in kinds.values() if "done" not in k]
+            if on_worker and len(in_flight) == 2 and all("epoch" in k for k in in_flight):
                 break
             assert run.poll() is None and time.monotonic() < deadline, (run.poll(), events[-3:])
             time.sleep(0.5)

@@ -22,12 +22,12 @@ log = logging.getLogger(__name__)
 CHECK_S = 2.0  # how often an attempt lost on a node still counted alive looks at Ray's node table again
 
 
-def node_state(node_id: str | None) -> tuple[str, bool | None]:
+def node_state(node_id: str | None) -> tuple[str | None, bool | None]:
     """A node's description (host, IP, id) and whether Ray counts it alive (None: not known)."""
     import ray
 
     if not node_id:
-        return "an unknown node", None
+        return None, None
     for node in ray.nodes():
         if node.get("NodeID") == node_id:
             host, ip = node.get("NodeManagerHostname", "?"), node.get("NodeManagerAddress", "?")
@@ -35,13 +35,17 @@ def node_state(node_id: str | None) -> tuple[str, bool | None]:
     return f"node {node_id[:12]}", None
 
 
-def lost_line(number: Any, arch: Any, where: str, alive: bool | None, failures: int, max_failures: int) -> str:
+def lost_line(number: Any, arch: Any, where: str | None, alive: bool | None, failures: int,
+              max_failures: int) -> str:
     """The run log's line for a retried attempt.
 
     >>> lost_line(3, "WRN-10-1", "node w2 (10.0.0.7, 4f2a)", False, 1, 2)[:50]
     'trial #3 WRN-10-1: node w2 (10.0.0.7, 4f2a) was lo'
     """
-    what = f"{where} was lost" if alive is False else f"its worker on {where} died"
+    if where is None:  # lost before its first epoch report, which names the node
+        what = "its worker was lost before its first epoch report (which names its node)"
+    else:
+        what = f"{where} was lost" if alive is False else f"its worker on {where} died"
     return (f"trial #{number} {arch}: {what}; the trial is retried on a live node from its last checkpoint "
             f"(failure {failures} of {max_failures} allowed)")
 
@@ -85,7 +89,7 @@ class LostWorkers(tune.Callback):
         waiting = []
         for give_up, number, arch, node_id, failures in self.pending:
             where, alive = node_state(node_id)
-            if alive is not True or final or time.monotonic() >= give_up:
+            if alive is not True or final or time.monotonic() >= give_up:  # dead, unknown, or decided
                 log.warning("%s", lost_line(number, arch, where, alive, failures, self.max_failures))
             else:
                 waiting.append((give_up, number, arch, node_id, failures))
