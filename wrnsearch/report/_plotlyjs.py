@@ -11,11 +11,17 @@ browser without the decompressor says so on the page, whose tables are complete 
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import gzip
+import hashlib
+import os
 import re
+from pathlib import Path
 
 import plotly.offline
+
+from wrnsearch.files import atomic_write_text
 
 FIGURE_SCRIPT = "text/x-wrnsearch-figure"
 PACKED_ID = "plotlyjs-gzip"
@@ -49,9 +55,24 @@ _LOADER_JS = """
 @functools.lru_cache(maxsize=1)
 def packed_plotlyjs() -> str:
     """plotly.js of the installed plotly, gzip-compressed (no timestamp: the same bytes every time),
-    in base64."""
+    in base64. Compressing takes about half a second of CPU, paid once per plotly version: the
+    result is kept in ``$WRNSEARCH_CACHE`` (``~/.cache/wrnsearch``), keyed by plotly.js's own hash,
+    so that a dashboard-side ``wrnsearch report`` every few seconds does not pay it each time."""
     source = plotly.offline.get_plotlyjs().encode("utf-8")
-    return base64.b64encode(gzip.compress(source, compresslevel=9, mtime=0)).decode("ascii")
+    cached = _cache_dir() / f"plotly-{hashlib.sha256(source).hexdigest()[:16]}.js.gz.b64"
+    try:
+        return cached.read_text()
+    except OSError:
+        pass
+    packed = base64.b64encode(gzip.compress(source, compresslevel=9, mtime=0)).decode("ascii")
+    with contextlib.suppress(OSError):  # no cache where the home is read-only: compressed each time
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(cached, packed)
+    return packed
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("WRNSEARCH_CACHE") or Path.home() / ".cache" / "wrnsearch")
 
 
 @functools.lru_cache(maxsize=1)
