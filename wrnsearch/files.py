@@ -14,6 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def cache_dir() -> Path:
+    """Where wrnsearch keeps what it can make again (decoded images, the packed plotly.js):
+    ``$WRNSEARCH_CACHE``, else ``~/.cache/wrnsearch``."""
+    return Path(os.environ.get("WRNSEARCH_CACHE") or Path.home() / ".cache" / "wrnsearch")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, fsync: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write; on success it replaces ``path``.

@@ -164,10 +164,39 @@ def synthetic_space(tmp_path: Path, name: str, *, max_trials: int = 5, epochs: i
 
 
 def load(run_dir: Path, name: str) -> optuna.Study:
-    """Read-only: optuna.load_study would create missing tables, racing the driver creating them."""
+    """Read-only, as any reader of the run directory: its SQLite file, its journal, or the server
+    its saved space names (optuna.load_study would create missing tables, racing the driver)."""
     from wrnsearch.study import load_study
 
-    return load_study(storage=f"sqlite:///{run_dir / 'study.db'}", study_name=name)
+    return load_study(run_dir, study_name=name)
+
+
+PG_PASSWORD = "pw-reliability-5c1"  # distinctive: a test may grep what a command printed for it
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server of this worker's own (tests/pgserver.py); readers of a run directory
+    whose study lives there take the password from PGPASSWORD."""
+    from tests.pgserver import postgres_server
+
+    with postgres_server(PG_PASSWORD) as url:
+        yield url
+
+
+@pytest.fixture
+def cluster_fs(tmp_path, monkeypatch) -> Path:
+    """A directory every node of a loopback Ray cluster sees, declared shared as an NFS mount would
+    be, and the environment of a client of such a cluster (skips without the ray executable)."""
+    from test_cluster import RAY
+
+    if not RAY.exists():
+        pytest.skip(f"no ray executable beside {sys.executable}")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    monkeypatch.setenv("WRNSEARCH_SHARED_FS", str(shared))
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    return shared
 
 
 def trials_of(run_dir: Path, name: str) -> list:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 
@@ -16,27 +15,20 @@ import optuna
 import pytest
 from tests.procs import process_table, wrnsearch_exe
 
-from test_cluster import RAY, LocalHead, _processes_of
+from conftest import trials_of
+from test_cluster import LocalHead, _processes_of
 from test_cluster_e2e import SPACE, _wrnsearch
-from wrnsearch.study import counts_as_trained, load_study
+from wrnsearch.study import counts_as_trained
 
 pytestmark = pytest.mark.slow
 
 
 def _trained(run_dir) -> list:
-    try:
-        return [t for t in load_study(run_dir).get_trials(deepcopy=False) if counts_as_trained(t)]
-    except Exception:  # noqa: BLE001 - not created yet
-        return []
+    return [t for t in trials_of(run_dir, "cluster") if counts_as_trained(t)]
 
 
-def test_the_head_killed_under_a_job_and_resume_on_a_new_head(tmp_path, monkeypatch, ledger):
-    if not RAY.exists():
-        pytest.skip(f"no ray executable beside {sys.executable}")
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    monkeypatch.setenv("WRNSEARCH_SHARED_FS", str(shared))
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+def test_the_head_killed_under_a_job_and_resume_on_a_new_head(cluster_fs, ledger):
+    shared = cluster_fs
     run_dir = shared / "runs" / "cluster"
     space = SPACE.replace("epochs: 2", "epochs: 4")  # trials still in flight when the first one is done
     head = LocalHead(auth_token=None, num_cpus=2)
@@ -63,7 +55,7 @@ def test_the_head_killed_under_a_job_and_resume_on_a_new_head(tmp_path, monkeypa
         head.stop()
         if second is not None:
             second.stop()
-    trials = load_study(run_dir).get_trials(deepcopy=False)
+    trials = trials_of(run_dir, "cluster")
     trained = [t for t in trials if counts_as_trained(t)]
     kept = all({t.number: (t.user_attrs["key"], t.values) for t in trained}.get(n) == v for n, v in before.items())
     once = Counter(t.user_attrs["key"] for t in trained).most_common(1)[0][1] == 1

@@ -18,9 +18,10 @@ import optuna
 import pytest
 from tests.procs import process_table, wrnsearch_exe
 
-from test_cluster import RAY, LocalHead, _processes_of
+from conftest import trials_of
+from test_cluster import LocalHead, _processes_of
 from test_cluster_e2e import WorkerNode
-from wrnsearch.study import counts_as_trained, load_study
+from wrnsearch.study import counts_as_trained
 
 pytestmark = pytest.mark.slow
 
@@ -48,13 +49,8 @@ def _node_ids(head: LocalHead) -> dict[str, str]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_a_worker_node_lost_mid_trial_is_retried_on_the_live_node(tmp_path, monkeypatch, ledger):
-    if not RAY.exists():
-        pytest.skip(f"no ray executable beside {sys.executable}")
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    monkeypatch.setenv("WRNSEARCH_SHARED_FS", str(shared))
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+def test_a_worker_node_lost_mid_trial_is_retried_on_the_live_node(tmp_path, cluster_fs, ledger):
+    shared = cluster_fs
     space = tmp_path / "lost.yaml"
     space.write_text(SPACE)
     head = LocalHead(auth_token=None, num_cpus=1, resources='{"head": 1}')
@@ -102,7 +98,7 @@ def test_a_worker_node_lost_mid_trial_is_retried_on_the_live_node(tmp_path, monk
             worker.stop()
         head.stop()
     run_dir = shared / "runs" / "lost"
-    trials = load_study(run_dir).get_trials(deepcopy=False)
+    trials = trials_of(run_dir, "lost")
     trained = [t for t in trials if counts_as_trained(t)]
     lost = [line for line in (run_dir / "run.log").read_text().splitlines() if "was lost;" in line]
     ok = (len(trained) == 3 and len({t.user_attrs["key"] for t in trained}) == 3 and len(lost) == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -13,25 +12,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from tests.pgserver import postgres_server
+from tests.procs import free_port
 
-from conftest import kill_group, load, synthetic_space, wait_for, wrnsearch_exe
+from conftest import PG_PASSWORD, kill_group, load, synthetic_space, trials_of, wait_for, wrnsearch_exe
 from wrnsearch.search import RunOptions, run_search
 from wrnsearch.study import counts_as_trained
-
-PG_PASSWORD = "pw-readers-5c1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    with postgres_server(PG_PASSWORD) as url:
-        yield url
 
 
 def _storage(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> list[str]:
@@ -56,14 +41,14 @@ def test_dashboard_report_and_pareto_poll_during_a_search(kind, tmp_path, ledger
     exe = wrnsearch_exe()
     run = subprocess.Popen([exe, "run", str(space), "--runs-dir", str(runs), *storage, "--quiet"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    port = _free_port()
+    port = free_port()
     dash = None
     polls = {"dashboard": 0, "report": 0, "pareto": 0}
     seen_trials = set()  # how many trials the dashboard listed, poll by poll
     names: set[str] = set()
     errors = []
     try:
-        wait_for(lambda: _trials(run_dir), 120, "the study", run)
+        wait_for(lambda: trials_of(run_dir, "readers"), 120, "the study", run)
         dash = subprocess.Popen([exe, "dashboard", str(run_dir), "--port", str(port)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
         while run.poll() is None:
@@ -91,7 +76,7 @@ def test_dashboard_report_and_pareto_poll_during_a_search(kind, tmp_path, ledger
             kill_group(dash)
     dash_err = dash.stderr.read() if dash is not None else ""
     log = (run_dir / "run.log").read_text()
-    trained = [t for t in _trials(run_dir) if counts_as_trained(t)]
+    trained = [t for t in trials_of(run_dir, "readers") if counts_as_trained(t)]
     locked = [line for line in (log + err).splitlines() if "locked" in line.lower()]
     ok = (run.returncode == 0 and not errors and not locked and "Traceback" not in dash_err and len(trained) == 3
           and min(polls.values()) >= 2)
@@ -112,16 +97,6 @@ def test_dashboard_report_and_pareto_poll_during_a_search(kind, tmp_path, ledger
     assert [e["event"] for e in events[-2:]] == ["end", "outputs"]
     assert any(line.startswith("report: ") for line in events[-1]["files"])
     assert (run_dir / "report.html").exists() and (run_dir / "pareto.csv").exists()
-
-
-def _trials(run_dir: Path) -> list:
-    """The study's trials, read as a reader reads them (from the run directory), or [] before it exists."""
-    from wrnsearch.study import load_study
-
-    try:
-        return load_study(run_dir).get_trials(deepcopy=False)
-    except Exception:  # noqa: BLE001 - not created yet
-        return []
 
 
 def _mount_tmpfs(target: Path, size: str) -> bool:

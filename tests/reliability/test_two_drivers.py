@@ -10,18 +10,9 @@ import time
 from collections import Counter
 
 import pytest
-from tests.pgserver import postgres_server
 
-from conftest import kill_group, synthetic_space, wrnsearch_exe
+from conftest import PG_PASSWORD, kill_group, synthetic_space, wrnsearch_exe
 from wrnsearch.study import counts_as_trained, load_study
-
-PG_PASSWORD = "pw-two-drivers-8d"
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    with postgres_server(PG_PASSWORD) as url:
-        yield url
 
 
 @pytest.mark.parametrize("kind", ["journal", "postgresql"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from wrnsearch.errors import DataError
-from wrnsearch.files import atomic_path
+from wrnsearch.files import atomic_path, cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +36,6 @@ class RawData:
     test_y: np.ndarray
     classes: list[str]
     source: str  # where it was read from
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("WRNSEARCH_CACHE") or Path.home() / ".cache" / "wrnsearch")
 
 
 def _listing_key(folder: Path, resolution: int | None) -> tuple[str, list[Path]]:

@@ -15,13 +15,11 @@ import contextlib
 import functools
 import gzip
 import hashlib
-import os
 import re
-from pathlib import Path
 
 import plotly.offline
 
-from wrnsearch.files import atomic_write_text
+from wrnsearch.files import atomic_write_text, cache_dir
 
 FIGURE_SCRIPT = "text/x-wrnsearch-figure"
 PACKED_ID = "plotlyjs-gzip"
@@ -59,7 +57,7 @@ def packed_plotlyjs() -> str:
     result is kept in ``$WRNSEARCH_CACHE`` (``~/.cache/wrnsearch``), keyed by plotly.js's own hash,
     so that a dashboard-side ``wrnsearch report`` every few seconds does not pay it each time."""
     source = plotly.offline.get_plotlyjs().encode("utf-8")
-    cached = _cache_dir() / f"plotly-{hashlib.sha256(source).hexdigest()[:16]}.js.gz.b64"
+    cached = cache_dir() / f"plotly-{hashlib.sha256(source).hexdigest()[:16]}.js.gz.b64"
     try:
         return cached.read_text()
     except OSError:
@@ -70,9 +68,6 @@ def packed_plotlyjs() -> str:
         atomic_write_text(cached, packed)
     return packed
 
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("WRNSEARCH_CACHE") or Path.home() / ".cache" / "wrnsearch")
 
 
 @functools.lru_cache(maxsize=1)

@@ -46,13 +46,13 @@ def scratch_copy(study: optuna.Study) -> optuna.Study:
 
 def fitting_params(study: optuna.Study, propose: Callable[[optuna.Study, optuna.Trial], Proposal],
                    too_long: Callable[[Proposal], str | None], accept: Callable[[Cost], bool]
-                   ) -> tuple[dict[str, Any] | None, str | None]:
+                   ) -> tuple[dict[str, Any], None] | tuple[None, str]:
     """The parameters of the first proposal that ``too_long`` lets start, asked of a scratch copy
     of ``study`` (nothing stored), with why the last one could not; (None, why) after
     :data:`MAX_UNFIT` proposals that would not finish (after one from a sampler that ranks only
     what ``accept`` takes: it proposed outside them, so none is open)."""
     scratch = scratch_copy(study)
-    why = None
+    why = ""
     with proposals_limited_to(study.sampler, accept) as ranks_fitting:
         for _ in range(1 if ranks_fitting else MAX_UNFIT):
             trial = scratch.ask()

@@ -168,7 +168,7 @@ class StudySearcher(Searcher):
                 lambda p: None if self._reused_or_skipped(p) else self._too_long(self._time_check(p)),
                 lambda cost: (self._predict_s(float(cost.macs)) or 0.0) <= left)
             if params is None:
-                return why or time_left_reason(left, 0.0)
+                return why
             self.study.enqueue_trial(params, skip_if_exists=False)
         trial = self.study.ask()
         return (trial, *self._propose(trial))
