@@ -491,7 +491,10 @@ def test_a_job_ships_the_checkout_runs_and_logs(ray_head, client_env, tmp_path):
     address = ray_head.address
     sub = build_submission(QUICKSTART, _options(runs_dir=str(tmp_path / "runs"), working_dir=REPO, pip=False),
                            space=load_space(QUICKSTART))
-    listing = "import os; print('hello from', os.path.basename(os.getcwd()) or '/'); print(sorted(os.listdir('.')))"
+    # the listing on a line of its own behind a marker: Ray writes lines of its own into the job's
+    # log ("Running entrypoint for job ..."), in an order that varies from run to run
+    listing = ("import os; print('hello from', os.path.basename(os.getcwd()) or '/'); "
+               "print('listing:', sorted(os.listdir('.')))")
     job_id = submit(replace(sub, entrypoint=shlex.join(["python", "-c", listing])), address)
 
     info = wait_for_job(job_id, address, timeout_s=60, poll_s=0.5)
@@ -500,7 +503,9 @@ def test_a_job_ships_the_checkout_runs_and_logs(ray_head, client_env, tmp_path):
     assert info.driver_exit_code in (0, None)
     assert info.metadata["wrnsearch_search"] == "quickstart"
     assert "hello from" in logs
-    shipped = ast.literal_eval(logs.strip().splitlines()[-1])  # the listing of the job's directory
+    listed = [line for line in logs.splitlines() if line.startswith("listing: ")]
+    assert len(listed) == 1, logs
+    shipped = ast.literal_eval(listed[0].removeprefix("listing: "))  # the listing of the job's directory
     assert {"spaces", "wrnsearch", "pyproject.toml"} <= set(shipped)
     assert not {".venv", ".git", "runs"} & set(shipped)
     assert job_id in {j.job_id for j in list_jobs(address)}
