@@ -183,5 +183,6 @@ def format_bytes(n: float) -> str:
     """``1.23 GiB``: binary prefixes."""
     for factor, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
         if abs(n) >= factor:
-            return f"{n / factor:.3g} {suffix}"
+            v = n / factor
+            return f"{v:.3g} {suffix}" if abs(v) < 1000 else f"{v:.0f} {suffix}"  # 1010 MiB, not 1.01e+03
     return f"{int(n)} B"

@@ -65,3 +65,29 @@ def format_seconds(seconds: float) -> str:
             return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
         return f"{minutes}m"
     return f"{s:g}s"
+
+
+def format_duration(seconds: float) -> str:
+    """A predicted or measured duration for people: ``8.5 s``, ``2 min 10 s``, ``3.4 h``, ``12 days``.
+
+    >>> [format_duration(s) for s in (8.46, 130, 1800, 12240, 3.2e5, 4e7)]
+    ['8.5 s', '2 min 10 s', '30 min', '3.4 h', '3.7 days', '1.3 years']
+    """
+    s = float(seconds)
+    if s != s or s == float("inf"):
+        return "forever"
+    if s < 10:
+        return f"{s:.1f} s"
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 600:
+        minutes, rest = divmod(round(s), 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    if s < 90 * 60:
+        return f"{s / 60:.0f} min"
+    if s < 48 * 3600:
+        return f"{s / 3600:.1f} h"
+    if s < 365 * 86400:
+        days = s / 86400
+        return f"{days:.1f} days" if days < 10 else f"{days:.0f} days"
+    return f"{s / (365.25 * 86400):.1f} years"

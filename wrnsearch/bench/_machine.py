@@ -6,7 +6,10 @@ import os
 import platform
 import random
 
+from wrnsearch.machine import cpu_model, usable_cores
 from wrnsearch.spec import WRNSpec
+
+__all__ = ["PAPER_BLOCKS", "cpu_model", "machine_description", "random_specs", "usable_cores"]
 
 # The six block types of the paper's Table 2.
 PAPER_BLOCKS = [(1, 3, 1), (3, 1), (1, 3), (3, 1, 1), (3, 3), (3, 1, 3)]
@@ -24,23 +27,6 @@ def random_specs(n: int, seed: int = 0) -> list[WRNSpec]:
         )
         for _ in range(n)
     ]
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), or the platform's word for it."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def usable_cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def machine_description() -> str:

@@ -13,16 +13,26 @@ from __future__ import annotations
 from wrnsearch.data._decode import IMAGE_SUFFIXES, RawData, cache_dir, read_image_archive, read_image_folder
 from wrnsearch.data._sources import (
     KNOWN_CLASSES,
+    KNOWN_SIZES,
     default_data_root,
     locate_dataset,
     read_dataset,
     resolve_data_root,
     synthetic_dataset,
 )
-from wrnsearch.data._splits import Splits, balanced_indices, content_hash, load_splits, make_splits
+from wrnsearch.data._splits import (
+    Splits,
+    balanced_indices,
+    content_hash,
+    dataset_split_sizes,
+    load_splits,
+    make_splits,
+    split_sizes,
+)
 
 __all__ = [
-    "IMAGE_SUFFIXES", "KNOWN_CLASSES", "RawData", "Splits", "balanced_indices", "cache_dir", "content_hash",
-    "default_data_root", "load_splits", "locate_dataset", "make_splits", "read_dataset", "read_image_archive",
-    "read_image_folder", "resolve_data_root", "synthetic_dataset",
+    "IMAGE_SUFFIXES", "KNOWN_CLASSES", "KNOWN_SIZES", "RawData", "Splits", "balanced_indices", "cache_dir",
+    "content_hash", "dataset_split_sizes", "default_data_root", "load_splits", "locate_dataset", "make_splits",
+    "read_dataset", "read_image_archive", "read_image_folder", "resolve_data_root", "split_sizes",
+    "synthetic_dataset",
 ]

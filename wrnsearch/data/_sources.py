@@ -47,6 +47,8 @@ KNOWN_CLASSES = {
         woman worm""".split()),
     "svhn": tuple(str(i) for i in range(10)),
 }
+# (training, test) images of the named data sets, as torchvision ships them (SVHN without "extra")
+KNOWN_SIZES = {"cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000), "svhn": (73_257, 26_032)}
 
 
 def _is_image_folder(folder: Path) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from wrnsearch.data._decode import RawData
-from wrnsearch.data._sources import read_dataset, resolve_data_root, synthetic_dataset
+from wrnsearch.data._sources import KNOWN_SIZES, read_dataset, resolve_data_root, synthetic_dataset
 from wrnsearch.errors import DataError
 
 
@@ -73,26 +73,45 @@ def content_hash(raw: RawData) -> str:
     return h.hexdigest()[:16]
 
 
+def split_sizes(train_images: int, test_images: int, *, val_size: float, train_subset: float | None = None,
+                test_subset: float | None = None) -> tuple[int, int, int]:
+    """(training, validation, test) images of a split of a data set of ``train_images`` and
+    ``test_images``, as :func:`make_splits` draws it: counts, or fractions below 1.
+
+    >>> split_sizes(50_000, 10_000, val_size=500, train_subset=3000, test_subset=1000)
+    (3000, 500, 1000)
+    >>> split_sizes(50_000, 10_000, val_size=0.1)
+    (45000, 5000, 10000)
+
+    Raises:
+        DataError: a size the data set cannot give, naming the key.
+    """
+    n_val = _amount(val_size, train_images)
+    if not 0 <= n_val < train_images:
+        raise DataError(f"dataset.val_size {val_size} leaves no training images out of {train_images}")
+    rest = train_images - n_val
+    n_train = _amount(train_subset, rest)
+    if n_train is not None and not 1 <= n_train <= rest:
+        raise DataError(f"dataset.train_subset {train_subset} is not between 1 and the {rest} training images")
+    n_test = _amount(test_subset, test_images)
+    if n_test is not None and not 1 <= n_test <= test_images:
+        raise DataError(f"dataset.test_subset {test_subset} is not between 1 and the {test_images} test images")
+    return (rest if n_train is None else n_train), n_val, (test_images if n_test is None else n_test)
+
+
 def make_splits(raw: RawData, *, val_size: float, train_subset: float | None = None, test_subset: float | None = None,
                 seed: int = 0, dataset: str = "") -> Splits:
     """Hold out a class-balanced, seeded validation split; optionally subsample train and test."""
     n = len(raw.train_y)
-    n_val = _amount(val_size, n)
-    if not 0 <= n_val < n:
-        raise DataError(f"dataset.val_size {val_size} leaves no training images out of {n}")
+    n_train, n_val, n_test = split_sizes(n, len(raw.test_y), val_size=val_size, train_subset=train_subset,
+                                         test_subset=test_subset)
     g = np.random.default_rng(seed)
     val_idx = balanced_indices(raw.train_y, n_val, g)
     rest = np.setdiff1d(np.arange(n), val_idx)
-    n_train = _amount(train_subset, len(rest))
-    if n_train is not None:
-        if not 1 <= n_train <= len(rest):
-            raise DataError(f"dataset.train_subset {train_subset} is not between 1 and the {len(rest)} training images")
+    if train_subset is not None:
         rest = rest[balanced_indices(raw.train_y[rest], n_train, g)]
     test_idx = np.arange(len(raw.test_y))
-    n_test = _amount(test_subset, len(test_idx))
-    if n_test is not None:
-        if not 1 <= n_test <= len(test_idx):
-            raise DataError(f"dataset.test_subset {test_subset} is not between 1 and the {len(test_idx)} test images")
+    if test_subset is not None:
         test_idx = balanced_indices(raw.test_y, n_test, g)
     train_x = torch.from_numpy(raw.train_x[rest])
     pixels = train_x.float().div_(255)
@@ -110,6 +129,26 @@ def make_splits(raw: RawData, *, val_size: float, train_subset: float | None = N
         torch.from_numpy(raw.test_x[test_idx]), torch.from_numpy(raw.test_y[test_idx]),
         raw.classes, mean, std, record,
     )
+
+
+def dataset_split_sizes(dataset_cfg: Any, data_root: str | Path | None = None) -> tuple[int, int, int]:
+    """(training, validation, test) images a space's ``dataset`` section gives its trials, without
+    reading a named data set (its sizes are known); an image folder is read (decoded once, cached).
+
+    >>> from types import SimpleNamespace as S
+    >>> dataset_split_sizes(S(name="cifar10", val_size=5000, train_subset=None, test_subset=None))
+    (45000, 5000, 10000)
+    """
+    cfg = dataset_cfg
+    if cfg.name == "synthetic":
+        totals = (cfg.train_size, cfg.test_size)
+    elif cfg.name in KNOWN_SIZES:
+        totals = KNOWN_SIZES[cfg.name]
+    else:
+        raw = read_dataset(cfg.name, resolve_data_root(data_root, cfg.root), download=False,
+                           resolution=cfg.resolution)
+        totals = (len(raw.train_y), len(raw.test_y))
+    return split_sizes(*totals, val_size=cfg.val_size, train_subset=cfg.train_subset, test_subset=cfg.test_subset)
 
 
 def load_splits(dataset_cfg: Any, data_root: str | Path | None = None) -> Splits:
