@@ -86,9 +86,9 @@ def test_model_measure_json():
     infer = info["inference"]  # the inference pass beside the training step, at its own batch
     assert info["latency_infer_ms"] == infer["latency_ms"] > 0 and infer["batch"] == 2 and info["batch"] == 4
     assert infer["device"] == info["device"] and infer["steps"] == info["steps"]
-    from wrnsearch.train import cpu_has_bf16_units
+    from wrnsearch.train import BF16_FASTER, cpu_bf16_speedup
 
-    assert info["amp"] == info["channels_last"] == cpu_has_bf16_units()  # auto: as a trial on this CPU
+    assert info["amp"] == info["channels_last"] == (cpu_bf16_speedup() >= BF16_FASTER)  # auto: as a trial here
     forced = CliRunner().invoke(main, ["model", "WRN-10-1", "--measure", "--batch", "4", "--resolution", "16",
                                        "--amp", "false", "--channels-last", "true", "--format", "json"])
     assert forced.exit_code == 0, forced.output

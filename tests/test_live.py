@@ -165,6 +165,10 @@ def test_run_piped_to_a_log_shows_each_trial_as_it_happens(tmp_path):
     texts = [text[9:] for text, _ in seen]
     live = [text[9:] for text, running in seen if running]
     assert texts[0].startswith("run ") and not any("resumed" in t for t in texts), texts  # enqueued is not found
+    # the forecast, said once before the first trial starts (wrnsearch plan in one line)
+    plans = [i for i, t in enumerate(texts) if t.startswith("plan: on cpu (")]
+    assert len(plans) == 1 and plans[0] < texts.index("#0 WRN-10-1 started (77,460 params)"), texts
+    assert re.search(r"1 at once; a trial .+ \(median .+\); 2 trials in about ", texts[plans[0]]), texts[plans[0]]
     assert any(t == "#0 WRN-10-1 started (77,460 params)" for t in live), seen
     done = [t for t in live if re.match(r"#[01] \S+ done: val error", t)]
     assert len(done) >= 1, seen  # the first trial's end arrived before the second trial's

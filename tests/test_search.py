@@ -271,6 +271,7 @@ def test_a_proposal_too_long_for_the_time_left_is_neither_started_nor_stored(tmp
         searcher.finished_costs = [(2e6, 7.0), (8e6, 28.0)]
         launched = []
         while (config := searcher.suggest(f"t{len(launched)}")) not in (None, Searcher.FINISHED):
+            searcher.started(f"t{len(launched)}")  # Tune starts each on a node (the next waits for that)
             launched.append(config)
             assert len(launched) < 30
         trials = study.get_trials(deepcopy=False)

@@ -230,12 +230,13 @@ def test_cli_train_missing_data_is_one_line(tmp_path):
 
 
 def test_fast_path_settings_resolve_per_device():
-    from wrnsearch.train import cpu_has_bf16_units, fast_path
+    from wrnsearch.train import BF16_FASTER, cpu_bf16_speedup, cpu_has_bf16_units, fast_path
 
     auto = _space().train
     amx = "amx_bf16" in open("/proc/cpuinfo").read()  # what Linux says of this CPU, beside torch's probe
     assert cpu_has_bf16_units() == amx
-    assert fast_path(auto, torch.device("cpu")) == (amx, amx, False)
+    measured = cpu_bf16_speedup() >= BF16_FASTER  # auto on a CPU: as a step measured here
+    assert fast_path(auto, torch.device("cpu")) == (measured, measured, False)
     assert fast_path(auto, torch.device("cuda")) == (True, True, False)
     forced = parse_space("name: t\ndataset: {name: synthetic}\nspace: {architecture: [WRN-10-1]}\n"
                          "train: {amp: true, channels_last: true, compile: true}\n", source="t").train
@@ -319,3 +320,35 @@ def test_trial_on_the_fast_path_learns_and_resumes(tmp_path, monkeypatch):
     assert record.status == "complete" and record.resumed_from_epoch == 2 and record.epochs == 3
     assert record.val_error < 50  # 4 classes: chance is 75 %
     assert record.latency_ms > 0 and record.latency["steps"] >= 20
+
+
+def test_auto_takes_bf16_where_this_cpu_measured_it_faster_once_and_says_so(tmp_path, monkeypatch):
+    """auto follows a measurement of both precisions on this CPU, timed once and cached per CPU model,
+    torch and threads: bf16 where it ran at least BF16_FASTER as fast, fp32 where not; the record says which."""
+    import json
+
+    from wrnsearch.train import BF16_FASTER, cpu_bf16_speedup, fast_path, fast_path_reason
+    from wrnsearch.train import _device as device_module
+
+    monkeypatch.setenv("WRNSEARCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(device_module, "_SPEEDUPS", {})
+    speedup = cpu_bf16_speedup(1)  # really timed, on this CPU
+    cache = json.loads((tmp_path / "precision.json").read_text())
+    (key, entry), = cache.items()
+    assert entry["speedup"] == round(speedup, 3) > 0 and json.loads(key)[2] == 1
+    if "avx512_bf16" in open("/proc/cpuinfo").read() or "amx_bf16" in open("/proc/cpuinfo").read():
+        assert speedup >= BF16_FASTER  # native bf16 units: the EPYC Zen 4 and Xeon AMX classes ran about 2x
+    monkeypatch.setattr(device_module, "_SPEEDUPS", {})
+    monkeypatch.setattr(device_module, "_measure_bf16_speedup", lambda: pytest.fail("measured twice"))
+    assert cpu_bf16_speedup(1) == round(speedup, 3)  # from the cache: not timed again
+
+    auto, cpu = _space().train, torch.device("cpu")
+    threads = torch.get_num_threads()
+    for figure, expected in ((0.6, False), (2.1, True)):  # a CPU without bf16 units, and one with
+        (tmp_path / "precision.json").write_text(json.dumps({key.replace(", 1]", f", {threads}]"): {
+            "speedup": figure, "at": 0}}))
+        monkeypatch.setattr(device_module, "_SPEEDUPS", {})
+        assert fast_path(auto, cpu)[:2] == (expected, expected)
+        reason = fast_path_reason(auto, cpu)
+        assert reason.startswith("bf16 with channels_last: auto" if expected else "fp32: auto")
+        assert f"{figure:.2f}x as fast as fp32" in reason

@@ -103,3 +103,28 @@ def setup_failing_on(calls: set[int], claims: str) -> Any:
         scripted_wrn_trial(config, ctx)
 
     return trial
+
+
+GPU_TRIAL_S = 5.0
+
+
+def gpu_seeing_trial(config: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """On a node that declares GPUs it does not have: what Ray assigned the trial (its GPU ids, and
+    CUDA_VISIBLE_DEVICES set to them), held for ``GPU_TRIAL_S`` so that trials overlap; no CUDA touched."""
+    import os
+    import time
+
+    from wrnsearch.search import assigned_gpus, report_record
+
+    spec = WRNSpec.from_dict(config["spec"])
+    began = time.time()
+    ids = assigned_gpus()
+    time.sleep(GPU_TRIAL_S)
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ok = ids is not None and visible == ",".join(ids)
+    cost = model_cost(spec, 16)
+    report_record(TrialRecord(name=spec.name, status=Status.COMPLETE if ok else Status.FAILED,
+                              reason=None if ok else f"assigned {ids}, CUDA_VISIBLE_DEVICES {visible!r}",
+                              val_error=50.0, test_error=50.0, params=cost.params, macs=cost.macs, latency_ms=1.0,
+                              epochs=1, curve=[{"epoch": 1, "val_error": 50.0}], device="cpu", gpu_ids=ids,
+                              started_at=began, wall_time_s=time.time() - began))

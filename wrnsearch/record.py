@@ -119,6 +119,7 @@ class TrialRecord:
     node: str | None = None  # host name
     node_ip: str | None = None
     node_id: str | None = None
+    gpu_ids: list[str] | None = None  # the GPUs Ray assigned the trial (its CUDA_VISIBLE_DEVICES); None: none
     torch: str | None = None
     wrnsearch: str | None = None
     seed: int | None = None
@@ -126,6 +127,7 @@ class TrialRecord:
     amp: bool | None = None
     channels_last: bool | None = None
     compile: bool | None = None
+    fast_path: str | None = None  # why amp and channels_last are as they are (auto: the CPU's measured bf16 speedup)
     started_at: float | None = None  # Unix time
     latency_ms: float | None = None  # median training step at train.latency_batch
     latency: dict[str, Any] | None = None  # the whole timing (p90, steps, batch, peak memory)
@@ -191,4 +193,4 @@ class TrialRecord:
 # Fields of a record copied into the study under their own names.
 _STORED = ("params", "macs", "activation_bytes", "val_error", "test_error", "latency_ms", "latency_infer_ms",
            "images_per_s", "peak_memory_bytes", "device", "node", "epochs", "epochs_budget", "wall_time_s", "curve",
-           "torch", "resumed_from_epoch", "node_ip", "node_id")
+           "torch", "resumed_from_epoch", "node_ip", "node_id", "gpu_ids", "fast_path")

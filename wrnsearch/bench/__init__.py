@@ -22,6 +22,7 @@ from wrnsearch.lazy import lazy_exports
 _EXPORTS = {
     "_costing_speed": ("bench_cost",),
     "_training_speed": ("bench_train",),
+    "_forecast_accuracy": ("bench_forecast", "errors_summary"),
     "_overhead": ("bench_overhead",),
     "_readers": ("bench_readers",),
     "_proposal_speed": ("bench_proposals",),

@@ -2,7 +2,7 @@
 
 Each command parses its options, calls the library and prints; one module per group of
 commands (``_run_commands``: run, resume, dashboard; ``_front_commands``: pareto, report;
-``_space_commands``, ``_model_command``, ``_train_command``, ``_deploy_commands``,
+``_space_commands``, ``_model_command``, ``_plan_command``, ``_train_command``, ``_deploy_commands``,
 ``_cluster_commands``, ``_bench_commands``), registered on :func:`main` (``_group``), and the live
 view of a search (``_live_view``). Every user error (a
 :class:`~wrnsearch.errors.WRNSearchError` or a bad option) becomes one line per problem on
@@ -19,6 +19,7 @@ from wrnsearch.cli import (  # noqa: E402, F401, I001
     _deploy_commands,
     _front_commands,
     _model_command,
+    _plan_command,
     _run_commands,
     _space_commands,
     _train_command,

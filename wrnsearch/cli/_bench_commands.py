@@ -52,7 +52,7 @@ def bench_cost_command(n: int, build_n: int, seed: int, fmt: str) -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda.")
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the trainer's model (any device).")
 @click.option("--amp", type=click.Choice(["auto", "true", "false"]), default="auto", show_default=True,
-              help="bf16 autocast in the trainer: auto is on with CUDA and on CPUs with AMX bf16 units.")
+              help="bf16 autocast in the trainer: auto is on with CUDA and on a CPU where bf16 measured faster.")
 @click.option("--channels-last", type=click.Choice(["auto", "true", "false"]), default="auto", show_default=True,
               help="channels_last memory in the trainer (auto: as --amp).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -75,6 +75,43 @@ def bench_train_command(arch: str, dataset: str, data_root: str | None, images: 
     click.echo(f"wrnsearch trainer (amp={r['amp']}, channels_last={r['channels_last']}, compile={r['compile']}): "
                + ", ".join(f"{v:,.0f}" for v in r["ours_images_per_s"]) + " images/s")
     click.echo(f"ratio (best of each): {r['ratio']:.2f}x")
+
+
+@bench.command("forecast")
+@click.argument("space_file", metavar="SPACE.yaml", type=click.Path(exists=True, dir_okay=False))
+@click.option("--table", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A recorded table of this space (benchmarks/*.json): its epochs and trials.")
+@click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="A finished run of this space: its trials, proposal to result.")
+@click.option("--device", default=None, help="cpu, cuda (default: the space's).")
+@click.option("--probes", type=click.IntRange(min=2, max=50), default=5, show_default=True,
+              help="Architectures the plan times.")
+@click.option("--remeasure", is_flag=True, help="Time the probes again, not from the cache.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+@SET_OPTION
+def bench_forecast_command(space_file: str, table: str | None, run_dir: str | None, device: str | None, probes: int,
+                           remeasure: bool, fmt: str, overrides: tuple[str, ...]) -> None:
+    """The plan's predicted epoch and trial seconds against a recorded table's and a run's real ones."""
+    from wrnsearch.bench import bench_forecast
+
+    if table is None and run_dir is None:
+        raise click.UsageError("give --table or --run (or both)")
+    r = bench_forecast(space_file, table=table, run_dir=run_dir, device=device, overrides=overrides, probes=probes,
+                       remeasure=remeasure)
+    if fmt == "json":
+        print_json(r)
+        return
+    click.echo(f"machine: {r['machine']}, torch {r['torch']}; {r['plan']}")
+    for row in r["rows"]:
+        real = f"{row['real_epoch_s']:.2f}" if row.get("real_epoch_s") else "-"
+        click.echo(f"{row['arch']:>26}  epoch {row['epoch_s']:8.2f} s (real {real})  "
+                   f"trial {row['trial_s']:9.1f} s (real {row['real_trial_s']:.1f})")
+    for what in ("epoch", "trial"):
+        e = r[what]
+        if e.get("n"):
+            click.echo(f"{what}: {e['n']} compared, relative error median {e['median_abs']:.1%}, "
+                       f"90th percentile {e['p90_abs']:.1%}, signed median {e['median_signed']:+.1%}")
 
 
 @bench.command("proposals")

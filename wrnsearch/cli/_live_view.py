@@ -51,9 +51,25 @@ def _bar(fraction: float, width: int = 12) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+WAITING_SAID_AFTER_S = 10.0  # a trial waiting for a node this long is said so (shorter: its worker starting)
+
+
 def counts_text(p: RunProgress) -> str:
-    counts = "  ".join(f"{o.value} {getattr(p, o.value)}" for o in COUNTED)
-    return f"{counts}   (trained {p.trained} of {p.max_trials})"
+    """Trials per outcome; those Ray Tune holds back for resources beside the running ones."""
+    counts = []
+    for o in COUNTED:
+        counts.append(f"{o.value} {getattr(p, o.value)}")
+        if o == Outcome.RUNNING and p.waiting_resources:
+            counts.append(f"waiting (resources) {p.waiting_resources}")
+    return f"{'  '.join(counts)}   (trained {p.trained} of {p.max_trials})"
+
+
+def waiting_text(p: RunProgress) -> str | None:
+    """``waiting for a node with 1 GPU and 4 CPUs (0:03:12)`` once a trial has waited a while."""
+    waited = p.waited_s
+    if waited is None or waited < WAITING_SAID_AFTER_S:
+        return None
+    return f"waiting for a node with {p.waiting_for or 'the resources a trial asks for'} ({_clock(waited)})"
 
 
 def elapsed_text(p: RunProgress, phase: str | None = None) -> str:
@@ -72,8 +88,10 @@ def front_text(p: RunProgress) -> str:
 
 
 def progress_line(p: RunProgress, phase: str | None = None) -> str:
-    """One line of where the search stands, for a log: counts, elapsed, front."""
-    return f"progress: {counts_text(p)}; elapsed {elapsed_text(p, phase)}; front {front_text(p)}"
+    """One line of where the search stands, for a log: counts, elapsed, front (and what a trial waits for)."""
+    waiting = waiting_text(p)
+    return (f"progress: {counts_text(p)}; elapsed {elapsed_text(p, phase)}; front {front_text(p)}"
+            + (f"; {waiting}" if waiting else ""))
 
 
 class _Running:
@@ -121,6 +139,7 @@ class LiveView:
         self.durations: list[float] = []  # seconds of each trial trained to its end in this run
         self.concurrency = 1  # the most trials seen running at once
         self.phase: str | None = None  # what the run does once its trials are over (the "phase" event)
+        self.plan: str | None = None  # the forecast's line (the "plan" event), kept on the panel
         self.live = Live(self._render(), console=self.console, refresh_per_second=2, get_renderable=self._render)
         self.started = False
 
@@ -146,6 +165,8 @@ class LiveView:
         number = data.get("number")
         if kind == "phase":
             self.phase = data.get("phase")
+        elif kind == "plan":
+            self.plan = str(data["line"])
         elif kind == "run":
             self.header = f"run {data['run_dir']}  study {data['storage']}"
             self.progress_dir = Path(data["run_dir"]) / PROGRESS_DIR
@@ -184,11 +205,15 @@ class LiveView:
             return Panel("starting…", title="wrnsearch")
         rows = {n: self.running[n].row(self.progress_dir) for n in sorted(self.running)}
         eta = self.search_eta_s({n: left for n, (_, left) in rows.items()})
+        if self.plan:
+            table.add_row("plan", self.plan.removeprefix("plan "))
         table.add_row("trials", counts_text(p))
         within = p.elapsed_s <= (p.time_budget_s or math.inf)
         table.add_row("elapsed", elapsed_text(p, self.phase) + (f"   search ETA ~{_clock(eta)}" if eta is not None
                                                                 and within else ""))
         table.add_row("front", front_text(p))
+        if (waiting := waiting_text(p)) is not None:
+            table.add_row("resources", waiting)
         trials = Table.grid(padding=(0, 2))
         for cells, _ in rows.values():
             trials.add_row(*cells)
@@ -268,7 +293,9 @@ def _event_line(kind: str, data: dict[str, Any]) -> str | None:
         queued = f", {len(data['reconciled'])} interrupted trial(s) queued again" if data.get("reconciled") else ""
         return f"resumed: {data['found']} trial(s) found in the study, {data['trained_before']} of them trained{queued}"
     if kind == "start":
-        return f"{trial} started ({data[Attr.PARAMS]:,} params)"
+        waited = data.get("waited_s") or 0.0
+        after = f", after {_clock(waited)} waiting for resources" if waited >= WAITING_SAID_AFTER_S else ""
+        return f"{trial} started ({data[Attr.PARAMS]:,} params{after})"
     if kind == Outcome.DONE:
         if data.get(Attr.VAL_ERROR) is None:  # a retrain without validation images
             return f"{trial} done: test error {data[Attr.TEST_ERROR]:.2f}%, latency {data[Attr.LATENCY_MS]:.1f} ms"
@@ -279,6 +306,10 @@ def _event_line(kind: str, data: dict[str, Any]) -> str | None:
         return f"{trial} already trained (trial {data[Attr.REUSED_FROM]}): result reused"
     if kind == "warm":
         return warm_line(data)
+    if kind == "plan":
+        return str(data["line"])
+    if kind == "note":
+        return f"note: {data['note']}"
     if kind == "alone":
         return (f"{data[Attr.ARCH]} timed alone: latency {data[Attr.LATENCY_MS]:.1f} ms, inference "
                 f"{data[Attr.LATENCY_INFER_MS]:.2f} ms")

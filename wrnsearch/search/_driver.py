@@ -27,11 +27,13 @@ import optuna
 from wrnsearch.compat import close_storage
 from wrnsearch.errors import RunError, SearchCrashed, WRNSearchError
 from wrnsearch.pareto import eligible_trials
+from wrnsearch.plan import TrialRequest
 from wrnsearch.record import Attr
 from wrnsearch.search._dashboard_figures import DashboardFigures
 from wrnsearch.search._epoch_progress import PROGRESS_DIR
 from wrnsearch.search._node_checks import check_data_on_nodes
 from wrnsearch.search._options import EventCallback, RunOptions, RunProgress, RunResult
+from wrnsearch.search._preflight import check_trials_can_start
 from wrnsearch.search._ray_connection import RUN_LOG, cluster_node_count, gpus_per_trial, init_ray, run_log
 from wrnsearch.search._scheduler_decisions import grace_epochs
 from wrnsearch.search._stop_decisions import TIME_STOPPED_REASON, end_reason, exhausted_reason, max_trials_reason
@@ -59,6 +61,7 @@ from wrnsearch.tracking import Tracker, check_tracking, open_tracker, publish_se
 log = logging.getLogger(__name__)
 
 Trainable = Callable[..., None]
+PLAN_PROBES = 3  # architectures the run's own forecast times (wrnsearch plan times 5)
 
 
 def run_search(space_path: str | Path | None, options: RunOptions = RunOptions(), *,
@@ -231,13 +234,22 @@ def _storage_failure(e: BaseException) -> str | None:
     return None
 
 
+def trial_request(space: Space, gpus: float) -> TrialRequest:
+    """What one trial asks of a node: the space's CPUs and memory, ``gpus`` as resolved on the cluster."""
+    return TrialRequest(space.resources.cpus_per_trial, gpus, space.resources.memory_per_trial)
+
+
 def _tuner(space: Space, searcher: Any, trainable: Trainable, context: TrialContext, run_dir: Path) -> Any:
     from ray import tune
 
     from wrnsearch.search._lost_workers import LostWorkers
+    from wrnsearch.search._trial_starts import TrialStarts
 
     scheduler = _scheduler(space)
-    resources = {"cpu": space.resources.cpus_per_trial, "gpu": context.gpus}
+    request = trial_request(space, context.gpus)
+    resources = {"cpu": request.cpus, "gpu": request.gpus}
+    if request.memory_bytes:  # Ray then places no more trials on a node than its memory holds
+        resources["memory"] = request.memory_bytes
     return tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, ctx=context.to_dict()), resources),
         tune_config=tune.TuneConfig(
@@ -249,7 +261,7 @@ def _tuner(space: Space, searcher: Any, trainable: Trainable, context: TrialCont
         run_config=tune.RunConfig(
             name="tune", storage_path=str(run_dir.resolve()), verbose=0,
             failure_config=tune.FailureConfig(max_failures=space.search.max_failures), log_to_file=True,
-            callbacks=[LostWorkers(space.search.max_failures)],
+            callbacks=[LostWorkers(space.search.max_failures), TrialStarts(searcher.started)],
         ),
     )
 
@@ -269,6 +281,28 @@ def _scheduler(space: Space) -> Any:
         return MOASHAScheduler(space.objectives, max_t=epochs, grace_period=cfg.grace_period,
                                reduction_factor=cfg.reduction_factor)
     return FIFOScheduler()
+
+
+def _say_plan(space: Space, options: RunOptions, request: TrialRequest, progress: RunProgress,
+              on_event: EventCallback) -> None:
+    """The forecast of this search in one line, before the first trial (``wrnsearch plan`` in full).
+
+    Planned where the driver runs: on a cluster the trials' nodes may differ, and the line says
+    so. Probes are cached, so a resumed run, or one after ``wrnsearch plan``, times nothing.
+    """
+    from wrnsearch.plan import make_plan
+    from wrnsearch.search._preflight import cluster_nodes
+
+    nodes = cluster_nodes()
+    try:
+        device = "cuda" if request.gpus > 0 else "cpu"
+        plan = make_plan(space, device=device, data_root=options.data_root, probes=PLAN_PROBES,
+                         node=None if options.address else (nodes[0] if len(nodes) == 1 else None))
+    except WRNSearchError as e:  # the device is on the trials' nodes only, say
+        on_event("plan", {"line": f"plan: not forecast here ({e})"}, progress)
+        return
+    line = plan.summary_line() + (" (timed on the driver's machine)" if options.address else "")
+    on_event("plan", {"line": line, **plan.search}, progress)
 
 
 @contextlib.contextmanager
@@ -308,11 +342,18 @@ def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions,
                                       cluster_node_count())
         context = TrialContext.for_run(space, run_dir, data_root=options.data_root, progress=run_dir / PROGRESS_DIR,
                                        gpus=gpus_per_trial(space.resources.gpus_per_trial))
+        request = trial_request(space, context.gpus)
+        room, note = check_trials_can_start(space.source, request, space.search.max_concurrent)  # or refused: exit 2
+        progress.waiting_for = request.text()
+        if note and on_event:
+            on_event("note", {"note": note}, progress)
         if options.address and options.preflight_data and trainable is None:  # a local run checked it already
             check_data_on_nodes(space.dataset.model_dump(mode="json"), context.data_root,
                                 space.resources.cpus_per_trial, context.gpus)
+        if options.plan and trainable is None and on_event:
+            _say_plan(space, options, request, progress, on_event)
         allowed = space.budget.max_trials - progress.finished_before
-        searcher = StudySearcher(space, study, progress, on_event, allowed, tracker=tracker)
+        searcher = StudySearcher(space, study, progress, on_event, allowed, tracker=tracker, room=room)
         tuner = _tuner(space, searcher, trainable or wrn_trainable, context, run_dir)
         interrupted = False
         # Tune's result grid at the end looks for the per-trial files it was told not to write;

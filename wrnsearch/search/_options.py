@@ -25,9 +25,10 @@ class RunOptions:
     overrides: tuple[str, ...] = ()
     num_cpus: int | None = None  # for a local Ray; default all cores
     preflight_data: bool = True  # check the data set is there before starting (local runs)
-    measure_alone: bool = True  # time the front's latencies alone when the search ends (search/alone.py)
-    figure_interval_s: float = 15.0  # the dashboard's figures are redrawn at most this often (search/dashboard.py)
-    warm_start: Path | None = None  # another run whose results are copied in first (search/warm.py)
+    measure_alone: bool = True  # time the front's latencies alone when the search ends (_exclusive_latency)
+    figure_interval_s: float = 15.0  # the dashboard's figures are redrawn at most this often
+    warm_start: Path | None = None  # another run whose results are copied in first (_warm_start)
+    plan: bool = True  # the search forecast in one line at its start (wrnsearch.plan)
 
 
 # the outcomes the live view counts, in its order
@@ -50,6 +51,11 @@ class RunProgress:
     reused: int = 0
     copied: int = 0  # another run's results (--warm-start): not trained here, not counted in max_trials
     setup_failed: int = 0  # failed before their first epoch (data, import, device, storage): not trained
+    # handed to Ray Tune, whose trainable has not started on a node yet (Tune holds them until one
+    # has the resources): not running; since when the oldest has waited, and what for
+    waiting_resources: int = 0
+    waiting_since: float | None = None
+    waiting_for: str = ""
     front_size: int = 0
     best_error: float | None = None
     finished_before: int = 0  # trained trials found in the study at start (resume)
@@ -76,10 +82,17 @@ class RunProgress:
         self.front_size = int(mask.sum())
         self.best_error = min(error for _, error in self.results)
 
+    @property
+    def waited_s(self) -> float | None:
+        """Seconds the oldest trial handed to Tune has waited for a node (None: none waits)."""
+        return None if self.waiting_since is None else time.monotonic() - self.waiting_since
+
     def to_dict(self) -> dict[str, Any]:
+        waited = self.waited_s
         return {
             "elapsed_s": round(self.elapsed_s, 1), "time_budget_s": self.time_budget_s, "max_trials": self.max_trials,
-            **{o.value: getattr(self, o.value) for o in COUNTED}, "front_size": self.front_size,
+            **{o.value: getattr(self, o.value) for o in COUNTED}, "waiting_resources": self.waiting_resources,
+            "waited_s": None if waited is None else round(waited, 1), "front_size": self.front_size,
             "best_error": self.best_error,
         }
 

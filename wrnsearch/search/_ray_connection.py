@@ -213,6 +213,19 @@ def current_node() -> NodeInfo:
     return NodeInfo(hostname=socket.gethostname(), ip=ip, node_id=node_id)
 
 
+def assigned_gpus() -> list[str] | None:
+    """The GPU ids Ray assigned the calling trial or task (it sets CUDA_VISIBLE_DEVICES to them); None: none."""
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    try:
+        ids = ray.get_runtime_context().get_accelerator_ids().get("GPU", [])
+    except Exception:  # noqa: BLE001 - outside a worker, or an older Ray
+        return None
+    return [str(i) for i in ids] or None
+
+
 def cluster_node_count() -> int:
     """Alive nodes of the cluster this process is connected to (``ray.init`` must have run)."""
     import ray

@@ -70,7 +70,8 @@ class _InFlight:
     proposal: Proposal
     key: str
     reported: set[int] = field(default_factory=set)  # epochs whose validation error is in the study
-    started: float = field(default_factory=time.monotonic)
+    handed: float = field(default_factory=time.monotonic)  # given to Tune
+    started: float | None = None  # its trainable started on a node (Tune's on_trial_start)
 
 
 def _not_restorable() -> None:
@@ -82,16 +83,19 @@ class StudySearcher(Searcher):
     """A Ray Tune searcher backed by the run's Optuna study (see the module docstring).
 
     ``allowed`` is how many trials this run may still train (``budget.max_trials`` less those
-    trained before a resume). ``launched`` counts the trials started in this run less those whose
-    setup failed. ``tracker`` copies the trials' curves to TensorBoard and MLflow.
+    trained before a resume). ``room``: how many trials the cluster hosts at once; beyond it, one
+    trial at most is handed to Tune to wait for resources. ``launched`` counts the trials started
+    in this run less those whose setup failed. ``tracker`` copies the trials' curves to TensorBoard
+    and MLflow.
     """
 
     def __init__(self, space: Space, study: optuna.Study, progress: RunProgress, on_event: EventCallback | None,
-                 allowed: int, *, tracker: Tracker | None = None) -> None:
+                 allowed: int, *, tracker: Tracker | None = None, room: int = 1) -> None:
         super().__init__(metric="val_error", mode="min")
         self.space, self.study, self.progress, self.on_event = space, study, progress, on_event
         self.tracker = tracker or Tracker()
         self.allowed = allowed
+        self.room = room  # trials the cluster hosts at once: more are handed to Tune only as they start
         self.launched = 0
         self.live: dict[str, _InFlight] = {}  # tune trial id -> the trial it trains
         self.leaders: dict[str, str] = {}  # key -> tune trial id training it
@@ -124,6 +128,10 @@ class StudySearcher(Searcher):
     def _suggest(self, trial_id: str) -> Any:
         if self.setup_error is not None:
             return self._finish(self.setup_error)
+        if len(self.live) >= self.room and any(f.started is None for f in self.live.values()):
+            # the cluster is full and a trial already waits for resources: the next is proposed (and
+            # stored RUNNING) once that one runs, and it is proposed knowing more results
+            return None
         for _ in range(MAX_FREE_PROPOSALS):
             reason = stop_proposing(
                 launched=self.launched, allowed=self.allowed, max_trials=self.progress.max_trials,
@@ -208,14 +216,39 @@ class StudySearcher(Searcher):
         return proposal, keys[0]
 
     def _launch(self, trial_id: str, trial: optuna.Trial, proposal: Proposal, key: str) -> dict[str, Any]:
+        """Hand the trial to Tune: it waits for a node's resources until :meth:`started`."""
         self.live[trial_id] = _InFlight(trial, proposal, key)
         self.leaders[key] = trial_id
         self.launched += 1
-        self.progress.count(Outcome.RUNNING)
-        self.tracker.trial_started(trial.number, proposal.spec.name, proposal.spec.to_dict())
-        self._event("start", number=trial.number, arch=proposal.spec.name, params=proposal.cost.params,
-                    epochs=self.space.train.epochs)
+        self._waiting_changed(+1)
         return {"spec": proposal.spec.to_dict(), "key": key, "number": trial.number}
+
+    def started(self, trial_id: str) -> None:
+        """Tune started the trial's trainable on a node: from now on it runs (a retry is no new start)."""
+        with self.lock:
+            flight = self.live.get(trial_id)
+            if flight is None or flight.started is not None:
+                return
+            flight.started = time.monotonic()
+            self._waiting_changed(-1)
+            self.progress.count(Outcome.RUNNING)
+            number, spec = flight.trial.number, flight.proposal.spec
+            self.tracker.trial_started(number, spec.name, spec.to_dict())
+            self._event("start", number=number, arch=spec.name, params=flight.proposal.cost.params,
+                        epochs=self.space.train.epochs, waited_s=round(flight.started - flight.handed, 1))
+
+    def _waiting_changed(self, by: int) -> None:
+        p = self.progress
+        p.waiting_resources += by
+        waiting = [f.handed for f in self.live.values() if f.started is None]
+        p.waiting_since = min(waiting) if waiting else None
+
+    def _ended(self, flight: _InFlight) -> None:
+        """A trial in flight is over: it no longer runs, or no longer waits."""
+        if flight.started is None:
+            self._waiting_changed(-1)
+        else:
+            self.progress.count(Outcome.RUNNING, -1)
 
     def _has_waiting(self) -> bool:
         return bool(self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
@@ -250,7 +283,7 @@ class StudySearcher(Searcher):
             if flight is None:
                 return
             self.leaders.pop(flight.key, None)
-            self.progress.count(Outcome.RUNNING, -1)
+            self._ended(flight)
             if result and not result.get("final"):  # the report a scheduler stopped it on: Tune sends it here only
                 self.tracker.epochs(flight.trial.number, [result])
             told = self._tell(flight, self._record(flight, result, error))
@@ -283,7 +316,8 @@ class StudySearcher(Searcher):
         if record.status != Status.SETUP_FAILED:
             self.setup_streak.add(None)
         if record.status == Status.COMPLETE:
-            self.finished_costs.append((float(flight.proposal.cost.macs), time.monotonic() - flight.started))
+            began = flight.started if flight.started is not None else flight.handed
+            self.finished_costs.append((float(flight.proposal.cost.macs), time.monotonic() - began))
             self.progress.count(Outcome.DONE)
             error = record.val_error if record.val_error is not None else record.test_error  # retrain: test
             self.progress.add_result(list(told.values or ()), float(error))
@@ -322,9 +356,9 @@ class StudySearcher(Searcher):
                 tell_stopped(self.study, flight.trial, reason)
                 self.tracker.trial_ended(flight.trial.number, TrialRecord(name=flight.proposal.spec.name,
                                                                           status=Status.PRUNED, reason=reason))
-                self.progress.count(Outcome.RUNNING, -1)
-                self.progress.count(Outcome.PRUNED)
                 self.live.pop(trial_id)
+                self._ended(flight)
+                self.progress.count(Outcome.PRUNED)
             for followers in self.followers.values():
                 for follower in followers:
                     tell(self.study, follower, state=optuna.trial.TrialState.FAIL)
@@ -335,7 +369,10 @@ class StudySearcher(Searcher):
         in the study, for reconcile_running to mark interrupted and queue again)."""
         with self.lock:
             self.followers.clear()
+            flights = list(self.live.values())
             self.live.clear()
+            for flight in flights:
+                self._ended(flight)
 
     def __reduce__(self) -> tuple[Any, tuple[()]]:
         # Tune pickles its searcher for its own restore, which we never use: the study is the

@@ -214,7 +214,7 @@ def wrn_trainable(config: dict[str, Any], ctx: dict[str, Any]) -> None:
     ``config`` is the searcher's (the spec, its key, the trial number); ``ctx`` the run's
     :meth:`TrialContext.to_dict`, as ``tune.with_parameters`` hands it over.
     """
-    from wrnsearch.search._ray_connection import current_node
+    from wrnsearch.search._ray_connection import assigned_gpus, current_node
 
     spec = WRNSpec.from_dict(config["spec"])
     trained = [0]
@@ -226,6 +226,7 @@ def wrn_trainable(config: dict[str, Any], ctx: dict[str, Any]) -> None:
         record = failed_record(spec.name, e, trained[0])
     node = current_node()
     record.node, record.node_ip, record.node_id = node.hostname, node.ip, node.node_id
+    record.gpu_ids = assigned_gpus()
     report_record(record)
 
 

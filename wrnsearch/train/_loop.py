@@ -38,7 +38,7 @@ from wrnsearch.train._checkpoint import (
     save_weights,
     set_rng_state,
 )
-from wrnsearch.train._device import fast_path, measure_like_a_trial, pick_device
+from wrnsearch.train._device import fast_path, fast_path_reason, measure_like_a_trial, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ def _new_record(spec: WRNSpec, recipe: Any, splits: Splits, device: torch.device
         dataset=splits.record, params=cost.params, macs=cost.macs, activation_bytes=cost.activation_bytes,
         device=device_name(device), node=socket.gethostname(), torch=torch.__version__, wrnsearch=__version__,
         seed=recipe.seed, epochs_budget=epochs, amp=amp, channels_last=channels_last, compile=use_compile,
-        started_at=time.time(),
+        fast_path=fast_path_reason(recipe, device), started_at=time.time(),
     )
 
 
