@@ -154,7 +154,7 @@ def _request(space: Space, dev: torch.device, notes: list[str]) -> TrialRequest:
 
 
 def make_plan(space: Space, *, device: str | None = None, data_root: str | None = None, probes: int = PROBES,
-              node: Node | None = None, steps: int = 3, use_cache: bool = True) -> Plan:
+              node: Node | None = None, steps: int = 5, use_cache: bool = True) -> Plan:
     """Forecast ``space``'s search on ``device`` (see the module docstring) on ``node`` (this machine)."""
     dev = plan_device(space, device)
     notes: list[str] = []
