@@ -95,6 +95,12 @@ PYEOF
     "${W[@]}" train "$BIG" "${DATA[@]}" --epochs 2 --val-size 0 "${SUBSET[@]}" --device "$DEV" --set train.compile=$flag \
       -o "$OUT/epochs-$BIG-compile-$flag.json" > "$OUT/epochs-$BIG-compile-$flag.log" 2>&1 || tail -5 "$OUT/epochs-$BIG-compile-$flag.log"
   done
+  # the forecast beside the real epochs above: WRN-28-10's epoch_s in it against epochs-$BIG-*.json
+  log "wrnsearch plan spaces/cifar10.yaml on $DEV (the forecast of the paper's space, beside the epochs above)"
+  "${W[@]}" plan spaces/cifar10.yaml --device "$DEV" --format json > "$OUT/plan-cifar10.json" 2> "$OUT/plan-cifar10.log" \
+    || tail -5 "$OUT/plan-cifar10.log"
+  "$PY" -c "import json,sys; p=json.load(open(sys.argv[1])); print(p['search']); print([a for a in p['architectures'] if a['arch'] in ('WRN-28-10', 'WRN-16-4', 'WRN-40-4')])" \
+    "$OUT/plan-cifar10.json" 2>/dev/null | tee -a "$OUT/summary.txt"
   ;;
 paper)
   limit=${PAPER_LIMIT:-540s}

@@ -320,4 +320,4 @@ def test_device_check_script_is_valid_shell_and_uses_real_options():
         options = [w for w in words if w.startswith("--") and "$" not in w]
         assert options and set(options) <= known, (call, set(options) - known)
         used.add(" ".join(path))
-    assert used == {"train", "bench train"}
+    assert used == {"train", "bench train", "plan"}

@@ -89,8 +89,8 @@ class Plan:
         line = (f"plan: on {self.device}, {self.precision}, {self.threads} thread{'s' if self.threads != 1 else ''} "
                 f"a trial, {at_once}; {times}; {s['trials']} trials in about {format_duration(s['wall_s'])}")
         if (after := s.get("cut_by_time_after")) is not None:
-            ends = f"after about {after} trials" if after else "before the first trial ends"
-            line += f"; budget.time {format_seconds(s['time_budget_s'])} ends it {ends}"
+            ends = f"ends it after about {after} trials" if after else "is shorter than a trial on average"
+            line += f"; budget.time {format_seconds(s['time_budget_s'])} {ends}"
         if s.get("over_trial_time"):
             line += f"; budget.trial_time cuts {s['over_trial_time']} of {len(self.architectures)} architectures"
         return line
