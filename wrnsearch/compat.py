@@ -31,6 +31,9 @@ PRIVATE_APIS = (
     "optuna.samplers._tpe.sampler._get_pruned_trial_score",
     "torch.cpu._is_amx_tile_supported",
     "torch.cpu._is_avx512_bf16_supported",
+    # Ray's, called where Ray is known (search/_preflight.py: this module imports Optuna, and
+    # only search may know both): the monitor's status, which no public call reads
+    "ray.experimental.internal_kv._internal_kv_get",
 )
 
 # Optuna 5 stores a named constraint as the system attribute "constraints:<name>".
@@ -180,3 +183,4 @@ def cpu_has_amx_bf16() -> bool:
         return bool(torch.cpu._is_amx_tile_supported() and torch.cpu._is_avx512_bf16_supported())  # noqa: SLF001
     except (AttributeError, RuntimeError):
         return False
+

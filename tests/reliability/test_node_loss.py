@@ -25,6 +25,8 @@ from wrnsearch.study import counts_as_trained
 
 pytestmark = pytest.mark.slow
 
+# fp32 on any CPU: the kill must land mid-trial, seconds after both trials' first epochs (bf16,
+# where auto takes it, trains these epochs three times as fast, and a trial ended before the kill)
 SPACE = """\
 name: lost
 dataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 1024, test_size: 64, val_size: 64}
@@ -33,7 +35,7 @@ space:
   widen_factor: [1, 2]
   block: ["B(3,3)", "B(3,1)"]
 budget: {max_trials: 3}
-train: {epochs: 6, batch_size: 64, lr: 0.05}
+train: {epochs: 6, batch_size: 64, lr: 0.05, amp: false, channels_last: false}
 search: {sampler: random, seed: 0, max_concurrent: 2, max_failures: 2}
 resources: {cpus_per_trial: 1, gpus_per_trial: 0}
 """

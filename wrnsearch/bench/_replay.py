@@ -124,6 +124,7 @@ class _Simulation:
         config = self.searcher.suggest(tid)
         if not isinstance(config, dict):
             return False
+        self.searcher.started(tid)  # a simulated worker is always free: the trial starts at once, as Tune would
         name = WRNSpec.from_dict(config["spec"]).name
         if name not in self.table.rows:
             raise RunError(f"the table holds no {name}, which its own space proposed: record the table again")

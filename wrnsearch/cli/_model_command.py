@@ -30,7 +30,8 @@ _AUTO = click.Choice(["auto", "true", "false"])
 @click.option("--steps", type=click.IntRange(min=20), default=20, show_default=True,
               help="Timed runs of each latency for --measure (median).")
 @click.option("--amp", type=_AUTO, default="auto", show_default=True,
-              help="bf16 autocast for --measure, as trials run: auto is on with CUDA and on CPUs with AMX bf16 units.")
+              help="bf16 autocast for --measure, as trials run: auto is on with CUDA and on a CPU where bf16 "
+                   "measured faster.")
 @click.option("--channels-last", type=_AUTO, default="auto", show_default=True,
               help="channels_last memory for --measure, as trials run (auto: as --amp).")
 def model(name: str, num_classes: int, in_channels: int, resolution: int, batch: int, infer_batch: int, fmt: str,

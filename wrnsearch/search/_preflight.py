@@ -12,15 +12,12 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from wrnsearch.errors import RunError
 from wrnsearch.plan import Node, TrialRequest, concurrency_note, hosting_problem, trials_at_once
 
 log = logging.getLogger(__name__)
-
-# what the autoscaler's monitor publishes in Ray's internal key-value store (ray_constants.DEBUG_AUTOSCALING_STATUS)
-_AUTOSCALING_STATUS = "__autoscaling_status"
-
 
 def cluster_nodes() -> list[Node]:
     """The alive nodes of the cluster this driver joined, as Ray declares their resources."""
@@ -36,6 +33,21 @@ def cluster_nodes() -> list[Node]:
     return nodes
 
 
+def ray_autoscaling_status() -> dict[str, Any]:
+    """What the Ray head's monitor last published about the cluster (``ray status`` reads the
+    same; empty when it is not there or cannot be read). No public call reads it: Ray's internal
+    key-value store, ``__autoscaling_status`` (``ray_constants.DEBUG_AUTOSCALING_STATUS``); its
+    name is checked against the installed Ray with the private APIs of :mod:`wrnsearch.compat`."""
+    try:
+        import ray.experimental.internal_kv as internal_kv
+
+        raw = internal_kv._internal_kv_get("__autoscaling_status")  # noqa: SLF001
+        return json.loads(raw) if raw else {}
+    except Exception as e:  # noqa: BLE001 - not connected, or another Ray: nothing known
+        log.debug("the autoscaler's status is not readable: %s", e)
+        return {}
+
+
 def autoscaler_present() -> bool:
     """Whether an autoscaler may add nodes: the cluster launcher's bootstrap file is on this node
     (Ray Tune's own test), autoscaler v2 runs (KubeRay), or the monitor reports node types of a
@@ -45,18 +57,13 @@ def autoscaler_present() -> bool:
         return True
     try:
         from ray.autoscaler.v2.utils import is_autoscaler_v2
-        from ray.experimental.internal_kv import _internal_kv_get
 
         if is_autoscaler_v2():
             return True
-        status = _internal_kv_get(_AUTOSCALING_STATUS)
     except Exception as e:  # noqa: BLE001 - an old or odd cluster: no autoscaler known
-        log.debug("autoscaler status not readable: %s", e)
-        return False
-    try:
-        mapping = (json.loads(status or b"{}").get("autoscaler_report") or {}).get("node_type_mapping") or {}
-    except (ValueError, AttributeError):
-        return False
+        log.debug("autoscaler v2 not known: %s", e)
+    status = ray_autoscaling_status()
+    mapping = (status.get("autoscaler_report") or {}).get("node_type_mapping") or {}
     return configured_node_types(mapping)
 
 
