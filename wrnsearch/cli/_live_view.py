@@ -157,7 +157,7 @@ class LiveView:
         self.progress = progress
         self._track(kind, data)
         line = _event_line(kind, data)
-        if line:
+        if line and kind != "plan":  # the plan keeps a row of its own
             self.events.append(line)
         self.live.refresh()
 
@@ -206,7 +206,7 @@ class LiveView:
         rows = {n: self.running[n].row(self.progress_dir) for n in sorted(self.running)}
         eta = self.search_eta_s({n: left for n, (_, left) in rows.items()})
         if self.plan:
-            table.add_row("plan", self.plan.removeprefix("plan "))
+            table.add_row("plan", self.plan.removeprefix("plan: "))
         table.add_row("trials", counts_text(p))
         within = p.elapsed_s <= (p.time_budget_s or math.inf)
         table.add_row("elapsed", elapsed_text(p, self.phase) + (f"   search ETA ~{_clock(eta)}" if eta is not None
