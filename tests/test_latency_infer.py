@@ -15,12 +15,13 @@ from wrnsearch.data import load_splits
 from wrnsearch.errors import SpaceError
 from wrnsearch.measure import measure_inference, measure_training_step
 from wrnsearch.model import build_model
+from wrnsearch.objectives import record_values
 from wrnsearch.pareto import format_front, front_rows
 from wrnsearch.record import Attr, TrialRecord
 from wrnsearch.samplers import propose
 from wrnsearch.space import load_space, parse_space
 from wrnsearch.spec import parse_name
-from wrnsearch.study import objective_values, open_study, tell_record, trial_key
+from wrnsearch.study import open_study, tell_record, trial_key
 from wrnsearch.train import train_trial
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -110,9 +111,9 @@ def test_a_trial_records_both_latencies_and_the_study_stores_the_objective(tmp_p
 
 def test_an_untimed_inference_latency_is_the_worst_value():
     record = TrialRecord(name="WRN-10-1", params=10, macs=20, val_error=5.0, latency_ms=2.0)
-    assert objective_values(record, ["latency_infer_ms", "latency_ms"]) == [math.inf, 2.0]
+    assert record_values(record, ["latency_infer_ms", "latency_ms"]) == [math.inf, 2.0]
     record.latency_infer_ms = 0.5
-    assert objective_values(record, ["error", "latency_infer_ms"]) == [5.0, 0.5]
+    assert record_values(record, ["error", "latency_infer_ms"]) == [5.0, 0.5]
 
 
 def test_a_misspelt_objective_is_one_line_naming_the_choices(tmp_path):

@@ -10,6 +10,7 @@ import math
 import optuna
 import pytest
 
+from wrnsearch.objectives import record_values
 from wrnsearch.record import INTERRUPTED_REASON, Attr, Status, TrialRecord
 from wrnsearch.samplers import make_sampler, propose
 from wrnsearch.space import parse_space
@@ -21,7 +22,6 @@ from wrnsearch.study import (
     has_full_result,
     is_reusable,
     lost_worker_record,
-    objective_values,
     outcome_of,
     reconcile_running,
     stopped_record,
@@ -71,8 +71,8 @@ def test_the_record_as_user_attributes():
     assert attrs[Attr.VAL_ERROR] == 40.0 and attrs["curve"][-1]["epoch"] == 2
     failed = TrialRecord(name="x", status=Status.OUT_OF_MEMORY).user_attrs()
     assert failed == {"status": "out_of_memory", Attr.FAIL_REASON: "out_of_memory"}  # no None stored
-    assert objective_values(_record(), ["error", "params", "latency_ms", "macs"]) == [40.0, 78_000.0, 2.5, 1e6]
-    assert objective_values(_record(latency_ms=None), ["latency_ms"]) == [math.inf]
+    assert record_values(_record(), ["error", "params", "latency_ms", "macs"]) == [40.0, 78_000.0, 2.5, 1e6]
+    assert record_values(_record(latency_ms=None), ["latency_ms"]) == [math.inf]
 
 
 @pytest.fixture

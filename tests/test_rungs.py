@@ -7,12 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from wrnsearch.dominance import non_dominated_ranks
 from wrnsearch.search import Rungs, grace_epochs, rung_milestones
 from wrnsearch.search._scheduler_decisions import (
     asha_continues,
     crowding_distances,
     moasha_continues,
-    nondominated_ranks,
     promotion_order,
 )
 
@@ -21,19 +21,19 @@ def test_ranks_are_per_point_not_an_ordering_of_indices():
     # Syne Tune's MO-ASHA read the sort's ordering of indices as if it were each trial's rank; here
     # the two differ everywhere: point 0 is the worst (rank 2), point 1 the best (rank 0)
     points = [[5, 5], [1, 1], [3, 3]]
-    assert nondominated_ranks(points) == [2, 0, 1]
+    assert non_dominated_ranks(points).tolist() == [2, 0, 1]
     assert promotion_order(points) == [1, 2, 0]
 
 
 def test_ranks_of_two_fronts_and_three_objectives():
     points = [[1, 9, 5], [9, 1, 5], [5, 5, 1], [6, 9, 6], [9, 6, 6], [10, 10, 10]]
-    assert nondominated_ranks(points) == [0, 0, 0, 1, 1, 2]
-    assert nondominated_ranks([[1, 2, 3], [1, 2, 3]]) == [0, 0]  # equal points do not dominate each other
+    assert non_dominated_ranks(points).tolist() == [0, 0, 0, 1, 1, 2]
+    assert non_dominated_ranks([[1, 2, 3], [1, 2, 3]]).tolist() == [0, 0]  # equal points do not dominate each other
 
 
 def test_crowding_distance_rewards_the_ends_and_the_sparse():
     points = [[0, 10], [1, 9], [5, 5], [9, 1], [10, 0]]  # one front
-    d = crowding_distances(points, nondominated_ranks(points))
+    d = crowding_distances(points, non_dominated_ranks(points).tolist())
     assert d[0] == d[4] == float("inf")
     assert d[2] > d[1] and d[2] > d[3]
     assert d[1] == pytest.approx((5 - 0) / 10 + (10 - 5) / 10)

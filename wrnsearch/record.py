@@ -85,6 +85,7 @@ class Attr:
     TEST_ERROR = "test_error"
     LATENCY_MS = "latency_ms"
     LATENCY_INFER_MS = "latency_infer_ms"
+    PEAK_MEMORY_BYTES = "peak_memory_bytes"
     DEVICE = "device"
     NODE = "node"  # the host the trial ran on
     EPOCHS = "epochs"

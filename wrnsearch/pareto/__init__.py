@@ -2,9 +2,9 @@
 
 Computation only: numpy, and Optuna to read the study. :mod:`wrnsearch.report` draws what this
 package returns and the CLI prints it (as Optuna's ``_get_pareto_front_info`` computes and
-``plot_pareto_front`` draws). One module per concern: :mod:`~wrnsearch.pareto._dominance`
-(dominance and non-dominated sorting on arrays), :mod:`~wrnsearch.pareto._volume` (exact
-hypervolume and normalization), :mod:`~wrnsearch.pareto._front` (a study's trials as points,
+``plot_pareto_front`` draws). The arithmetic on arrays (dominance, non-dominated sorting, exact
+hypervolume, normalization) is :mod:`wrnsearch.dominance`'s, re-exported here;
+:mod:`~wrnsearch.pareto._front` (a study's trials as points,
 their ranks and hypervolume history), :mod:`~wrnsearch.pareto._table` (rows, CSV, JSON, text).
 
 **Eligible trials.** Only architectures trained for the full epoch budget within every budget
@@ -15,8 +15,7 @@ truncated, failed, running and over-budget trials never do, nor do copies of an 
 (``reused_from``: the same architecture and recipe proposed again), which would only list the
 original twice.
 
-**Objectives.** The five objectives are ``error`` (validation error, %), ``params``,
-``latency_ms`` (a training step), ``latency_infer_ms`` (inference) and ``macs``, all minimized. A
+**Objectives.** The objectives are those :mod:`wrnsearch.objectives` defines, all minimized. A
 trial's value of an objective the study optimized is ``trial.values[i]``, ``i`` being the
 objective's place in ``study.metric_names``; one the study did not optimize is read from the
 trial's user attrs (``error`` from ``val_error``), which every trained trial carries. So a front
@@ -58,7 +57,15 @@ Example:
 
 from __future__ import annotations
 
-from wrnsearch.pareto._dominance import non_dominated_mask, non_dominated_ranks
+from wrnsearch.dominance import (
+    REFERENCE_POINT,
+    Bounds,
+    hypervolume,
+    non_dominated_mask,
+    non_dominated_ranks,
+    normalization_bounds,
+    normalize,
+)
 from wrnsearch.pareto._final_ranking import Ranking, final_ranking, open_final, retrain_name
 from wrnsearch.pareto._front import (
     ALONE_ATTR,
@@ -78,7 +85,6 @@ from wrnsearch.pareto._front import (
     trial_figure,
 )
 from wrnsearch.pareto._table import FORMATS, FRONT_COLUMNS, format_front, front_rows, trial_row
-from wrnsearch.pareto._volume import REFERENCE_POINT, Bounds, hypervolume, normalization_bounds, normalize
 
 __all__ = [
     "ALONE_ATTR", "Bounds", "FORMATS", "FRONT_COLUMNS", "FrontInfo", "HypervolumeHistory", "OBJECTIVE_ATTRS",

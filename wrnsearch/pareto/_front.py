@@ -4,10 +4,10 @@ Only trials with a full result (:func:`wrnsearch.study.has_full_result`: trained
 epoch budget, within every budget, by themselves, not copies) and a finite value of every chosen
 objective take part. A trial's value of an objective the study optimized is its told value; one
 the study did not optimize is read from its user attrs (``error`` from ``val_error``), which every
-trained trial carries, so a front can be taken over any subset of the five objectives.
+trained trial carries, so a front can be taken over any subset of the objectives (:mod:`wrnsearch.objectives`).
 
 Latencies timed alone (:mod:`wrnsearch.search`, the study's ``latency_alone`` attribute,
-per architecture and device) replace a trial's co-located ``latency_ms`` and ``latency_infer_ms``
+per architecture and device) replace a trial's co-located figures of the objectives timed alone (the latencies)
 wherever a front is computed or shown; the trial keeps its own.
 """
 
@@ -22,24 +22,25 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from wrnsearch.errors import RunError
-from wrnsearch.pareto._dominance import as_loss, non_dominated_ranks
-from wrnsearch.pareto._volume import (
+from wrnsearch.dominance import (
     REFERENCE_POINT,
     Bounds,
+    as_loss,
     exclusive_hypervolume,
     hypervolume,
+    non_dominated_ranks,
     normalization_bounds,
     normalize,
 )
+from wrnsearch.errors import RunError
+from wrnsearch.objectives import NAMES, OBJECTIVES
 from wrnsearch.record import Attr
 from wrnsearch.study import has_full_result
 
-# objective -> the user attr that holds it on every trained trial
-OBJECTIVE_ATTRS = {"error": Attr.VAL_ERROR, "params": Attr.PARAMS, "latency_ms": Attr.LATENCY_MS,
-                   "latency_infer_ms": Attr.LATENCY_INFER_MS, "macs": Attr.MACS}
-ALONE_ATTR = "latency_alone"  # study attr: {arch: {"latency_ms", "latency_infer_ms", "device", "measured_at"}}
-LATENCIES = ("latency_ms", "latency_infer_ms")
+# objective -> the user attr that holds its raw figure on every trained trial
+OBJECTIVE_ATTRS = {o.name: o.attr for o in OBJECTIVES.values()}
+ALONE_ATTR = "latency_alone"  # study attr: {arch: {<each timed-alone objective>, "device", "measured_at"}}
+LATENCIES = tuple(o.name for o in OBJECTIVES.values() if o.timed_alone)  # the figures timed alone
 Alone = dict[str, dict[str, Any]]
 
 
@@ -94,10 +95,10 @@ def parse_objectives(objectives: str | Sequence[str] | None, study: optuna.Study
     names = [s.strip() for s in objectives.split(",")] if isinstance(objectives, str) else [str(s) for s in objectives]
     names = [n for n in names if n]
     if not names:
-        raise RunError("no objective given: choose from " + ", ".join(OBJECTIVE_ATTRS))
+        raise RunError("no objective given: choose from " + ", ".join(NAMES))
     for name in names:
-        if name not in OBJECTIVE_ATTRS:
-            raise RunError(f"unknown objective {name!r}: choose from " + ", ".join(OBJECTIVE_ATTRS))
+        if name not in OBJECTIVES:
+            raise RunError(f"unknown objective {name!r}: choose from " + ", ".join(NAMES))
     if len(set(names)) != len(names):
         raise RunError(f"an objective is listed twice in {','.join(names)!r}")
     return tuple(names)
@@ -115,7 +116,7 @@ def objective_directions(study: optuna.Study, objectives: Sequence[str]) -> tupl
             direction = study.directions[optimized.index(name)]
             out.append("maximize" if direction == StudyDirection.MAXIMIZE else "minimize")
         else:
-            out.append("minimize")  # error, size and time are all costs
+            out.append(OBJECTIVES[name].direction if name in OBJECTIVES else "minimize")
     return tuple(out)
 
 
@@ -123,16 +124,21 @@ def trial_figure(trial: FrozenTrial, key: str, optimized: Sequence[str] = (), al
     """One figure of a trial: its latency timed alone where ``alone`` has it, else the told value
     of an optimized objective, else its user attr.
 
-    ``key`` is an objective (``error`` reads ``val_error``) or any user attr (``test_error``,
-    ``device`` ...); None when the trial lacks it.
+    ``key`` is an objective (its value read from the user attr that holds it: ``error`` from
+    ``val_error``, ``memory_mb`` from ``peak_memory_bytes`` in MiB) or any user attr
+    (``test_error``, ``device`` ...); None when the trial lacks it.
     """
-    if key in LATENCIES:
+    objective = OBJECTIVES.get(key)
+    if objective is None:
+        return trial.user_attrs.get(key)
+    if objective.timed_alone:
         figures = _alone_of(trial, alone)
         if figures is not None and isinstance(figures.get(key), (int, float)):
             return figures[key]
     if key in optimized and trial.values is not None and len(trial.values) == len(optimized):
         return trial.values[list(optimized).index(key)]
-    return trial.user_attrs.get(OBJECTIVE_ATTRS.get(key, key))
+    raw = trial.user_attrs.get(objective.attr)
+    return raw if objective.scale == 1 else objective.value(raw)
 
 
 def _float_or_nan(value: Any) -> float:

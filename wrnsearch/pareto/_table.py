@@ -13,12 +13,13 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from wrnsearch.cost import format_count
+from wrnsearch.objectives import ERROR, NAMES, OBJECTIVES
 from wrnsearch.pareto._front import Alone, front_info, optimized_objectives, timed_alone, trial_figure
 from wrnsearch.record import Attr
 
-FRONT_COLUMNS = ("trial", "arch", "error", "test_error", "params", "macs", "latency_ms", "latency_infer_ms", "device",
-                 "epochs", "timed_alone")
-_LATENCIES = ("latency_ms", "latency_infer_ms")
+# error and the test error beside it, then the other objectives in their registry's order
+FRONT_COLUMNS = ("trial", "arch", "error", "test_error", *(n for n in NAMES if n != ERROR.name), "device", "epochs",
+                 "timed_alone")
 FORMATS = ("table", "csv", "json")
 
 
@@ -35,7 +36,8 @@ def trial_row(trial: FrozenTrial, optimized: Sequence[str] = (), alone: Alone | 
     row: dict[str, Any] = {"trial": trial.number, "arch": trial.user_attrs.get(Attr.ARCH)}
     for key in FRONT_COLUMNS[2:-1]:
         value = trial_figure(trial, key, optimized, alone)
-        row[key] = _plain_number(value) if key in ("params", "macs", "epochs") else value
+        counted = key == "epochs" or (key in OBJECTIVES and not OBJECTIVES[key].unit)
+        row[key] = _plain_number(value) if counted else value
     row["timed_alone"] = timed_alone(trial, alone)
     return row
 
@@ -44,9 +46,9 @@ def front_rows(study: optuna.Study, objectives: str | Sequence[str] | None = Non
     """The front's trials as rows of :data:`FRONT_COLUMNS`, best first in the first objective.
 
     ``error`` is the validation error (%), ``test_error`` the test error recorded beside it for
-    reporting; ``latency_ms`` (a training step) and ``latency_infer_ms`` (inference) were measured
-    on ``device``, alone (``timed_alone``: by :mod:`wrnsearch.search`) or while other trials
-    shared it.
+    reporting; the device-bound objectives (the latencies, the peak memory) were measured on
+    ``device``, the latencies alone (``timed_alone``: by :mod:`wrnsearch.search`) or while other
+    trials shared it.
 
     Example:
         >>> from wrnsearch.study import load_study
@@ -58,11 +60,8 @@ def front_rows(study: optuna.Study, objectives: str | Sequence[str] | None = Non
     return [trial_row(t, optimized, info.alone) for t in info.front_trials]
 
 
-_TABLE_HEADERS = {
-    "trial": "trial", "arch": "arch", "error": "error %", "test_error": "test error %", "params": "params",
-    "macs": "MACs", "latency_ms": "latency ms", "latency_infer_ms": "infer ms", "device": "device", "epochs": "epochs",
-    "timed_alone": "alone",
-}
+_TABLE_HEADERS = {"trial": "trial", "arch": "arch", "test_error": "test error %", "device": "device",
+                  "epochs": "epochs", "timed_alone": "alone", **{o.name: o.column for o in OBJECTIVES.values()}}
 
 
 def _table_cell(key: str, value: Any) -> str:
@@ -70,11 +69,14 @@ def _table_cell(key: str, value: Any) -> str:
         return "-"
     if key == "timed_alone":
         return "yes" if value else "no"
-    if key in ("params", "macs") and isinstance(value, (int, float)):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return str(value)
+    unit = "%" if key == "test_error" else OBJECTIVES[key].unit if key in OBJECTIVES else None
+    if unit == "":  # a count
         return format_count(value)
-    if key in ("error", "test_error") and isinstance(value, (int, float)):
+    if unit == "%":
         return f"{value:.2f}"
-    if key in _LATENCIES and isinstance(value, (int, float)):
+    if unit is not None:  # a time or a size
         return f"{value:.3g}" if value < 100 else f"{value:.0f}"
     return str(value)
 

@@ -1,8 +1,9 @@
 """Samplers that enumerate the space: every architecture within the budgets is a candidate.
 
 Of a search's objectives only the validation error is unknown before training: the parameter
-count and MACs are exact, a latency nearly so (:meth:`CandidateSampler.known`: a log-linear fit
-on the trials timed so far). A candidate sampler (``ehvi``) models the error over the
+count and MACs are exact, a latency or the peak memory nearly so (:meth:`CandidateSampler.known`:
+a log-linear fit on the trials measured so far; the kinds are :mod:`wrnsearch.objectives`').
+A candidate sampler (``ehvi``) models the error over the
 candidates' shapes and proposes the one its acquisition ranks first (:meth:`scores`); what does
 not depend on the model is here: the candidates and their features, the start-up proposals
 spread along the size axis, the trials that are done or still running, and Optuna's sampler
@@ -25,7 +26,10 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from wrnsearch.cost import Cost
+from wrnsearch.dominance import normalization_bounds, normalize
 from wrnsearch.errors import SpaceError
+from wrnsearch.objectives import Kind
+from wrnsearch.objectives import get as get_objective
 from wrnsearch.record import Attr
 from wrnsearch.space import EHVI_MAX_ARCHITECTURES, Space, budget_violations, iter_specs, params_of, space_cost
 from wrnsearch.spec import WRNSpec
@@ -169,20 +173,21 @@ class CandidateSampler(BaseSampler):
         return int(self.rng.choice([i for i, v in zip(open_, d) if v >= SPREAD_SHARE * best]))
 
     def known(self, name: str, done: list[FrozenTrial], objectives: list[str]) -> np.ndarray:
-        """Every candidate's value of an objective known before training (a latency: fitted)."""
-        if name == "params":
-            return np.array([c.params for _, c in self.candidates], dtype=float)
-        if name == "macs":
-            return np.array([c.macs for _, c in self.candidates], dtype=float)
-        # latency_ms or latency_infer_ms: log-linear in log params, log MACs and depth (per-layer
-        # overheads weigh at batch 1), fitted on the trials timed so far; the timed ones as measured.
-        # The fit is centred on the timed trials (their mean features, their mean log latency)
+        """Every candidate's value of an objective other than the error: exact for one known before
+        training (params, MACs), fitted for one predicted from the measured trials (a latency,
+        the peak memory)."""
+        objective = get_objective(name)
+        if objective.kind == Kind.KNOWN:
+            return np.array([objective.value(getattr(c, objective.attr)) for _, c in self.candidates], dtype=float)
+        # predicted: log-linear in log params, log MACs and depth (per-layer overheads weigh at
+        # batch 1), fitted on the trials measured so far; the measured ones as measured.
+        # The fit is centred on the measured trials (their mean features, their mean log value)
         # and ignores directions they barely span (singular values below LATENCY_RCOND of the
-        # largest), so a feature the timed trials do not vary adds nothing: three timed WRN-10s
+        # largest), so a feature the measured trials do not vary adds nothing: three timed WRN-10s
         # once made deeper networks 12-17x faster, and in a small space, where log params and log
         # MACs are nearly collinear, gave coefficients of +-15,000 along that sliver, whose
-        # extrapolation overflowed exp. No prediction goes beyond e^7 (~1,100x) of the timed.
-        i = objectives.index(name)
+        # extrapolation overflowed exp. No prediction goes beyond e^7 (~1,100x) of the measured.
+        i = objectives.index(objective.name)
         rows = [self.index[t.user_attrs[Attr.ARCH]] for t in done]
         x = self.features[:, :3]
         y = np.log(np.array([max(t.values[i], 1e-6) for t in done]))
@@ -194,15 +199,18 @@ class CandidateSampler(BaseSampler):
         return fitted
 
     def known_normalized(self, done: list[FrozenTrial]) -> list[np.ndarray]:
-        """The two objectives besides the error, each min-max normalized over the candidates (0 best,
+        """Every objective besides the error, each min-max normalized over the candidates (0 best,
         1 worst): the coordinates of every candidate's point that training does not change. A
-        space with fewer objectives gets zeros in their place."""
+        space with fewer than two gets zeros in their place (a constant factor on every
+        improvement)."""
         objectives = list(self.space.objectives)
         coords = []
-        for name in [n for n in objectives if n != "error"][:2]:
+        for name in objectives:
+            if get_objective(name).kind == Kind.MEASURED:
+                continue
             values = self.known(name, done, objectives)
-            lo, hi = float(values.min()), float(values.max())
-            coords.append((values - lo) / ((hi - lo) or 1.0))
+            bounds = normalization_bounds(values)
+            coords.append(normalize(values, bounds)[:, 0])
         while len(coords) < 2:
             coords.append(np.zeros(len(self.candidates)))
         return coords

@@ -1,9 +1,10 @@
 """``search.sampler: ehvi``: a sampler that uses what only this tool knows about a WRN.
 
-Of a search's three objectives, two are known before any training: the parameter count exactly (and
-the MACs), a latency nearly (``latency_ms`` or ``latency_infer_ms``: each a log-linear fit on MACs,
-parameters and depth over the trials timed so far). Only the validation error is unknown. Generic
-samplers treat all three as black boxes. This one enumerates every architecture of the (finite)
+Of a search's objectives, all but the validation error are known before a candidate trains: the
+parameter count and the MACs exactly, a device figure (a latency, the peak memory) nearly, each a
+log-linear fit on MACs, parameters and depth over the trials measured so far
+(:mod:`wrnsearch.objectives` says which is which). Only the validation error is unknown. Generic
+samplers treat every objective as a black box. This one enumerates every architecture of the (finite)
 space within its budgets, predicts each untried one's error with a Gaussian process over its shape
 (log params, log MACs, depth, convolutions per block, share of 1x1 kernels, dropout) fitted
 to the finished trials, and proposes the candidate with the largest *expected hypervolume
@@ -27,11 +28,10 @@ import math
 import numpy as np
 from optuna.trial import FrozenTrial
 
+from wrnsearch.dominance import REFERENCE_POINT, exclusive_hypervolume
 from wrnsearch.record import Attr
 from wrnsearch.samplers._candidates import CandidateSampler
 from wrnsearch.space import STARTUP_TRIALS, Space
-
-REFERENCE = 1.1
 
 
 class _GP:
@@ -74,22 +74,6 @@ class _GP:
         return trend + mu * self.std, np.sqrt(var) * self.std
 
 
-def _area_2d(points: list[tuple[float, float]], lo: tuple[float, float], ref: tuple[float, float]) -> float:
-    """Area of the box ``[lo, ref]`` dominated by ``points`` (minimized), each clipped into the box."""
-    pts = sorted((max(x, lo[0]), max(y, lo[1])) for x, y in points if x < ref[0] and y < ref[1])
-    # sweep left to right along the staircase of the non-dominated clipped points
-    area, best_y = 0.0, ref[1]
-    stairs = []
-    for x, y in pts:
-        if y < best_y:
-            stairs.append((x, y))
-            best_y = y
-    for i, (x, y) in enumerate(stairs):
-        x_next = stairs[i + 1][0] if i + 1 < len(stairs) else ref[0]
-        area += (x_next - x) * (ref[1] - y)
-    return area
-
-
 def _normal(z: float) -> tuple[float, float]:
     """The standard normal's CDF and density at ``z``."""
     return 0.5 * (1 + math.erf(z / math.sqrt(2))), math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
@@ -105,28 +89,36 @@ def _partial(a: float, b: float, mu: float, sigma: float) -> float:
     return (b - a) * cdf_a + (b - mu) * (cdf_b - cdf_a) + sigma * (pdf_b - pdf_a)
 
 
-def expected_improvement(front: list[tuple[float, float, float]], point: tuple[float, float], mu: float,
-                         sigma: float, ref: tuple[float, float, float] = (REFERENCE,) * 3) -> float:
-    """Expected hypervolume improvement of a candidate with known coordinates ``point`` (2nd and 3rd
-    objectives) and error ~ N(mu, sigma^2) (1st), over ``front`` (all normalized, minimized).
+def expected_improvement(front: list[tuple[float, ...]], point: tuple[float, ...], mu: float, sigma: float,
+                         ref: tuple[float, ...] | None = None) -> float:
+    """Expected hypervolume improvement of a candidate with known coordinates ``point`` (every
+    objective but the error) and error ~ N(mu, sigma^2) (the 1st), over ``front`` (all normalized,
+    minimized; reference :data:`~wrnsearch.dominance.REFERENCE_POINT` in every coordinate unless
+    ``ref`` says otherwise).
 
     At error level z the candidate adds the part of its box ``[point, ref]`` that no front point
-    with error <= z covers; that area changes only at the front's error levels.
+    with error <= z covers (its exclusive hypervolume); that changes only at the front's error levels.
 
     >>> round(expected_improvement([], (0.0, 0.0), 0.0, 1e-9, (1, 1, 1)), 6)
     1.0
     >>> expected_improvement([(0.0, 0.0, 0.0)], (0.5, 0.5), 0.5, 1e-9, (1, 1, 1))
     0.0
+    >>> round(expected_improvement([(0.5, 0.0, 0.0, 0.0)], (0.5, 0.5, 0.5), 0.0, 1e-9, (1, 1, 1, 1)), 6)
+    0.0625
     """
-    if point[0] >= ref[1] or point[1] >= ref[2]:
+    ref = tuple(ref) if ref is not None else (REFERENCE_POINT,) * (len(point) + 1)
+    corner, limit = np.asarray(point, dtype=float), np.asarray(ref[1:], dtype=float)
+    if (corner >= limit).any():
         return 0.0
-    box = (ref[1] - point[0]) * (ref[2] - point[1])
-    levels = sorted({e for e, _, _ in front if e < ref[0]})
+    box = float(np.prod(limit - corner))
+    errors = np.array([p[0] for p in front], dtype=float)
+    coords = np.array([p[1:] for p in front], dtype=float).reshape(len(front), len(point))
+    levels = sorted({float(e) for e in errors if e < ref[0]})
     bounds = [-math.inf, *levels, ref[0]]
     total = 0.0
     for a, b in zip(bounds, bounds[1:]):
-        covering = [(p, q) for e, p, q in front if e <= a] if a != -math.inf else []
-        area = box - _area_2d(covering, point, (ref[1], ref[2])) if covering else box
+        covering = coords[errors <= a] if a != -math.inf else coords[:0]
+        area = exclusive_hypervolume(corner, covering, limit) if len(covering) else box
         if area > 0 and b > a:
             total += area * _partial(a, b, mu, sigma)
     return max(0.0, total)
@@ -159,13 +151,10 @@ class EHVISampler(CandidateSampler):
         mu, sigma = gp.predict(self.features[open_])
         lo_e, hi_e = float(errors.min()), float(errors.max())
         span_e = (hi_e - lo_e) or 1.0
-        coords = self.known_normalized(done)
-        front = [((t.values[err_i] - lo_e) / span_e, float(coords[0][r]), float(coords[1][r]))
-                 for t, r in zip(done, rows)]
+        coords = np.stack(self.known_normalized(done), axis=1)  # (candidates, objectives besides the error)
+        front = [((t.values[err_i] - lo_e) / span_e, *coords[r]) for t, r in zip(done, rows)]
         if pending:
             believed, _ = gp.predict(self.features[list(pending)])
-            front += [((m - lo_e) / span_e, float(coords[0][r]), float(coords[1][r]))
-                      for m, r in zip(believed, pending)]
-        return [expected_improvement(front, (float(coords[0][i]), float(coords[1][i])), (m - lo_e) / span_e,
-                                     max(s, 1e-6) / span_e) * float(self.cost_weight[i])
-                for i, m, s in zip(open_, mu, sigma)]
+            front += [((m - lo_e) / span_e, *coords[r]) for m, r in zip(believed, pending)]
+        return [expected_improvement(front, tuple(coords[i]), (m - lo_e) / span_e, max(s, 1e-6) / span_e)
+                * float(self.cost_weight[i]) for i, m, s in zip(open_, mu, sigma)]

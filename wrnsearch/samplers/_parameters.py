@@ -14,7 +14,6 @@ never trained, so that constraint-aware samplers (TPE, NSGA-II/III, GP) learn to
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,8 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 
 from wrnsearch.compat import set_trial_attrs
 from wrnsearch.cost import Cost
+from wrnsearch.objectives import infeasible_values as objective_infeasible_values
+from wrnsearch.objectives import known
 from wrnsearch.record import Attr, Status
 from wrnsearch.space import (
     Dim,
@@ -165,12 +166,5 @@ def infeasible_values(space: Space, cost: Cost) -> list[float]:
     Constraint-aware samplers rank infeasible trials below every feasible one whatever their
     values; the others see the worst possible error and latency. The exact size is told as is.
     """
-    out = []
-    for objective in space.objectives:
-        if objective == "params":
-            out.append(float(cost.params))
-        elif objective == "macs":
-            out.append(float(cost.macs))
-        else:
-            out.append(math.inf)
-    return out
+    exact = {o.name: o.value(getattr(cost, o.attr)) for o in known(space.objectives)}
+    return objective_infeasible_values(space.objectives, exact)

@@ -22,6 +22,7 @@ from typing import Any
 
 import optuna
 
+from wrnsearch.objectives import NAMES, retimed
 from wrnsearch.pareto import ALONE_ATTR, alone_figures, front_info, timed_alone
 from wrnsearch.record import Attr
 from wrnsearch.space import Space
@@ -59,7 +60,7 @@ def measure_front_alone(study: optuna.Study, space: Space, *, device: Any = None
 
     start = time.monotonic()
     out = AloneResult()
-    if not any(o in ("latency_ms", "latency_infer_ms") for o in space.objectives):
+    if not retimed(space.objectives):
         return out
     torch_device = pick_device(device)
     threads = max(1, int(space.resources.cpus_per_trial))
@@ -97,17 +98,19 @@ def measure_front_alone(study: optuna.Study, space: Space, *, device: Any = None
 
 
 def time_alone(spec: WRNSpec, space: Space, device: Any, device_label: str) -> dict[str, Any]:
-    """Both latencies of ``spec`` as a trial of ``space`` times them (batch, steps, fast path); also
-    what a warm start times a copied architecture with (:mod:`wrnsearch.search._warm_start`)."""
+    """Every objective timed alone (the latencies) of ``spec``, as a trial of ``space`` times it
+    (batch, steps, fast path), by name; also what a warm start times a copied architecture with
+    (:mod:`wrnsearch.search._warm_start`)."""
     from wrnsearch.train import measure_like_a_trial
 
     recipe, resolution = space.train, space.dataset.resolution
-    train, _, _ = measure_like_a_trial(spec, recipe, device, batch=recipe.latency_batch, resolution=resolution,
-                                       steps=recipe.latency_steps)
-    infer, _, _ = measure_like_a_trial(spec, recipe, device, batch=recipe.infer_batch, resolution=resolution,
-                                       steps=recipe.latency_steps, inference=True)
-    return {"latency_ms": train.latency_ms, "latency_infer_ms": infer.latency_ms, "device": device_label,
-            "measured_at": time.time()}
+    figures: dict[str, Any] = {}
+    for objective in retimed(NAMES):
+        timing, _, _ = measure_like_a_trial(spec, recipe, device, batch=getattr(recipe, objective.batch_setting),
+                                            resolution=resolution, steps=recipe.latency_steps,
+                                            inference=objective.inference)
+        figures[objective.name] = timing.latency_ms
+    return {**figures, "device": device_label, "measured_at": time.time()}
 
 
 def measure_run(run_dir: Any, storage: str | None = None, *, device: Any = None,

@@ -1,8 +1,8 @@
 """MO-ASHA as a Ray Tune scheduler: asynchronous successive halving over every objective.
 
 At each rung a trial's objective vector (its validation error at that rung, and the space's other
-objectives, which are known before training: params, MACs, latency_ms, latency_infer_ms, each in
-every epoch report of the trainable, under its objective's name) is ranked among what the rung
+objectives: those known before training, the device figures measured so far, each in every epoch
+report of the trainable under its record field, :mod:`wrnsearch.objectives`) is ranked among what the rung
 recorded by non-dominated sorting, ties broken by crowding distance
 (:func:`wrnsearch.search._scheduler_decisions.moasha_continues`); the top ``1/rf`` go on. Single-objective
 ASHA stops the worst validation errors, which are the small, fast networks the front needs at
@@ -20,19 +20,21 @@ from typing import Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from wrnsearch.objectives import get as get_objective
 from wrnsearch.search._scheduler_decisions import Rungs, grace_epochs, rung_milestones
 
 log = logging.getLogger(__name__)
 
 
 def objective_vector(result: dict[str, Any], objectives: Sequence[str]) -> list[float] | None:
-    """The objectives of an epoch report (error: its validation error); None when one is missing."""
+    """The objectives of an epoch report, each read from its record field (error: the validation
+    error); None when one is missing."""
     out = []
     for name in objectives:
-        value = result.get("val_error" if name == "error" else name)
+        value = get_objective(name).of_attrs(result)
         if value is None:
             return None
-        out.append(float(value))
+        out.append(value)
     return out
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from wrnsearch.dominance import non_dominated_ranks
+
 
 def grace_epochs(grace_period: float, epochs: int) -> int:
     """A grace period in epochs: a whole count as given, or a fraction (< 1) of the epoch budget.
@@ -57,45 +59,6 @@ def asha_continues(recorded: Sequence[float], value: float, reduction_factor: fl
     return not value > cutoff
 
 
-def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    """``a`` is no worse than ``b`` in every objective and better in one (all minimized)."""
-    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
-
-
-def nondominated_ranks(points: Sequence[Sequence[float]]) -> list[int]:
-    """Each point's non-domination rank (0: on the front; 1: on the front once rank 0 is removed; ...).
-
-    The rank of point ``i`` is at ``[i]``: a rank per point, not an ordering of indices.
-
-    >>> nondominated_ranks([[3, 3], [1, 1], [2, 4], [4, 2]])
-    [1, 0, 1, 1]
-    """
-    n = len(points)
-    dominated_by = [0] * n
-    dominating: list[list[int]] = [[] for _ in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            if dominates(points[i], points[j]):
-                dominating[i].append(j)
-                dominated_by[j] += 1
-            elif dominates(points[j], points[i]):
-                dominating[j].append(i)
-                dominated_by[i] += 1
-    ranks = [-1] * n
-    current = [i for i in range(n) if dominated_by[i] == 0]
-    rank = 0
-    while current:
-        nxt = []
-        for i in current:
-            ranks[i] = rank
-            for j in dominating[i]:
-                dominated_by[j] -= 1
-                if dominated_by[j] == 0:
-                    nxt.append(j)
-        current, rank = nxt, rank + 1
-    return ranks
-
-
 def crowding_distances(points: Sequence[Sequence[float]], ranks: Sequence[int]) -> list[float]:
     """NSGA-II's crowding distance of each point within its own rank (boundary points: infinite)."""
     out = [0.0] * len(points)
@@ -119,7 +82,7 @@ def crowding_distances(points: Sequence[Sequence[float]], ranks: Sequence[int]) 
 
 def promotion_keys(points: Sequence[Sequence[float]]) -> list[tuple[int, float]]:
     """Each point's promotion key, smaller first: (non-domination rank, minus crowding distance)."""
-    ranks = nondominated_ranks(points)
+    ranks = [int(r) for r in non_dominated_ranks(points)] if len(points) else []
     crowding = crowding_distances(points, ranks)
     return [(r, -c) for r, c in zip(ranks, crowding)]
 

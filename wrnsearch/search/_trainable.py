@@ -138,11 +138,16 @@ def _train(spec: WRNSpec, config: dict[str, Any], context: TrialContext, trained
     from ray import tune
 
     from wrnsearch.cost import model_cost
+    from wrnsearch.objectives import NAMES
+    from wrnsearch.objectives import known as known_objectives
     from wrnsearch.search._epoch_progress import ProgressFile
     from wrnsearch.train import train_trial
 
     splits = _splits(context)  # before the memory cap: the cap is for the trial, not for the data
-    cost = model_cost(spec, splits.train_x.shape[-1])  # objectives known before training, for MO-ASHA
+    # every report carries the objectives' raw figures by record field, for MO-ASHA's rungs: those
+    # known before training from the cost, the device figures (latencies, peak memory) measured so far
+    cost = model_cost(spec, splits.train_x.shape[-1])
+    known = {o.attr: getattr(cost, o.attr) for o in known_objectives(NAMES)}
     device = trial_device(context.gpus)
     cap = MemoryCap(context.memory_per_trial if device == "cpu" else None)
     if cap.extra_bytes:
@@ -165,8 +170,7 @@ def _train(spec: WRNSpec, config: dict[str, Any], context: TrialContext, trained
             with cap.lifted():
                 tune.report({"epoch": report.epoch, "val_error": report.val_error, "train_loss": report.train_loss,
                              "elapsed_s": report.elapsed_s, "images_per_s": report.images_per_s, "lr": report.lr,
-                             "params": cost.params, "macs": cost.macs, "latency_ms": report.latency_ms,
-                             "latency_infer_ms": report.latency_infer_ms, "node_id": node_id})
+                             **known, **(report.measured or {}), "node_id": node_id})
 
     with cap:
         try:

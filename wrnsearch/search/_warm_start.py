@@ -37,7 +37,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from wrnsearch.errors import RunError
-from wrnsearch.record import Attr, TrialRecord
+from wrnsearch.objectives import NAMES, attrs_values, device_bound, retimed
+from wrnsearch.record import Attr
 from wrnsearch.samplers import CONSTRAINT_KEYS, search_distributions
 from wrnsearch.space import Space, budget_violations, constraint_values, outside_space, space_cost
 from wrnsearch.spec import WRNSpec
@@ -46,7 +47,6 @@ from wrnsearch.study import (
     has_full_result,
     is_reusable,
     load_study,
-    objective_values,
     resolve_run,
     trial_key,
 )
@@ -54,9 +54,8 @@ from wrnsearch.study import (
 log = logging.getLogger(__name__)
 
 SOURCES_ATTR = "warm_starts"  # study attr: one entry per warm start (run directory, study, trials copied)
-LATENCY_OBJECTIVES = ("latency_ms", "latency_infer_ms")
 # what a trial measured on its own device while it trained: kept only as the other run's figures
-_DEVICE_ATTRS = (Attr.LATENCY_MS, Attr.LATENCY_INFER_MS, Attr.DEVICE, "images_per_s", "peak_memory_bytes")
+_DEVICE_ATTRS = (Attr.DEVICE, "images_per_s", *(o.attr for o in device_bound(NAMES)))
 # dataset keys that describe the split rather than the data set itself
 _SPLIT_KEYS = ("val_size", "train_subset", "test_subset", "split_seed")
 # the split as its record states it (data.make_splits): the validation indices drawn, the sizes
@@ -235,11 +234,7 @@ def _params(space: Space, spec: WRNSpec, dists: dict[str, Any]) -> dict[str, Any
 
 
 def _values(attrs: dict[str, Any], space: Space) -> list[float]:
-    record = TrialRecord(name=attrs[Attr.ARCH], val_error=attrs.get(Attr.VAL_ERROR),
-                         test_error=attrs.get(Attr.TEST_ERROR), params=attrs.get(Attr.PARAMS),
-                         macs=attrs.get(Attr.MACS), latency_ms=attrs.get(Attr.LATENCY_MS),
-                         latency_infer_ms=attrs.get(Attr.LATENCY_INFER_MS))
-    return objective_values(record, list(space.objectives))
+    return attrs_values(attrs, space.objectives)
 
 
 def _copied_attrs(t: FrozenTrial, provenance: dict[str, Any], key: str, space: Space, spec: WRNSpec,
@@ -255,7 +250,7 @@ def _copied_attrs(t: FrozenTrial, provenance: dict[str, Any], key: str, space: S
         provenance["measured"] = {k: attrs.pop(k) for k in _DEVICE_ATTRS if k in attrs}
         provenance["measured"][Attr.NODE] = attrs.get(Attr.NODE)
         elsewhere = f"{timed_on} of {attrs.get(Attr.NODE)}"
-        if any(o in LATENCY_OBJECTIVES for o in space.objectives):
+        if retimed(space.objectives):
             attrs.update(timer.retime(spec))
             provenance["latency"] = f"timed again on {timer.here} of {timer.host}: measured on {elsewhere}"
             out.retimed += 1
@@ -300,5 +295,4 @@ class _Timer:
             figures = time_alone(spec, self.space, self.device, self.here)
         finally:
             torch.set_num_threads(saved)
-        return {Attr.LATENCY_MS: figures["latency_ms"], Attr.LATENCY_INFER_MS: figures["latency_infer_ms"],
-                Attr.DEVICE: self.here}
+        return {**{o.attr: figures[o.name] for o in retimed(NAMES)}, Attr.DEVICE: self.here}

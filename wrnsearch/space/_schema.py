@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from wrnsearch.objectives import DEFAULT as DEFAULT_OBJECTIVES
+from wrnsearch.objectives import NAMES as OBJECTIVES  # every objective a space may list
 from wrnsearch.space._dims import BlockList, Dim, IntDim, NumDim, PositiveAmount, parse_dim
 from wrnsearch.space._limits import (
     EHVI_MAX_ARCHITECTURES,
@@ -29,7 +31,6 @@ from wrnsearch.space._run_sections import (
 )
 from wrnsearch.spec import is_odd_kernel, width_problem
 
-OBJECTIVES = ("error", "params", "latency_ms", "latency_infer_ms", "macs")
 # name -> (num_classes, resolution, channels)
 SHAPE_KEYS = ("num_classes", "resolution", "channels")
 KNOWN_DATASETS = {"cifar10": (10, 32, 3), "cifar100": (100, 32, 3), "svhn": (10, 32, 3)}
@@ -241,9 +242,7 @@ class Space(Section):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     space: SpaceDims
-    objectives: list[Literal["error", "params", "latency_ms", "latency_infer_ms", "macs"]] = Field(
-        default_factory=lambda: ["error", "params", "latency_ms"]
-    )
+    objectives: list[Literal[OBJECTIVES]] = Field(default_factory=lambda: list(DEFAULT_OBJECTIVES))
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)

@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from wrnsearch import __version__
 from wrnsearch.compat import set_trial_attrs, study_storage, tell, trial_id
 from wrnsearch.errors import RunError
+from wrnsearch.objectives import record_values
 from wrnsearch.record import INTERRUPTED_REASON, WORKER_DIED_REASON, Attr, Status, TrialRecord
 from wrnsearch.samplers import Proposal, infeasible_values, make_sampler
 from wrnsearch.space import Space
@@ -159,16 +160,6 @@ class Result:
         return cls(trial.number, trial.state, tuple(trial.values) if trial.values else None, dict(trial.user_attrs))
 
 
-def objective_values(record: TrialRecord, objectives: list[str]) -> list[float]:
-    """A complete record's value of each objective (``error`` is the validation error; the test
-    error in a retrain that held out no validation images)."""
-    latencies = {"latency_ms": record.latency_ms, "latency_infer_ms": record.latency_infer_ms}
-    error = record.val_error if record.val_error is not None else record.test_error
-    table = {"error": error, "params": record.params, "macs": record.macs,
-             **{name: math.inf if value is None else value for name, value in latencies.items()}}
-    return [float(table[o]) for o in objectives]
-
-
 # --------------------------------------------------------------------------------------------
 # Telling outcomes
 
@@ -213,7 +204,7 @@ def tell_record(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, o
     set_trial_attrs(study, trial, attrs)
     values = None
     if record.status == Status.COMPLETE:
-        values = objective_values(record, objectives)
+        values = record_values(record, objectives)
         tell(study, trial, values)
         state = TrialState.COMPLETE
     else:

@@ -26,7 +26,8 @@ from wrnsearch.cost import model_cost
 from wrnsearch.data import Splits
 from wrnsearch.measure import autocast_context, device_name, synchronize
 from wrnsearch.model import build_model
-from wrnsearch.record import Status, TrialRecord
+from wrnsearch.objectives import NAMES, device_bound
+from wrnsearch.record import Attr, Status, TrialRecord
 from wrnsearch.spec import WRNSpec
 from wrnsearch.train._augment import Augmenter
 from wrnsearch.train._checkpoint import (
@@ -57,13 +58,13 @@ class EpochReport:
     images_per_s: float  # training throughput of this epoch
     lr: float
     epoch_s: float | None = None  # wall seconds of this epoch: training and validation
-    latency_ms: float | None = None  # the trial's measured latencies (for schedulers; not in the curve)
-    latency_infer_ms: float | None = None
+    # the trial's device figures so far, by record field (its latencies, its peak memory): what a
+    # multi-objective scheduler ranks at a rung beside the error; not in the curve
+    measured: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out.pop("latency_ms")
-        out.pop("latency_infer_ms")
+        out.pop("measured")
         return out
 
 
@@ -222,7 +223,7 @@ def train_trial(
     epochs = int(epochs or recipe.epochs)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-        torch.cuda.reset_peak_memory_stats(device)
+    _reset_peak_memory(device)
     torch.manual_seed(recipe.seed)
     record = _new_record(spec, recipe, splits, device, epochs)
     try:
@@ -251,7 +252,7 @@ def train_trial(
         record.reason = f"out of memory ({type(e).__name__}: {' '.join(str(e).split())[:300]})"
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    record.peak_memory_bytes = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _peak_rss_bytes()
+    record.peak_memory_bytes = _peak_memory_bytes(device)
     record.wall_time_s = time.monotonic() - start
     return record
 
@@ -286,8 +287,8 @@ def _train_epochs(trainer: _Trainer, record: TrialRecord, identity: dict[str, An
             report = EpochReport(epoch=epoch + 1, epochs=trainer.epochs, train_loss=loss, val_error=val_error,
                                  elapsed_s=elapsed_s(),
                                  images_per_s=trainer.epoch_images / max(trainer.epoch_time_s, 1e-9),
-                                 lr=lr, epoch_s=time.monotonic() - epoch_start, latency_ms=record.latency_ms,
-                                 latency_infer_ms=record.latency_infer_ms)
+                                 lr=lr, epoch_s=time.monotonic() - epoch_start,
+                                 measured=_device_figures(record, trainer.device))
             trainer.curve.append(report.to_dict())
             path = None
             if checkpoint_dir is not None:
@@ -320,7 +321,37 @@ def _recipe_dict(recipe: Any) -> dict[str, Any]:
     return recipe.model_dump(mode="json") if hasattr(recipe, "model_dump") else dict(recipe)
 
 
-def _peak_rss_bytes() -> int | None:
+def _device_figures(record: TrialRecord, device: torch.device) -> dict[str, float]:
+    """The device figures of the trial so far, by record field: its latencies and its peak memory."""
+    figures = {o.attr: getattr(record, o.attr, None) for o in device_bound(NAMES)}
+    figures[Attr.PEAK_MEMORY_BYTES] = _peak_memory_bytes(device)  # the peak so far, read now
+    return {k: v for k, v in figures.items() if v is not None}
+
+
+def _reset_peak_memory(device: torch.device) -> None:
+    """Start counting the trial's peak memory from here: CUDA's peak allocation, or on the CPU the
+    process's peak resident set (Linux resets it through ``/proc/self/clear_refs``; a Ray worker
+    that ran an earlier trial would otherwise report that trial's peak)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:  # not Linux, or not allowed: the process's peak since it started
+        pass
+
+
+def _peak_memory_bytes(device: torch.device) -> int | None:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
 
