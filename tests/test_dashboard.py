@@ -19,8 +19,9 @@ from tests.procs import free_port, wrnsearch_exe
 
 from test_report import CHROMIUM, CHROMIUM_ARGS, browser  # noqa: F401 - browser is a fixture
 from test_search import load, write_space
+from wrnsearch.figures import learning_curve
 from wrnsearch.pareto import front_info
-from wrnsearch.search import CURVES_ID, FRONT_ID, DashboardFigures, RunOptions, learning_curve, run_search
+from wrnsearch.search import CURVES_ID, FRONT_ID, DashboardFigures, RunOptions, run_search
 from wrnsearch.study import counts_as_trained
 
 
@@ -141,7 +142,7 @@ def test_the_dashboard_serves_and_chromium_draws_the_figures(dash_run):
         dash.wait(timeout=30)
     assert not problems, problems
     assert drawn[CURVES_ID]["traces"] == len(served[CURVES_ID]["data"]) == 4
-    assert drawn[CURVES_ID]["lines"] == 4 and drawn[CURVES_ID]["title"] == "Learning curves (4 trials)"
+    assert drawn[CURVES_ID]["lines"] == 4 and drawn[CURVES_ID]["title"] == "Learning curves (4 trained trials)"
     assert drawn[FRONT_ID]["traces"] == len(served[FRONT_ID]["data"]) and drawn[FRONT_ID]["title"].startswith("Front: ")
 
 

@@ -13,14 +13,13 @@ from optuna.trial import TrialState, create_trial
 
 from test_pareto import CPU, make_study
 from wrnsearch.cost import format_count
+from wrnsearch.figures import FRONT_COLOR, curves_figure, epoch_axis
 from wrnsearch.pareto import front_info
 from wrnsearch.report import paper_results
 from wrnsearch.report._axes import linear_range, log_range, log_ticks
-from wrnsearch.report._curves import curves_figure
-from wrnsearch.report._figures import FRONT_COLOR, points_of, scatter_2d
+from wrnsearch.report._figures import points_of, scatter_2d
 from wrnsearch.report._labels import Box, Geometry, label_size_px, overlaps, place_labels
 from wrnsearch.report._parallel import architecture_axes, constant_note
-from wrnsearch.search import epoch_axis
 from wrnsearch.spec import WRNSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -199,7 +198,7 @@ def test_learning_curves_draw_each_trained_trial_the_front_on_top():
     study.add_trial(_trial((3, 0.0, {1: 80.0}), state=TrialState.PRUNED))
     study.add_trial(_trial((4, 50.0, {1: 70.0, 2: 60.0, 3: 50.0}), reused_from=0))  # a copy: no line of its own
     study.add_trial(_trial((5, 0.0, {}), state=TrialState.FAIL))  # failed before its first epoch
-    fig = curves_figure(study.trials, front={1}, front_name="best trial")
+    fig = curves_figure(study.trials, {1: FRONT_COLOR}, front_name="best trial")
     lines = {int(t.hovertemplate.split()[0][1:]): t for t in fig.data}
     assert list(lines) == [0, 2, 1]  # the front's line last, on top
     assert dict(zip(lines[1].x, lines[1].y)) == {1: 65.0, 2: 50.0, 3: 40.0}
@@ -207,12 +206,12 @@ def test_learning_curves_draw_each_trained_trial_the_front_on_top():
     assert lines[2].line.dash == "dot" and lines[0].line.dash == "solid" and lines[2].mode == "lines+markers"
     assert [t.name for t in fig.data if t.showlegend] == ["other trials", "stopped early", "best trial"]
     assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis.tickformat == "d" and fig.layout.xaxis.tick0 == 1
-    assert curves_figure(study.trials[4:], front=set()) is None
+    assert curves_figure(study.trials[4:], {}) is None
 
 
 def test_learning_curves_of_many_epochs_tick_every_few():
     rng = random.Random(0)
     study = optuna.create_study()
     study.add_trial(_trial((1, 5.0, {e: 90.0 / e + rng.random() for e in range(1, 201)})))
-    axis = curves_figure(study.trials, front=set()).layout.xaxis
+    axis = curves_figure(study.trials, {}).layout.xaxis
     assert axis.dtick == 20 and axis.tick0 == 0 and axis.range[0] >= 0.5

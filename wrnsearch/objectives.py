@@ -60,6 +60,7 @@ class Objective:
     unit: str  # of the objective's value ("" for a count)
     title: str  # axis title, without the unit
     column: str  # short table header
+    slug: str  # in HTML ids and file names (``plot-error-<slug>``)
     kind: Kind
     device_bound: bool  # measured on a device (recorded as the trial's ``device``)
     timed_alone: bool  # timed again alone at the end of a search, the device to itself
@@ -94,26 +95,26 @@ class Objective:
 
 
 ERROR = Objective(
-    name="error", attr=Attr.VAL_ERROR, unit="%", title="validation error", column="error %", kind=Kind.MEASURED,
-    device_bound=False, timed_alone=False, log_axis=False,
+    name="error", slug="error", attr=Attr.VAL_ERROR, unit="%", title="validation error", column="error %",
+    kind=Kind.MEASURED, device_bound=False, timed_alone=False, log_axis=False,
     measured="top-1 error on the validation split after the last epoch")
 PARAMS = Objective(
-    name="params", attr=Attr.PARAMS, unit="", title="parameters", column="params", kind=Kind.KNOWN,
+    name="params", slug="params", attr=Attr.PARAMS, unit="", title="parameters", column="params", kind=Kind.KNOWN,
     device_bound=False, timed_alone=False, measured="counted from the architecture (wrnsearch.cost)")
 MACS = Objective(
-    name="macs", attr=Attr.MACS, unit="", title="multiply-accumulates", column="MACs", kind=Kind.KNOWN,
+    name="macs", slug="macs", attr=Attr.MACS, unit="", title="multiply-accumulates", column="MACs", kind=Kind.KNOWN,
     device_bound=False, timed_alone=False, measured="counted from the architecture at the data's resolution")
 LATENCY = Objective(
-    name="latency_ms", attr=Attr.LATENCY_MS, unit="ms", title="training-step latency", column="latency ms",
-    kind=Kind.PREDICTED, device_bound=True, timed_alone=True, batch_setting="latency_batch",
+    name="latency_ms", slug="latency", attr=Attr.LATENCY_MS, unit="ms", title="training-step latency",
+    column="latency ms", kind=Kind.PREDICTED, device_bound=True, timed_alone=True, batch_setting="latency_batch",
     measured="median of timed training steps (forward, backward, SGD) at train.latency_batch on the trial's device")
 LATENCY_INFER = Objective(
-    name="latency_infer_ms", attr=Attr.LATENCY_INFER_MS, unit="ms", title="inference latency", column="infer ms",
-    kind=Kind.PREDICTED, device_bound=True, timed_alone=True, batch_setting="infer_batch", inference=True,
-    measured="median of timed eval-mode forward passes without gradients at train.infer_batch")
+    name="latency_infer_ms", slug="infer-latency", attr=Attr.LATENCY_INFER_MS, unit="ms", title="inference latency",
+    column="infer ms", kind=Kind.PREDICTED, device_bound=True, timed_alone=True, batch_setting="infer_batch",
+    inference=True, measured="median of timed eval-mode forward passes without gradients at train.infer_batch")
 MEMORY = Objective(
-    name="memory_mb", attr=Attr.PEAK_MEMORY_BYTES, unit="MiB", title="peak training memory", column="memory MiB",
-    kind=Kind.PREDICTED, device_bound=True, timed_alone=False, scale=1 / 2**20,
+    name="memory_mb", slug="memory", attr=Attr.PEAK_MEMORY_BYTES, unit="MiB", title="peak training memory",
+    column="memory MiB", kind=Kind.PREDICTED, device_bound=True, timed_alone=False, scale=1 / 2**20,
     measured="peak memory while the trial trains: CUDA's peak allocation on a GPU, the process's peak resident "
              "set (reset when training starts) on the CPU")
 

@@ -1,14 +1,16 @@
 """The report of a search: a self-contained HTML page, and the files a run leaves behind.
 
 - :mod:`~wrnsearch.report._page`: :func:`write_report`, the page;
-- :mod:`~wrnsearch.report._figures`, :mod:`~wrnsearch.report._curves`, :mod:`~wrnsearch.report._parallel`:
-  its plotly figures, with their axes (:mod:`~wrnsearch.report._axes`) and the paper's labels placed
+- :mod:`~wrnsearch.report._figures`, :mod:`~wrnsearch.report._parallel`: its plotly figures (the
+  learning curves are :mod:`wrnsearch.figures`', shared with optuna-dashboard), with their axes
+  (:mod:`~wrnsearch.report._axes`) and the paper's labels placed
   apart (:mod:`~wrnsearch.report._labels`);
 - :mod:`~wrnsearch.report._plotlyjs`: plotly.js carried in the page, gzip-compressed;
 - :mod:`~wrnsearch.report._paper_results`: the paper's published results, as data;
 - :mod:`~wrnsearch.report._outputs`: ``pareto.csv`` and ``report.html`` at the end of a run.
 
-The only package that imports plotly. The arithmetic lives in :mod:`wrnsearch.pareto`.
+plotly is imported here, in :mod:`wrnsearch.figures` and by ``wrnsearch bench search --html`` only.
+The arithmetic lives in :mod:`wrnsearch.pareto` and :mod:`wrnsearch.dominance`.
 """
 
 from __future__ import annotations

@@ -17,14 +17,15 @@ import numpy as np
 import plotly.graph_objects as go
 
 from wrnsearch.cost import format_count
+from wrnsearch.figures import FRONT_COLOR, OTHER_COLOR
+from wrnsearch.objectives import ERROR, LATENCY, NAMES, OBJECTIVES, Objective
+from wrnsearch.objectives import get as get_objective
 from wrnsearch.pareto import REFERENCE_POINT, FrontInfo, non_dominated_mask, trial_figure
 from wrnsearch.record import Attr
 from wrnsearch.report._axes import linear_range, log_range, log_ticks
 from wrnsearch.report._labels import LABEL_FONT_PX, Box, label_size_px, place_labels
 from wrnsearch.report._paper_results import PAPER_LABEL, PaperResult
 
-FRONT_COLOR = "#d62728"
-OTHER_COLOR = "#5b84b1"
 _PAPER_COLOR = "#222222"
 _SYMBOLS_2D = ("circle", "diamond", "square", "triangle-up", "cross", "x", "hexagon", "triangle-down")
 _SYMBOLS_3D = ("circle", "diamond", "square", "cross", "x", "circle-open", "diamond-open", "square-open")
@@ -34,20 +35,12 @@ _STAR_PX = _STAR_SIZE + 2.0  # the box a star takes on screen, its white outline
 _MARKER_PX = 10.0  # a trial's marker (8) or the front's (9) on screen
 
 
-class Point(NamedTuple):
-    """What the page shows of one eligible trial."""
-
-    number: int
-    arch: str
-    error: float  # validation error, %
-    test_error: float
-    params: float
-    macs: float
-    latency_ms: float  # training step
-    latency_infer_ms: float  # inference (NaN when the trial did not time it)
-    device: str
-    epochs: Any
-    spec: dict[str, Any] | None
+# What the page shows of one eligible trial: its number and architecture, its value of every
+# objective (wrnsearch.objectives: ``error`` the validation error in %, NaN where it has none), its
+# test error, device, epochs and spec.
+Point = NamedTuple("Point", [("number", int), ("arch", str), *((name, float) for name in NAMES),
+                             ("test_error", float), ("device", str), ("epochs", Any),
+                             ("spec", dict[str, Any] | None)])
 
 
 def _number(value: Any) -> float:
@@ -63,12 +56,8 @@ def points_of(info: FrontInfo, optimized: Sequence[str]) -> list[Point]:
         out.append(Point(
             number=trial.number,
             arch=name,
-            error=_number(trial_figure(trial, "error", optimized)),
+            **{o: _number(trial_figure(trial, o, optimized, info.alone)) for o in NAMES},
             test_error=_number(trial.user_attrs.get(Attr.TEST_ERROR)),
-            params=_number(trial_figure(trial, "params", optimized)),
-            macs=_number(trial_figure(trial, "macs", optimized)),
-            latency_ms=_number(trial_figure(trial, "latency_ms", optimized, info.alone)),
-            latency_infer_ms=_number(trial_figure(trial, "latency_infer_ms", optimized, info.alone)),
             device=str(trial.user_attrs.get(Attr.DEVICE) or "unknown device"),
             epochs=trial.user_attrs.get(Attr.EPOCHS),
             spec=spec if isinstance(spec, dict) else None,
@@ -76,18 +65,27 @@ def points_of(info: FrontInfo, optimized: Sequence[str]) -> list[Point]:
     return out
 
 
+def value_text(objective: Objective, value: float) -> str:
+    """An objective's value as the page writes it: ``36.5M`` for a count, ``4.17`` for a percentage,
+    ``1.23`` (three digits) for a time or a size."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if not objective.unit:
+        return format_count(value)
+    return f"{value:.2f}" if objective.unit == "%" else f"{value:.3g}"
+
+
 def fmt(value: float, digits: str = ".2f", suffix: str = "") -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:{digits}}{suffix}"
 
 
 def _hover(p: Point) -> str:
+    figures = [f"{o.column.split(' ')[0]} {value_text(o, getattr(p, o.name))}{' ' + o.unit if o.unit else ''}"
+               for o in OBJECTIVES.values() if o is not ERROR]
     return "<br>".join([
         f"<b>{html.escape(p.arch)}</b> (trial {p.number})",
         f"val error {fmt(p.error, '.2f', ' %')}, test error {fmt(p.test_error, '.2f', ' %')}",
-        f"params {format_count(p.params) if math.isfinite(p.params) else '-'}, "
-        f"MACs {format_count(p.macs) if math.isfinite(p.macs) else '-'}",
-        f"latency {fmt(p.latency_ms, '.3g', ' ms')} (training step), {fmt(p.latency_infer_ms, '.3g', ' ms')} "
-        f"(inference) on {html.escape(p.device)}",
+        ", ".join(figures) + f" on {html.escape(p.device)}",
         f"epochs {p.epochs if p.epochs is not None else '-'}",
     ])
 
@@ -113,9 +111,9 @@ def base_layout(title: str, height: int, **kwargs: Any) -> dict[str, Any]:
     )
 
 
-def scatter_3d(points: Sequence[Point], devices: Sequence[str], latency_key: str = "latency_ms",
-               latency_title: str = "training-step latency") -> go.Figure | None:
-    """Error, params and one latency (``latency_ms`` or ``latency_infer_ms``), the front in red."""
+def scatter_3d(points: Sequence[Point], devices: Sequence[str], latency_key: str = LATENCY.name,
+               latency_title: str = LATENCY.title) -> go.Figure | None:
+    """Error, params and one device figure (a latency by default), the front in red."""
     pts = _finite(points, "error", "params", latency_key)
     if not pts:
         return None
@@ -128,7 +126,7 @@ def scatter_3d(points: Sequence[Point], devices: Sequence[str], latency_key: str
             group = [p for p, f in zip(pts, front) if f == on_front and p.device == device]
             if not group:
                 continue
-            name = "front (error, params, latency)" if on_front else "dominated"
+            name = f"front (error, params, {latency_title})" if on_front else "dominated"
             fig.add_trace(go.Scatter3d(
                 x=[p.params for p in group], y=[getattr(p, latency_key) for p in group], z=[p.error for p in group],
                 mode="markers",
@@ -143,7 +141,7 @@ def scatter_3d(points: Sequence[Point], devices: Sequence[str], latency_key: str
         f"Validation error, parameters and {latency_title}", 620,
         scene=dict(
             xaxis=dict(title=dict(text="params"), type="log", dtick=1),
-            yaxis=dict(title=dict(text="latency (ms)"), type="log", dtick=1),
+            yaxis=dict(title=dict(text=f"{latency_title} ({get_objective(latency_key).unit})"), type="log", dtick=1),
             zaxis=dict(title=dict(text="val error (%)")),
             aspectmode="cube",
             camera=dict(eye=dict(x=1.7, y=1.5, z=0.9)),
@@ -221,8 +219,8 @@ def _paper_labels(paper: Sequence[tuple[PaperResult, float]], trials: Sequence[t
 
 
 def _tick_text(x_key: str) -> Callable[[float], str]:
-    """``300K``, ``3M`` for counts; ``0.3``, ``30`` for milliseconds."""
-    return format_count if x_key in ("params", "macs") else (lambda v: f"{v:g}")
+    """``300K``, ``3M`` for counts; ``0.3``, ``30`` for milliseconds or MiB."""
+    return format_count if not get_objective(x_key).unit else (lambda v: f"{v:g}")
 
 
 def scatter_2d(

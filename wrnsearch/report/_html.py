@@ -10,8 +10,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from wrnsearch.cost import format_count
-from wrnsearch.report._figures import Point, fmt
+from wrnsearch.objectives import ERROR, OBJECTIVES
+from wrnsearch.report._figures import Point, fmt, value_text
 
 PAGE_CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1d1d1f;
@@ -95,8 +95,8 @@ def cell(value: Any, text: str, *, numeric: bool = True) -> str:
 
 
 def trials_table(points: Sequence[Point], table_id: str, caption: str) -> str:
-    headers = ["trial", "arch", "val error %", "test error %", "params", "MACs", "latency ms", "infer ms", "device",
-               "epochs"]
+    others = [o for o in OBJECTIVES.values() if o is not ERROR]
+    headers = ["trial", "arch", "val error %", "test error %", *(o.column for o in others), "device", "epochs"]
     lines = [f'<table class="sortable" id="{table_id}"><caption class="caption">{escape(caption)}</caption>',
              "<thead><tr>"]
     text_columns = ("arch", "device")
@@ -109,10 +109,7 @@ def trials_table(points: Sequence[Point], table_id: str, caption: str) -> str:
             cell(None, p.arch, numeric=False),
             cell(p.error, fmt(p.error)),
             cell(p.test_error, fmt(p.test_error)),
-            cell(p.params, format_count(p.params) if math.isfinite(p.params) else "-"),
-            cell(p.macs, format_count(p.macs) if math.isfinite(p.macs) else "-"),
-            cell(p.latency_ms, fmt(p.latency_ms, ".3g")),
-            cell(p.latency_infer_ms, fmt(p.latency_infer_ms, ".3g")),
+            *(cell(getattr(p, o.name), value_text(o, getattr(p, o.name))) for o in others),
             cell(None, p.device, numeric=False),
             cell(epochs, "-" if epochs is None else str(epochs)),
         ]) + "</tr>")

@@ -42,7 +42,10 @@ import plotly.io as pio
 import yaml
 
 from wrnsearch import __version__
+from wrnsearch.figures import FRONT_COLOR, curves_figure
 from wrnsearch.files import atomic_path
+from wrnsearch.objectives import ERROR, LATENCY, OBJECTIVES, PARAMS, Kind
+from wrnsearch.objectives import get as get_objective
 from wrnsearch.pareto import (
     REFERENCE_POINT,
     FrontInfo,
@@ -53,9 +56,9 @@ from wrnsearch.pareto import (
     study_objectives,
     timed_alone,
 )
-from wrnsearch.report._curves import curves_figure
 from wrnsearch.report._figures import (
     Point,
+    base_layout,
     devices_of,
     fmt,
     hypervolume_figure,
@@ -68,7 +71,7 @@ from wrnsearch.report._html import PAGE_CSS, SORT_JS, escape, size_text, trials_
 from wrnsearch.report._paper_results import PAPER_LABEL, PaperResult, paper_results
 from wrnsearch.report._parallel import architecture_axes, constant_note, parallel_figure
 from wrnsearch.report._plotlyjs import defer_scripts, loader_html, packed_plotlyjs, plotlyjs_size, status_html
-from wrnsearch.space import drop_unused_keys
+from wrnsearch.space import TrainConfig, drop_unused_keys
 from wrnsearch.study import Outcome, count_outcomes
 
 logger = logging.getLogger(__name__)
@@ -158,12 +161,13 @@ def _alone_note(info: FrontInfo) -> list[str]:
             "others shared the device stay in the study (optuna-dashboard's front shows those).</p>"]
 
 
-def _latency_titles(study: optuna.Study) -> dict[str, str]:
-    """Axis titles of the two latencies, with the batches the study's space timed them at."""
+def _axis_titles(study: optuna.Study) -> dict[str, str]:
+    """Each objective's axis title, a timed one with the batch the study's space timed it at (the
+    default batch where the saved space leaves it out)."""
     space = study.user_attrs.get("space")
     train = (space.get("train") or {}) if isinstance(space, dict) else {}
-    return {"latency_ms": f"latency (ms, training step at batch {train.get('latency_batch', 32)})",
-            "latency_infer_ms": f"inference latency (ms, batch {train.get('infer_batch', 1)})"}
+    defaults = {name: field.default for name, field in TrainConfig.model_fields.items()}
+    return {o.name: o.axis_title({**defaults, **train}) for o in OBJECTIVES.values()}
 
 
 def _eligible_text() -> str:
@@ -191,7 +195,7 @@ def render_report(study: optuna.Study) -> str:
         )
     else:
         paper = paper_results(dataset)
-        titles = _latency_titles(study)
+        titles = _axis_titles(study)
         if len(objectives) > 1:
             _fronts(page, study, info, points, devices, paper, titles)
         else:
@@ -206,9 +210,11 @@ def render_report(study: optuna.Study) -> str:
 
 
 def _curves(page: _Page, study: optuna.Study, info: FrontInfo, *, several: bool) -> None:
-    front = {t.number for t in info.front_trials}
+    front = {t.number: FRONT_COLOR for t in info.front_trials}
     fig = curves_figure(study.get_trials(deepcopy=False), front, "front" if several else "best trial")
     if fig is not None:
+        fig.update_layout(**base_layout(fig.layout.title.text, 420, xaxis=fig.layout.xaxis,
+                                        yaxis=fig.layout.yaxis, hovermode="closest"))
         page.body.append("<h2>Training</h2>")
         page.add(fig, "plot-learning-curves",
                  "Validation error after each epoch of every trained trial; dotted: stopped early (pruned or "
@@ -305,27 +311,28 @@ def _paper_caption(paper: Sequence[tuple[PaperResult, float]]) -> str:
 
 def _error_plots(page: _Page, points: list[Point], devices: list[str], paper: Sequence[tuple[PaperResult, float]],
                  titles: dict[str, str], *, fronts: bool) -> None:
-    """Error against params and each latency; a latency no trial timed draws nothing."""
+    """Error against every other objective, in :mod:`wrnsearch.objectives`' order; one no trial has
+    a figure of draws nothing. Paper results go on the parameters' plot."""
     page.body.append('<div class="grid">')
-    page.add(scatter_2d(points, devices, "params", "params", "Error vs parameters",
-                        fronts=fronts, per_device_front=False, paper=paper), "plot-error-params", _paper_caption(paper))
     per_device = fronts and len(devices) > 1
-    page.add(scatter_2d(points, devices, "latency_ms", titles["latency_ms"], "Error vs latency",
-                        fronts=fronts, per_device_front=per_device), "plot-error-latency")
-    page.add(scatter_2d(points, devices, "latency_infer_ms", titles["latency_infer_ms"], "Error vs inference latency",
-                        fronts=fronts, per_device_front=per_device), "plot-error-infer-latency")
+    for o in OBJECTIVES.values():
+        if o is ERROR:
+            continue
+        on_paper = paper if o is PARAMS else ()
+        page.add(scatter_2d(points, devices, o.name, titles[o.name], f"Error vs {o.title}", fronts=fronts,
+                            per_device_front=per_device and o.device_bound, paper=on_paper),
+                 f"plot-error-{o.slug}", _paper_caption(on_paper))
     page.body.append("</div>")
 
 
 def _fronts(page: _Page, study: optuna.Study, info: FrontInfo, points: list[Point], devices: list[str],
             paper: Sequence[tuple[PaperResult, float]], titles: dict[str, str]) -> None:
     page.body.append("<h2>Fronts</h2>")
-    # the latency the study optimized: inference only when it did not optimize the training step
-    infer = "latency_infer_ms" in info.objectives and "latency_ms" not in info.objectives
-    key, title = ("latency_infer_ms", "inference latency") if infer else ("latency_ms", "training-step latency")
-    page.add(scatter_3d(points, devices, key, title), "plot-3d",
-             "Red: trials no other trial beats in validation error, parameters and latency together. "
-             "Axes of parameters and latency are logarithmic. Drag to rotate; hover for the architecture.")
+    # the device figure the study optimized first (a latency unless it optimized none)
+    third = next((o for o in map(get_objective, info.objectives) if o.kind == Kind.PREDICTED), LATENCY)
+    page.add(scatter_3d(points, devices, third.name, third.title), "plot-3d",
+             f"Red: trials no other trial beats in validation error, parameters and {third.title} together. "
+             f"Axes of parameters and {third.title} are logarithmic. Drag to rotate; hover for the architecture.")
     _error_plots(page, points, devices, paper, titles, fronts=True)
     history = hypervolume_history(study, info=info)  # the same snapshot of the trials
     page.add(hypervolume_figure(history.trial_numbers, history.hypervolume, info.objectives), "plot-hypervolume",

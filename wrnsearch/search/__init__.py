@@ -33,7 +33,7 @@ _EXPORTS = {
     "_node_checks": ("check_data_on_nodes", "data_problem"),
     "_warm_start": ("check_warm_start", "copy_warm_start"),
     "_exclusive_latency": ("NOTE_ATTR", "measure_front_alone", "measure_run"),
-    "_dashboard_figures": ("CURVES_ID", "FRONT_ID", "DashboardFigures", "epoch_axis", "learning_curve"),
+    "_dashboard_figures": ("CURVES_ID", "FRONT_ID", "DashboardFigures"),
     "_epoch_progress": ("EVALUATING", "PROGRESS_DIR", "STARTING", "TRAINING", "ProgressFile", "fraction_done",
                         "read_progress", "trial_eta_s"),
 }
