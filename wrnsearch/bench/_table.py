@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from wrnsearch.errors import RunError
-from wrnsearch.pareto import hypervolume, non_dominated_mask, normalization_bounds, normalize
+from wrnsearch.pareto import REFERENCE_POINT, hypervolume, non_dominated_mask, normalization_bounds, normalize
 
 OBJECTIVES = ("error", "params", "latency_ms")
-REFERENCE = 1.1
+REFERENCE = REFERENCE_POINT  # the same reference point as every front's
 
 
 TRUTHS = ("auto", "mean", "first")

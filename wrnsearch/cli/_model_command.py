@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from wrnsearch.cli._group import main, pick_device, print_json, wide_console
+from wrnsearch.record import Attr
 
 _AUTO = click.Choice(["auto", "true", "false"])
 
@@ -57,7 +58,7 @@ def model(name: str, num_classes: int, in_channels: int, resolution: int, batch:
         infer, _, _ = measure_like_a_trial(spec, recipe, dev, batch=infer_batch, resolution=resolution, steps=steps,
                                            inference=True)
         info.update({**timing.to_dict(), "amp": used_amp, "channels_last": used_channels_last,
-                     "latency_infer_ms": infer.latency_ms, "inference": infer.to_dict()})
+                     Attr.LATENCY_INFER_MS: infer.latency_ms, "inference": infer.to_dict()})
     if fmt == "json":
         print_json(info)
     else:
@@ -83,7 +84,7 @@ def _print_table(spec: Any, cost: Any, info: dict[str, Any], resolution: int, ba
     console.print(f"params            {cost.params:,} ({format_count(cost.params)})")
     console.print(f"MACs / image      {cost.macs:,} ({format_count(cost.macs)})")
     console.print(f"activations @ {batch:<4d}{format_bytes(cost.activation_bytes)} (fp32, saved for backward)")
-    if "latency_ms" in info:
+    if Attr.LATENCY_MS in info:
         precision = "bf16 autocast" if info["amp"] else "fp32"
         layout = "channels_last" if info["channels_last"] else "NCHW"
         console.print(f"latency           {info['latency_ms']:.2f} ms / training step of {batch} on {info['device']} "

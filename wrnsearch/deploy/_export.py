@@ -39,6 +39,7 @@ from wrnsearch import __version__
 from wrnsearch.deploy._deployed_model import DeployedWRN, safetensors_metadata
 from wrnsearch.errors import RunError
 from wrnsearch.files import atomic_path, atomic_write_text
+from wrnsearch.objectives import NAMES, retimed
 from wrnsearch.pareto import alone_figures, timed_alone
 from wrnsearch.record import Attr, Status
 from wrnsearch.study import Outcome, load_study, outcome_of
@@ -220,17 +221,16 @@ def model_card(study: optuna.Study, trial: FrozenTrial, state: dict[str, Any], f
     attrs = trial.user_attrs
     space = study.user_attrs.get("space", {})
     split = attrs.get(Attr.DATASET_SPLIT) or {}
-    latency = {"latency_ms": attrs.get(Attr.LATENCY_MS), "device": attrs.get(Attr.DEVICE),
-               "what": f"median training step at batch {space.get('train', {}).get('latency_batch', '?')}"}
-    latencies = [latency]
-    if attrs.get(Attr.LATENCY_INFER_MS) is not None:
-        latencies.append({"latency_infer_ms": attrs.get(Attr.LATENCY_INFER_MS), "device": attrs.get(Attr.DEVICE),
-                          "what": f"median inference at batch {space.get('train', {}).get('infer_batch', 1)}"})
+    train = space.get("train", {})
+    # each figure timed alone (the latencies) as the trial timed it, then as timed alone if it was
+    latencies = [{o.name: attrs.get(o.attr), "device": attrs.get(Attr.DEVICE),
+                  "what": f"median {o.title} at batch {train.get(o.batch_setting, '?')}"}
+                 for i, o in enumerate(retimed(NAMES)) if i == 0 or attrs.get(o.attr) is not None]
     figures = alone_figures(study)
     alone = figures.get(attrs.get(Attr.ARCH))
     if alone is not None and timed_alone(trial, figures):
-        latencies.append({"latency_ms": alone.get("latency_ms"), "latency_infer_ms": alone.get("latency_infer_ms"),
-                          "device": alone.get("device"), "what": "both timed alone (wrnsearch measure)"})
+        latencies.append({**{o.name: alone.get(o.name) for o in retimed(NAMES)}, "device": alone.get("device"),
+                          "what": "timed alone (wrnsearch measure)"})
     return {
         "name": attrs.get(Attr.ARCH), "format": fmt, "file": output.name, "sha256": _sha256(output),
         "spec": state["spec"], "params": attrs.get(Attr.PARAMS), "macs": attrs.get(Attr.MACS),

@@ -22,6 +22,7 @@ from typing import Any
 import optuna
 
 from wrnsearch import __version__
+from wrnsearch.objectives import ERROR, OBJECTIVES
 from wrnsearch.record import Status, TrialRecord
 from wrnsearch.space import Space
 
@@ -32,10 +33,23 @@ MLFLOW_WAIT_S = 30.0  # the longest the driver waits for MLflow, at the start an
 _MLFLOW_TAG_MAX = 5000  # MLflow's tag values are limited; a trial's reason is cut to this
 FINISHED, KILLED, FAILED = "FINISHED", "KILLED", "FAILED"  # MLflow's run states
 # a trial's final figures in MLflow (val_error is the curve's last point)
-FINAL_METRICS = ("test_error", "params", "macs", "latency_ms", "latency_infer_ms", "wall_time_s")
+# the final figures of a trial's run: its test error and wall time beside every objective but the
+# error (logged by epoch as val_error), each under the objective's name in the objective's unit
+FINAL_METRICS = ("test_error", *(o.name for o in OBJECTIVES.values() if o is not ERROR), "wall_time_s")
 SPACE_ARTIFACT, FRONT_ARTIFACT = "space.yaml", "pareto.csv"  # the parent run's, as the run directory's
 _BATCH_PARAMS = 100  # the most params MLflow takes in one log_batch
 Figure = tuple[str, float, int, int]  # an MLflow metric: key, value, timestamp (ms), step
+
+
+def final_metrics(record: TrialRecord) -> dict[str, float]:
+    """The :data:`FINAL_METRICS` a record has, by name (objectives in their own units)."""
+    figures = record.to_dict()
+    out = {}
+    for name in FINAL_METRICS:
+        value = OBJECTIVES[name].of_record(record) if name in OBJECTIVES else figures.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            out[name] = float(value)
+    return out
 
 
 @dataclass(frozen=True)
@@ -162,6 +176,7 @@ class MlflowMirror:
         self._submit(log_metrics)
 
     def end_child(self, number: int, record: TrialRecord) -> None:
+        """End a trial's run with its status and :func:`final_metrics`."""
         now_ms = int(time.time() * 1000)
         step = record.epochs or 0
 
@@ -171,9 +186,7 @@ class MlflowMirror:
             run_id = self.children.pop(number, None)
             if run_id is None:
                 return
-            figures = record.to_dict()
-            metrics = [Metric(k, float(figures[k]), now_ms, step) for k in FINAL_METRICS
-                       if isinstance(figures.get(k), (int, float)) and math.isfinite(figures[k])]
+            metrics = [Metric(k, value, now_ms, step) for k, value in final_metrics(record).items()]
             tags = [RunTag("wrnsearch.status", record.status.value)]
             if record.reason:
                 tags.append(RunTag("wrnsearch.reason", record.reason[:_MLFLOW_TAG_MAX]))

@@ -11,8 +11,9 @@ study: a resumed search publishes the front of every session):
   dashboard compute it: :func:`wrnsearch.pareto.front_info`) and ``front_size``;
 - artifacts: ``space.yaml`` (the resolved space) and ``pareto.csv`` (the front, as the run
   directory's ``pareto.csv``);
-- on each trial's run whose architecture was timed alone on its device: ``latency_alone_ms`` and
-  ``latency_infer_alone_ms`` (:data:`ALONE_METRICS`), at the time they were timed.
+- on each trial's run whose architecture was timed alone on its device: each objective timed
+  alone under ``<name>_alone_<unit>`` (``latency_alone_ms``: :data:`ALONE_METRICS`), at the time
+  they were timed.
 
 ``wrnsearch measure RUN_DIR`` publishes again after timing. Like every MLflow call, a failure is
 warned about and never fails the run: the study keeps every result.
@@ -29,6 +30,7 @@ import optuna
 import yaml
 
 from wrnsearch.errors import WRNSearchError
+from wrnsearch.objectives import NAMES, retimed
 from wrnsearch.pareto import alone_figures, format_front, front_info, front_rows, timed_alone
 from wrnsearch.record import Attr
 from wrnsearch.space import Space
@@ -38,7 +40,7 @@ from wrnsearch.tracking._mlflow import Figure, MlflowMirror, SearchSummary
 log = logging.getLogger(__name__)
 
 # a latency timed alone (the study's ``latency_alone`` figures) -> its metric on the trial's run
-ALONE_METRICS = {"latency_ms": "latency_alone_ms", "latency_infer_ms": "latency_infer_alone_ms"}
+ALONE_METRICS = {o.name: o.name.removesuffix(f"_{o.unit}") + f"_alone_{o.unit}" for o in retimed(NAMES)}
 PARAM_SECTIONS = ("dataset", "objectives", "train")  # those a resumed run keeps (wrnsearch.study.resolve_run)
 
 
