@@ -106,6 +106,10 @@ def test_a_search_over_four_objectives_runs_end_to_end(tmp_path, local_ray):
     from wrnsearch.study import counts_as_trained, load_study
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    # the experiment the search finds, its artifacts under tmp_path (MLflow's default for a SQLite
+    # store is ./mlruns of the working directory: the repository under pytest)
+    client.create_experiment("four", artifact_location=(tmp_path / "mlartifacts").as_uri())
     space = tmp_path / "four.yaml"
     space.write_text(FOUR.replace("MLFLOW_URI", uri))
     result = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2, measure_alone=False))
@@ -138,7 +142,6 @@ def test_a_search_over_four_objectives_runs_end_to_end(tmp_path, local_ray):
     assert titles == ["parameters", "training-step latency (ms)", "peak training memory (MiB)"]
 
     # MLflow: each trial's run carries its peak memory; the parent's front artifact lists it
-    client = mlflow.MlflowClient(tracking_uri=uri)
     (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
     runs = client.search_runs([experiment.experiment_id])
     children = {r.info.run_name: r for r in runs if "mlflow.parentRunId" in r.data.tags}
