@@ -49,3 +49,19 @@ class SearchCrashed(RunError):
     def __init__(self, message: str, run_dir: str, storage: str, study_name: str) -> None:
         super().__init__(message)
         self.run_dir, self.storage, self.study_name = run_dir, storage, study_name
+
+
+def one_line(error: BaseException | str, limit: int | None = 300, *, kind: bool = False) -> str:
+    """An error's text on one line (runs of whitespace and newlines become one space), cut to
+    ``limit`` characters, and with ``kind`` prefixed by its type: what an error line, a record's
+    reason or a log line quotes of an exception.
+
+    >>> one_line(ValueError("bad\\n   value"), kind=True)
+    'ValueError: bad value'
+    >>> one_line("x" * 10, 4)
+    'xxxx'
+    """
+    text = " ".join(str(error).split())
+    if limit is not None:
+        text = text[:limit]
+    return f"{type(error).__name__}: {text}" if kind and isinstance(error, BaseException) else text

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from wrnsearch.data._decode import RawData, read_image_archive, read_image_folder
-from wrnsearch.errors import DataError
+from wrnsearch.errors import DataError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def read_dataset(name: str, root: Path, *, download: bool = True, resolution: in
             return _torchvision_read(name, root, download=True)
         except (OSError, RuntimeError) as e:
             log.debug("download of %s failed: %s", name, e)
-            reason = f"the download failed ({' '.join(str(e).split())[:120]})"
+            reason = f"the download failed ({one_line(e, 120)})"
         except Exception as e:  # urllib raises various errors without a network
             reason = f"the download failed ({type(e).__name__})"
     else:

@@ -26,6 +26,7 @@ import time
 import optuna
 from optuna.trial import TrialState
 
+from wrnsearch.errors import one_line
 from wrnsearch.figures import curves_figure, front_colours, front_figure
 from wrnsearch.pareto import FrontInfo, front_info, study_objectives
 
@@ -91,5 +92,5 @@ class DashboardFigures:
         except Exception as e:  # noqa: BLE001 - a view of the study must never stop the search
             if not self.failed:
                 log.warning("the dashboard figures could not be stored (the search goes on): %s",
-                            " ".join(str(e).split())[:200])
+                            one_line(e, 200))
             self.failed = True

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from wrnsearch.errors import RunError, WRNSearchError
+from wrnsearch.errors import RunError, WRNSearchError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def check_data_on_nodes(dataset: dict[str, Any], data_root: str | None, cpus_per
         try:
             problem = ray.get(ref)
         except Exception as e:  # noqa: BLE001 - the check itself failed there (a worker that cannot start)
-            problem = f"the check could not run there ({type(e).__name__}: {' '.join(str(e).split())[:200]})"
+            problem = f"the check could not run there ({one_line(e, 200, kind=True)})"
         if problem:
             problems.append((_label(node), problem))
     for ref in late:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from wrnsearch.errors import RunError
+from wrnsearch.errors import RunError, one_line
 
 RUN_LOG = "run.log"  # in a run directory: the driver's log, Ray's and Ray Tune's messages included
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -96,7 +96,7 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
                  log_to_driver=False, configure_logging=_ray_owns_its_logs(), logging_level=logging.WARNING)
     except Exception as e:  # noqa: BLE001 - start-up errors come in many types
-        raise RunError(f"cannot start a local Ray: {' '.join(str(e).split())[:300]}") from None
+        raise RunError(f"cannot start a local Ray: {one_line(e)}") from None
     return True
 
 

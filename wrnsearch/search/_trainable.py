@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from wrnsearch.errors import DataError, DeviceError, WRNSearchError
+from wrnsearch.errors import DataError, DeviceError, WRNSearchError, one_line
 from wrnsearch.record import Status, TrialRecord
 from wrnsearch.search._trial_context import TrialContext
 from wrnsearch.spec import WRNSpec
@@ -48,7 +48,7 @@ def failed_record(name: str, error: BaseException, epochs_trained: int) -> Trial
     if isinstance(error, WRNSearchError):
         reason = str(error)
     else:
-        reason = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+        reason = one_line(error, kind=True)
     setup = (epochs_trained == 0 and isinstance(error, SETUP_ERRORS)
              and getattr(error, "errno", None) != errno.ENOMEM)  # out of memory is a result, never setup
     return TrialRecord(name=name, status=Status.SETUP_FAILED if setup else Status.FAILED, reason=reason)
@@ -181,7 +181,7 @@ def _train(spec: WRNSpec, config: dict[str, Any], context: TrialContext, trained
             if not cap.hit():
                 raise
             # allocation failures under the cap surface as odd errors from deep inside torch
-            text = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+            text = one_line(e, kind=True)
             return TrialRecord(name=spec.name, status=Status.OUT_OF_MEMORY,
                                reason=f"out of memory under resources.memory_per_trial ({text})")
 

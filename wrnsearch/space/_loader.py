@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from wrnsearch.errors import SpaceError
+from wrnsearch.errors import SpaceError, one_line
 from wrnsearch.space._budget import impossibilities
 from wrnsearch.space._schema import Space
 
@@ -105,7 +105,7 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     try:
         value = yaml.load(raw, Loader=_UniqueKeyLoader) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise SpaceError(f"--set {text}: the value is not valid YAML ({' '.join(str(e).split())})") from None
+        raise SpaceError(f"--set {text}: the value is not valid YAML ({one_line(e, None)})") from None
     return path, value
 
 
@@ -173,7 +173,7 @@ def parse_space(raw: bytes | str, *, source: str = "<space>", overrides: Sequenc
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise SpaceError(f"{where}: YAML error: {problem}") from None
     except yaml.YAMLError as e:
-        raise SpaceError(f"{source}: YAML error: {' '.join(str(e).split())}") from None
+        raise SpaceError(f"{source}: YAML error: {one_line(e, None)}") from None
     except RecursionError:
         raise SpaceError(f"{source}: YAML nested too deeply") from None
     if data is None:

@@ -26,7 +26,7 @@ import optuna
 import sqlalchemy
 import sqlalchemy.event
 
-from wrnsearch.errors import RunError
+from wrnsearch.errors import RunError, one_line
 from wrnsearch.study._shared_fs import network_fs
 from wrnsearch.study._urls import (
     JOURNAL_FILE,
@@ -132,7 +132,7 @@ def open_storage(url: str, *, create_tables: bool = True) -> optuna.storages.Bas
     try:
         return optuna.storages.RDBStorage(url, skip_table_creation=not create_tables)
     except Exception as e:  # noqa: BLE001 - any driver error becomes one line
-        raise RunError(f"cannot open storage {display_url(url)}: {' '.join(str(e).split())[:200]}") from None
+        raise RunError(f"cannot open storage {display_url(url)}: {one_line(e, 200)}") from None
 
 
 def require_server_tables(url: str) -> None:
@@ -272,7 +272,7 @@ def load_study(
 
 def _read_failure(e: BaseException) -> str:
     """Why a study could not be read, in one line, with what to do about a missing password."""
-    message = " ".join(str(_root_cause(e)).split())[:300]
+    message = one_line(_root_cause(e))
     if "password" in message:  # libpq: "no password supplied", "password authentication failed"
         message += " (give --storage with the password, or set PGPASSWORD or ~/.pgpass)"
     return message

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import sqlalchemy
 
-from wrnsearch.errors import RunError
+from wrnsearch.errors import RunError, one_line
 from wrnsearch.study._urls import display_url, journal_path, sqlite_path
 
 
@@ -108,7 +108,7 @@ def study_lock(url: str, study_name: str, run_dir: str | Path | None = None) -> 
         others = [] if acquired else _advisory_holders(connection, key)
     except sqlalchemy.exc.SQLAlchemyError as e:
         engine.dispose()
-        cause = " ".join(str(getattr(e, "orig", e)).split())[:200]
+        cause = one_line(getattr(e, "orig", e), 200)
         raise RunError(f"cannot reach the study storage {display_url(url)}: {cause}") from None
     if not acquired:
         connection.close()

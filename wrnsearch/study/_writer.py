@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from wrnsearch import __version__
 from wrnsearch.compat import set_trial_attrs, study_storage, tell, trial_id
-from wrnsearch.errors import RunError
+from wrnsearch.errors import RunError, one_line
 from wrnsearch.objectives import record_values
 from wrnsearch.record import INTERRUPTED_REASON, WORKER_DIED_REASON, Attr, Status, TrialRecord
 from wrnsearch.samplers import Proposal, infeasible_values, make_sampler
@@ -66,7 +66,7 @@ def open_study(space: Space, url: str, *, create: bool = True, attempts: int = 5
             return _open_study_once(space, url, create)
         except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError) as e:
             if attempt == attempts - 1:
-                cause = " ".join(str(getattr(e, "orig", e)).split())[:200]
+                cause = one_line(getattr(e, "orig", e), 200)
                 raise RunError(f"cannot open the study in {display_url(url)}: {cause}") from None
             log.warning("opening the study failed (%s); retrying", type(e).__name__)
             time.sleep(0.5 * (attempt + 1))

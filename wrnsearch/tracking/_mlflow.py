@@ -22,6 +22,7 @@ from typing import Any
 import optuna
 
 from wrnsearch import __version__
+from wrnsearch.errors import one_line
 from wrnsearch.objectives import ERROR, OBJECTIVES
 from wrnsearch.record import Status, TrialRecord
 from wrnsearch.space import Space
@@ -271,5 +272,5 @@ class MlflowMirror:
                 self.failed = True
                 log.warning("MLflow at %s failed (%s: %s): no more MLflow runs in this search; the study keeps "
                             "every result", self.uri or "the default store", type(e).__name__,
-                            " ".join(str(e).split())[:200])
+                            one_line(e, 200))
                 future.set_exception(e)

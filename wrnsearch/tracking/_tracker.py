@@ -39,7 +39,7 @@ from typing import Any
 
 import optuna
 
-from wrnsearch.errors import RunError
+from wrnsearch.errors import RunError, one_line
 from wrnsearch.record import TrialRecord
 from wrnsearch.space import Space
 from wrnsearch.tracking._mlflow import FAILED, FINISHED, KILLED, MlflowMirror
@@ -156,7 +156,7 @@ class Tracker:
             if self.tensorboard_dir is not None:
                 log.warning("TensorBoard events in %s could not be written (%s: %s): no more in this search; the "
                             "study keeps every result", self.tensorboard_dir, type(e).__name__,
-                            " ".join(str(e).split())[:200])
+                            one_line(e, 200))
             self.tensorboard_dir = None
 
     def _write_events(self, trial: _Trial, epochs: list[tuple[int, dict[str, float]]]) -> None:

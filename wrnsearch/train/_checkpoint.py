@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from wrnsearch.errors import RunError
+from wrnsearch.errors import RunError, one_line
 from wrnsearch.files import atomic_path
 from wrnsearch.spec import WRNSpec
 
@@ -83,7 +83,7 @@ def load_checkpoint(directory: Path | None, spec: WRNSpec) -> dict[str, Any] | N
                 raise ValueError("not a checkpoint of this architecture")
             return state
         except Exception as e:  # noqa: BLE001 - any unreadable file is skipped, never trusted
-            log.warning("skipping checkpoint %s: %s", path, " ".join(str(e).split())[:200])
+            log.warning("skipping checkpoint %s: %s", path, one_line(e, 200))
     return None
 
 
@@ -118,7 +118,7 @@ def load_weights(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise RunError(f"{path}: no final weights (the trial did not complete here, or they were cleaned)") from None
     except Exception as e:  # noqa: BLE001 - a corrupt file is the user's to know about, in one line
-        raise RunError(f"{path}: unreadable weights ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
+        raise RunError(f"{path}: unreadable weights ({one_line(e, 200, kind=True)})") from None
     if not isinstance(state, dict) or state.get("format") != WEIGHTS_FORMAT:
         raise RunError(f"{path}: not a wrnsearch weights file ({WEIGHTS_FORMAT})")
     return state

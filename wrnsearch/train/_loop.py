@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from wrnsearch import __version__
 from wrnsearch.cost import model_cost
 from wrnsearch.data import Splits
+from wrnsearch.errors import one_line
 from wrnsearch.measure import autocast_context, device_name, synchronize
 from wrnsearch.model import build_model
 from wrnsearch.objectives import NAMES, device_bound
@@ -249,7 +250,7 @@ def train_trial(
         if not _is_out_of_memory(e):
             raise
         record.status = Status.OUT_OF_MEMORY
-        record.reason = f"out of memory ({type(e).__name__}: {' '.join(str(e).split())[:300]})"
+        record.reason = f"out of memory ({one_line(e, kind=True)})"
         if device.type == "cuda":
             torch.cuda.empty_cache()
     record.peak_memory_bytes = _peak_memory_bytes(device)
