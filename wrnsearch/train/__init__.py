@@ -30,11 +30,12 @@ from wrnsearch.train._device import (
     pick_device,
 )
 from wrnsearch.train._loop import EpochReport, evaluate, lr_milestones, train_trial
+from wrnsearch.train._recipe import Recipe
 from wrnsearch.train._timing import StepTimes, time_trial_steps
 
 __all__ = [
-    "Augmenter", "BF16_FASTER", "CHECKPOINT_GLOB", "DIGEST_SUFFIX", "EpochReport", "StepTimes", "WEIGHTS_FILE",
-    "cpu_bf16_speedup", "cpu_has_bf16_units", "evaluate", "fast_path", "fast_path_reason", "load_checkpoint",
-    "load_weights", "lr_milestones", "measure_like_a_trial", "pick_device", "save_checkpoint", "save_weights",
-    "time_trial_steps", "train_trial",
+    "Augmenter", "BF16_FASTER", "CHECKPOINT_GLOB", "DIGEST_SUFFIX", "EpochReport", "Recipe", "StepTimes",
+    "WEIGHTS_FILE", "cpu_bf16_speedup", "cpu_has_bf16_units", "evaluate", "fast_path", "fast_path_reason",
+    "load_checkpoint", "load_weights", "lr_milestones", "measure_like_a_trial", "pick_device", "save_checkpoint",
+    "save_weights", "time_trial_steps", "train_trial",
 ]

@@ -27,6 +27,7 @@ from wrnsearch.machine import cpu_model
 from wrnsearch.measure import StepTiming, measure_inference, measure_training_step
 from wrnsearch.model import build_model
 from wrnsearch.spec import WRNSpec
+from wrnsearch.train._recipe import Recipe
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -121,7 +122,7 @@ def _setting(value: bool | str, fast_device: bool) -> bool:
     return fast_device if value == "auto" else bool(value)
 
 
-def _fast_device(recipe: Any, device: torch.device) -> bool:
+def _fast_device(recipe: Recipe, device: torch.device) -> bool:
     if device.type == "cuda":
         return True
     if device.type != "cpu" or "auto" not in (recipe.amp, recipe.channels_last):
@@ -129,7 +130,7 @@ def _fast_device(recipe: Any, device: torch.device) -> bool:
     return cpu_bf16_speedup() >= BF16_FASTER
 
 
-def fast_path(recipe: Any, device: torch.device) -> tuple[bool, bool, bool]:
+def fast_path(recipe: Recipe, device: torch.device) -> tuple[bool, bool, bool]:
     """(amp, channels_last, compile) for this recipe on this device.
 
     ``recipe`` has ``amp`` and ``channels_last`` (``auto``/True/False) and ``compile`` (bool).
@@ -139,7 +140,7 @@ def fast_path(recipe: Any, device: torch.device) -> tuple[bool, bool, bool]:
             bool(recipe.compile))
 
 
-def fast_path_reason(recipe: Any, device: torch.device) -> str:
+def fast_path_reason(recipe: Recipe, device: torch.device) -> str:
     """Why the trial computes as it does, for its record: ``auto: bf16 measured 2.1x faster ...``."""
     amp, channels_last, _ = fast_path(recipe, device)
     taken = ("bf16" if amp else "fp32") + (" with channels_last" if channels_last else "")
@@ -154,7 +155,7 @@ def fast_path_reason(recipe: Any, device: torch.device) -> str:
             f"on this CPU ({cpu_model()}; bf16 at {BF16_FASTER}x or more)")
 
 
-def measure_like_a_trial(spec: WRNSpec, recipe: Any, device: torch.device, *, batch: int, resolution: int,
+def measure_like_a_trial(spec: WRNSpec, recipe: Recipe, device: torch.device, *, batch: int, resolution: int,
                          steps: int, inference: bool = False) -> tuple[StepTiming, bool, bool]:
     """Time a fresh model as a trial on ``device`` would run it: with its fast path.
 

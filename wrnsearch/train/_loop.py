@@ -41,6 +41,7 @@ from wrnsearch.train._checkpoint import (
     set_rng_state,
 )
 from wrnsearch.train._device import fast_path, fast_path_reason, measure_like_a_trial, pick_device
+from wrnsearch.train._recipe import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class _Stop(Exception):
 class _Trainer:
     """The model, optimizer, LR schedule and data of one trial, on its device."""
 
-    def __init__(self, spec: WRNSpec, recipe: Any, splits: Splits, device: torch.device, epochs: int,
+    def __init__(self, spec: WRNSpec, recipe: Recipe, splits: Splits, device: torch.device, epochs: int,
                  amp: bool, channels_last: bool, use_compile: bool) -> None:
         self.spec, self.recipe, self.device, self.epochs, self.amp = spec, recipe, device, epochs, amp
         self.model = build_model(spec, device=device)
@@ -200,7 +201,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, augmenter
 
 def train_trial(
     spec: WRNSpec,
-    recipe: Any,
+    recipe: Recipe,
     splits: Splits,
     *,
     device: str | torch.device | None = None,
@@ -258,7 +259,7 @@ def train_trial(
     return record
 
 
-def _new_record(spec: WRNSpec, recipe: Any, splits: Splits, device: torch.device, epochs: int) -> TrialRecord:
+def _new_record(spec: WRNSpec, recipe: Recipe, splits: Splits, device: torch.device, epochs: int) -> TrialRecord:
     amp, channels_last, use_compile = fast_path(recipe, device)
     cost = model_cost(spec, splits.train_x.shape[-1], recipe.batch_size)
     return TrialRecord(
@@ -318,7 +319,7 @@ def _is_out_of_memory(e: BaseException) -> bool:
     return "can't allocate memory" in text or "out of memory" in text.lower() or "not enough memory" in text
 
 
-def _recipe_dict(recipe: Any) -> dict[str, Any]:
+def _recipe_dict(recipe: Recipe) -> dict[str, Any]:
     return recipe.model_dump(mode="json") if hasattr(recipe, "model_dump") else dict(recipe)
 
 

@@ -21,6 +21,7 @@ from wrnsearch.measure import synchronize
 from wrnsearch.spec import WRNSpec
 from wrnsearch.train._device import fast_path
 from wrnsearch.train._loop import _Trainer, evaluate
+from wrnsearch.train._recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def _random_splits(spec: WRNSpec, resolution: int, images: int) -> Splits:
     return Splits(x, y, x, y, x[:0], y[:0], [str(i) for i in range(spec.num_classes)], mean, std)
 
 
-def time_trial_steps(spec: WRNSpec, recipe: Any, device: torch.device, *, resolution: int, batch: int | None = None,
+def time_trial_steps(spec: WRNSpec, recipe: Recipe, device: torch.device, *, resolution: int, batch: int | None = None,
                      eval_batch: int | None = None, steps: int = 3, warmup: int = 2) -> StepTimes:
     """Time ``spec``'s training step (median of ``steps`` after ``warmup``), one evaluation pass
     and one checkpoint, with the trainer a trial of ``recipe`` would build on ``device``.
