@@ -3,8 +3,8 @@
 Pure arithmetic (numpy, no torch): a training step's seconds and an evaluation's seconds per
 image are fitted to what the spec says exactly, its multiply-accumulates and its activation
 memory per image, by non-negative least squares on relative errors (a constant for what every
-step costs, the optimizer and the framework's overhead included). On both recorded tables a fit
-of five probes predicted recorded epochs to a median of about 8 % (BENCHMARKS.md, "Forecast").
+step costs, the optimizer and the framework's overhead included). How well it predicts recorded
+epochs is measured by ``wrnsearch bench forecast`` (BENCHMARKS.md, "Forecast against real times").
 """
 
 from __future__ import annotations

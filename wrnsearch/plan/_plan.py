@@ -39,7 +39,7 @@ from wrnsearch.spec import WRNSpec
 from wrnsearch.train import fast_path, pick_device
 from wrnsearch.units import format_duration, format_seconds
 
-PROBES = 5  # architectures timed: on both recorded tables, 5 predicted about as well as 8 (BENCHMARKS.md)
+PROBES = 5  # architectures timed; the forecast it gives: BENCHMARKS.md, "Forecast against real times"
 MAX_LISTED = 20_000  # architectures forecast one by one; a larger space is forecast on its first ones
 
 

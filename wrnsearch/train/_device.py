@@ -4,8 +4,8 @@
 them on with CUDA, and on a CPU where bf16 autocast with channels_last runs a training step
 faster than fp32: decided by timing both once per CPU model, torch version and thread count
 (:func:`cpu_bf16_speedup`, about a second, cached), since what is native differs by CPU: AMX
-(Xeon Sapphire Rapids and later) and AVX512-BF16 (AMD Zen 4) ran WRN steps about 2x faster in
-bf16, a CPU without bf16 units runs them slower (BENCHMARKS.md). ``compile`` applies on any
+(Xeon Sapphire Rapids and later) and AVX512-BF16 (AMD Zen 4) run WRN steps faster in bf16, a CPU
+without bf16 units runs them slower (``wrnsearch bench train``; BENCHMARKS.md). ``compile`` applies on any
 device when asked for. The record of each trial says which was taken, and why (``fast_path``).
 """
 
