@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from wrnsearch.errors import RunError
+from wrnsearch.objectives import ERROR, LATENCY, PARAMS
 from wrnsearch.pareto import REFERENCE_POINT, hypervolume, non_dominated_mask, normalization_bounds, normalize
 
-OBJECTIVES = ("error", "params", "latency_ms")
+OBJECTIVES = (ERROR.name, PARAMS.name, LATENCY.name)  # what a recorded table holds of each architecture
 REFERENCE = REFERENCE_POINT  # the same reference point as every front's
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from wrnsearch.objectives import OBJECTIVES
+from wrnsearch.objectives import OBJECTIVES, Kind
 from wrnsearch.pareto import FrontInfo
 
 _GREY = "rgba(140,140,140,0.45)"
@@ -22,7 +22,8 @@ def front_colours(info: FrontInfo | None) -> dict[int, str]:
 
 
 def _error_objective(objectives: tuple[str, ...]) -> str | None:
-    return next((o for o in objectives if o.endswith("error")), None)
+    """The objective only training measures (the error), if the study optimized it."""
+    return next((o for o in objectives if o in OBJECTIVES and OBJECTIVES[o].kind == Kind.MEASURED), None)
 
 
 def front_figure(info: FrontInfo, colours: dict[int, str]) -> Any | None:

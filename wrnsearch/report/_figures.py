@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from wrnsearch.cost import format_count
 from wrnsearch.figures import FRONT_COLOR, OTHER_COLOR
-from wrnsearch.objectives import ERROR, LATENCY, NAMES, OBJECTIVES, Objective
+from wrnsearch.objectives import ERROR, LATENCY, NAMES, OBJECTIVES, PARAMS, Objective
 from wrnsearch.objectives import get as get_objective
 from wrnsearch.pareto import REFERENCE_POINT, FrontInfo, non_dominated_mask, trial_figure
 from wrnsearch.record import Attr
@@ -114,7 +114,7 @@ def base_layout(title: str, height: int, **kwargs: Any) -> dict[str, Any]:
 def scatter_3d(points: Sequence[Point], devices: Sequence[str], latency_key: str = LATENCY.name,
                latency_title: str = LATENCY.title) -> go.Figure | None:
     """Error, params and one device figure (a latency by default), the front in red."""
-    pts = _finite(points, "error", "params", latency_key)
+    pts = _finite(points, ERROR.name, PARAMS.name, latency_key)
     if not pts:
         return None
     values = np.array([[p.error, p.params, getattr(p, latency_key)] for p in pts])
@@ -140,7 +140,7 @@ def scatter_3d(points: Sequence[Point], devices: Sequence[str], latency_key: str
     fig.update_layout(**base_layout(
         f"Validation error, parameters and {latency_title}", 620,
         scene=dict(
-            xaxis=dict(title=dict(text="params"), type="log", dtick=1),
+            xaxis=dict(title=dict(text=PARAMS.name), type="log", dtick=1),
             yaxis=dict(title=dict(text=f"{latency_title} ({get_objective(latency_key).unit})"), type="log", dtick=1),
             zaxis=dict(title=dict(text="val error (%)")),
             aspectmode="cube",
@@ -234,7 +234,7 @@ def scatter_2d(
     per_device_front: bool,
     paper: Sequence[tuple[PaperResult, float]] = (),
 ) -> go.Figure | None:
-    pts = _finite(points, "error", x_key)
+    pts = _finite(points, ERROR.name, x_key)
     if not pts and not paper:
         return None
     several = len(devices) > 1
