@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from wrnsearch.record import Attr
+from wrnsearch.sampler_registry import NAMES as SAMPLERS
 from wrnsearch.samplers import CONSTRAINT_KEYS, infeasible_values, make_sampler, propose, search_distributions
 from wrnsearch.space import budget_violations, iter_specs, parse_space, space_cost
 from wrnsearch.spec import WRNSpec
@@ -30,8 +31,6 @@ search:
   n_startup_trials: 4
   population_size: 6
 """
-
-SAMPLERS = ["tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce", "ehvi"]
 
 
 def _objective_values(spec: WRNSpec, cost) -> list[float]:

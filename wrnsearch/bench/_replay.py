@@ -29,6 +29,7 @@ import heapq
 import itertools
 import statistics
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +39,9 @@ from wrnsearch.bench._table import OBJECTIVES, REFERENCE, Normalizer, Table, fro
 from wrnsearch.errors import RunError
 from wrnsearch.pareto import hypervolume
 from wrnsearch.record import Status, TrialRecord
+from wrnsearch.sampler_registry import NAMES as SAMPLERS
 from wrnsearch.search import Rungs, grace_epochs, rung_milestones
-from wrnsearch.space import SAMPLERS, SCHEDULERS, SearchConfig, Space, space_from_data
+from wrnsearch.space import SCHEDULERS, SearchConfig, Space, space_from_data
 from wrnsearch.spec import WRNSpec
 
 
@@ -170,7 +172,9 @@ def replay(table: Table, method: Method, seed: int, *, trials: int, workers: int
     space = method_space(table, method, seed, overrides)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(directions=space.directions, sampler=make_sampler(space))
-    study.set_metric_names(list(space.objectives))
+    with warnings.catch_warnings():  # Optuna calls set_metric_names experimental, at every call
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(list(space.objectives))
     searcher = StudySearcher(space, study, RunProgress(max_trials=trials), None, allowed=trials)
     sim = _Simulation(table, searcher, _rungs(space, table.epochs), seed, compute_s)
     sim.run(workers)

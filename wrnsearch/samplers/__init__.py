@@ -1,7 +1,9 @@
 """How the next architecture is chosen: a space as Optuna parameters, and the samplers over it.
 
-- :func:`make_sampler`: the space's ``search.sampler``, seeded and told the budgets: Optuna's
-  (TPE, NSGA-II/III, GP, QMC, random, grid, brute force) or :class:`EHVISampler`, ours;
+- :func:`make_sampler`: the space's ``search.sampler``, built by the builder its entry in
+  :mod:`wrnsearch.sampler_registry` names (:func:`builder_of`), seeded, with the settings the entry
+  lists: Optuna's (TPE, NSGA-II/III, GP, QMC, random, grid, brute force) or :class:`EHVISampler`,
+  ours. A new sampler is a module here (its class and builder) and one entry in that registry;
 - :func:`search_distributions`, :func:`suggest_spec`, :func:`propose`: the parameters a space
   defines and one proposal costed against its budgets (:class:`Proposal`);
 - :func:`sample_specs`: proposals without training, as ``wrnsearch space sample`` shows them.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from wrnsearch.samplers._candidates import proposals_limited_to
 from wrnsearch.samplers._ehvi import EHVISampler
-from wrnsearch.samplers._factory import make_sampler, sample_specs
+from wrnsearch.samplers._factory import builder_of, make_sampler, sample_specs
 from wrnsearch.samplers._parameters import (
     CONSTRAINT_KEYS,
     Proposal,
@@ -26,6 +28,6 @@ from wrnsearch.samplers._parameters import (
 )
 
 __all__ = [
-    "CONSTRAINT_KEYS", "EHVISampler", "Proposal", "has_conditional_params", "infeasible_values", "make_sampler",
-    "propose", "proposals_limited_to", "sample_specs", "search_distributions", "suggest_spec",
+    "CONSTRAINT_KEYS", "EHVISampler", "Proposal", "builder_of", "has_conditional_params", "infeasible_values",
+    "make_sampler", "propose", "proposals_limited_to", "sample_specs", "search_distributions", "suggest_spec",
 ]

@@ -7,9 +7,7 @@ A candidate sampler (``ehvi``) models the error over the
 candidates' shapes and proposes the one its acquisition ranks first (:meth:`scores`); what does
 not depend on the model is here: the candidates and their features, the start-up proposals
 spread along the size axis, the trials that are done or still running, and Optuna's sampler
-interface. (A BoTorch sampler, qLogNEHVI on a fitted noisy GP, was built on this base and measured
-against ehvi on both recorded tables: never better, 90-300x slower to replay, so it went;
-BENCHMARKS.md.)
+interface. (What was tried on this base and measured against ehvi is in BENCHMARKS.md.)
 """
 
 from __future__ import annotations
@@ -28,13 +26,14 @@ from optuna.trial import FrozenTrial, TrialState
 from wrnsearch.cost import Cost
 from wrnsearch.dominance import normalization_bounds, normalize
 from wrnsearch.errors import SpaceError
-from wrnsearch.objectives import Kind
+from wrnsearch.objectives import ERROR, Kind
 from wrnsearch.objectives import get as get_objective
 from wrnsearch.record import Attr
-from wrnsearch.space import EHVI_MAX_ARCHITECTURES, Space, budget_violations, iter_specs, params_of, space_cost
+from wrnsearch.sampler_registry import get as get_sampler
+from wrnsearch.space import Space, budget_violations, iter_specs, params_of, space_cost
 from wrnsearch.spec import WRNSpec
 
-MAX_CANDIDATES = EHVI_MAX_ARCHITECTURES
+MAX_CANDIDATES = get_sampler("ehvi").max_architectures
 SPREAD_SHARE = 0.8  # a start-up proposal is drawn among those at least this share of the farthest
 LATENCY_RCOND = 1e-4  # the latency fit's cut-off for directions the timed trials barely span
 
@@ -43,8 +42,7 @@ def shape_features(spec: WRNSpec, params: int, macs: int) -> list[float]:
     """The shape an error model sees: size (log params, log MACs), depth, convolutions per block,
     share of 1x1 kernels, dropout. Not the widening factor k: size, depth and block fix it (params
     grow as depth * k^2), so it would count the size direction again in the kernel's distances and
-    the trend. With k among them, ehvi learned more slowly from its first trials: median
-    hypervolume after 15 trials 0.899 against 0.932 without (BENCHMARKS.md)."""
+    the trend (with k among them, ehvi learned more slowly: BENCHMARKS.md)."""
     ones = sum(1 for k in spec.kernels if k == 1) / len(spec.kernels)
     return [math.log(params), math.log(max(macs, 1)), spec.depth, len(spec.kernels), ones, spec.dropout]
 
@@ -71,7 +69,7 @@ class CandidateSampler(BaseSampler):
     sampler_name = "candidate"
 
     def __init__(self, space: Space, seed: int | None, n_startup_trials: int) -> None:
-        if "error" not in space.objectives:
+        if ERROR.name not in space.objectives:
             raise SpaceError(f"{space.source}: search.sampler {self.sampler_name} predicts the error: list error "
                              "among the objectives")
         self.space = space
@@ -152,12 +150,9 @@ class CandidateSampler(BaseSampler):
         candidates sorted by parameter count fall into ``n_startup_trials`` bins of equal counts,
         and the k-th start-up proposal is drawn at random among the open candidates of the k-th
         bin, smallest bin first, preferring a block type no tried candidate has (five start-up
-        trials then see up to five of the six block types, not mostly the most common kind: with
-        the pending trials on the front, ehvi's share of seeds reaching random's hypervolume at
-        twice the trials rose from 0.47 to 0.56 on one table's tuning seeds, BENCHMARKS.md).
-        Measured against the farthest-point spread in every shape
-        feature, which chose the space's corners (deepest, widest, most 1x1), this found more
-        hypervolume at a quarter of the table's trials and compute (BENCHMARKS.md). An emptied bin
+        trials then see up to five of the six block types, not mostly the most common kind). It
+        found more hypervolume than a farthest-point spread over every shape feature, which chose
+        the space's corners (deepest, widest, most 1x1; BENCHMARKS.md). An emptied bin
         (candidates copied or tried already) falls back to the open candidate farthest from every
         tried one."""
         bins = max(self.n_startup_trials, 2)

@@ -10,7 +10,8 @@ space within its budgets, predicts each untried one's error with a Gaussian proc
 to the finished trials, and proposes the candidate with the largest *expected hypervolume
 improvement*: the volume its point would add to the current front, averaged over the predicted
 error, in closed form (the error is the only uncertain coordinate, so the expectation is a sum over
-the front's error levels of 2-D areas times a normal partial expectation). With
+the front's error levels of the candidate's exclusive volume in the other objectives times a
+normal partial expectation). With
 ``search.cost_exponent`` e > 0 the improvement is divided by ``(MACs / median MACs) ** e``, MACs
 standing for the training seconds a proposal costs (expected improvement per unit cost; off by
 default: BENCHMARKS.md).
@@ -29,9 +30,11 @@ import numpy as np
 from optuna.trial import FrozenTrial
 
 from wrnsearch.dominance import REFERENCE_POINT, exclusive_hypervolume
+from wrnsearch.objectives import ERROR
 from wrnsearch.record import Attr
+from wrnsearch.sampler_registry import get as get_sampler
 from wrnsearch.samplers._candidates import CandidateSampler
-from wrnsearch.space import STARTUP_TRIALS, Space
+from wrnsearch.space import Space
 
 
 class _GP:
@@ -129,8 +132,8 @@ class EHVISampler(CandidateSampler):
 
     sampler_name = "ehvi"
 
-    def __init__(self, space: Space, seed: int | None = None, n_startup_trials: int = STARTUP_TRIALS["ehvi"],
-                 cost_exponent: float = 0.0) -> None:
+    def __init__(self, space: Space, seed: int | None = None,
+                 n_startup_trials: int = get_sampler("ehvi").n_startup_trials, cost_exponent: float = 0.0) -> None:
         super().__init__(space, seed, n_startup_trials)
         macs = np.array([max(c.macs, 1) for _, c in self.candidates], dtype=float)
         self.cost_weight = (macs / np.median(macs)) ** -cost_exponent
@@ -139,13 +142,10 @@ class EHVISampler(CandidateSampler):
         """Expected hypervolume improvement of each open candidate, given the finished trials, per
         unit of cost with ``cost_exponent``. Trials still running (``pending``) stand on the front at
         their predicted error (the "kriging believer"), so a second worker's proposal is worth what
-        it adds beyond the first's, not the same corner of the front again: on one table's tuning
-        seeds, two workers, this raised the share of seeds where ehvi after N trials reaches
-        random's hypervolume after 2N from 0.47 to 0.50, and with the block-type start-up to 0.56
-        (BENCHMARKS.md)."""
+        it adds beyond the first's, not the same corner of the front again (BENCHMARKS.md)."""
         objectives = list(self.space.objectives)
         rows = [self.index[t.user_attrs[Attr.ARCH]] for t in done]
-        err_i = objectives.index("error")
+        err_i = objectives.index(ERROR.name)
         errors = np.array([t.values[err_i] for t in done], dtype=float)
         gp = _GP(self.features[rows], errors)
         mu, sigma = gp.predict(self.features[open_])

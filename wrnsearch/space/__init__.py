@@ -6,6 +6,9 @@
 - :mod:`~wrnsearch.space._architectures`: the specs a space holds, in a stable order;
 - :mod:`~wrnsearch.space._budget`: costs against the budgets, and impossible spaces.
 
+What a sampler needs of a space (its name, defaults, a finite space) is its entry in
+:mod:`wrnsearch.sampler_registry`, a leaf below this package.
+
 No torch, Ray or Optuna here: the Optuna side of a space is :mod:`wrnsearch.samplers`.
 """
 
@@ -22,11 +25,17 @@ from wrnsearch.space._architectures import (
     spec_from_params,
     with_dataset,
 )
-from wrnsearch.space._budget import budget_violations, constraint_values, count_specs, minimum_costs, space_cost
+from wrnsearch.space._budget import (
+    budget_violations,
+    constraint_values,
+    count_specs,
+    minimum_costs,
+    sampler_problems,
+    space_cost,
+)
 from wrnsearch.space._dims import Dim
-from wrnsearch.space._limits import EHVI_MAX_ARCHITECTURES
 from wrnsearch.space._loader import drop_retired_keys, load_space, parse_space, space_from_data, training_space
-from wrnsearch.space._run_sections import SAMPLERS, SCHEDULERS, STARTUP_TRIALS, SearchConfig
+from wrnsearch.space._run_sections import SCHEDULERS, SearchConfig
 from wrnsearch.space._schema import (
     OBJECTIVES,
     DatasetConfig,
@@ -38,10 +47,9 @@ from wrnsearch.space._schema import (
 )
 
 __all__ = [
-    "DatasetConfig", "Dim", "EHVI_MAX_ARCHITECTURES", "OBJECTIVES", "SAMPLERS", "SCHEDULERS", "STARTUP_TRIALS",
-    "SearchConfig", "Space", "SpaceDims", "TrainConfig", "budget_violations", "constraint_values", "count_specs",
-    "depth_param", "depths_for", "drop_retired_keys", "drop_unused_keys", "iter_specs", "load_space",
-    "minimum_costs", "outside_space",
+    "DatasetConfig", "Dim", "OBJECTIVES", "SCHEDULERS", "SearchConfig", "Space", "SpaceDims", "TrainConfig",
+    "budget_violations", "constraint_values", "count_specs", "depth_param", "depths_for", "drop_retired_keys",
+    "drop_unused_keys", "iter_specs", "load_space", "minimum_costs", "outside_space", "sampler_problems",
     "paper_recipe", "params_of", "parse_space", "space_blocks", "space_cost", "space_from_data", "space_size",
     "spec_from_params", "training_space", "with_dataset",
 ]

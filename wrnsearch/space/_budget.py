@@ -12,6 +12,7 @@ from typing import Any
 
 from wrnsearch.cost import Cost, model_cost
 from wrnsearch.errors import SpecError
+from wrnsearch.sampler_registry import get as get_sampler
 from wrnsearch.space._architectures import (
     depth_values,
     depths_for,
@@ -80,8 +81,8 @@ def count_specs(space: Space, limit: int = 5_000_000) -> tuple[float, int | None
 
 def impossibilities(space: Space) -> list[Problem]:
     """Why a valid-looking space holds nothing to train: names that are no WRN, depths no block
-    realizes, blocks with no depth, a grid over a continuous range, budgets below its smallest
-    architecture. Empty when the space is possible."""
+    realizes, blocks with no depth, a grid over a continuous range (:func:`sampler_problems`),
+    budgets below its smallest architecture. Empty when the space is possible."""
     if space.space.architecture is not None:
         problems = _architecture_problems(space)
     else:
@@ -146,16 +147,20 @@ def _dimension_problems(space: Space) -> list[Problem]:
     return problems
 
 
+def sampler_problems(space: Space) -> list[str]:
+    """Why the space's sampler cannot search it: a continuous range, for a sampler whose registry
+    entry needs a finite space. Empty when it can."""
+    entry = get_sampler(space.search.sampler)
+    if not entry.finite_space:
+        return []
+    continuous = [key for key in ("widen_factor", "dropout")
+                  if getattr(space.space, key) is not None and not getattr(space.space, key).finite]
+    return [f"{entry.name} needs a finite space, but space.{key} is a continuous range: give it a step or a "
+            "list, or use another sampler" for key in continuous]
+
+
 def _sampler_problems(space: Space) -> list[Problem]:
-    problems: list[Problem] = []
-    if space.search.sampler in ("grid", "bruteforce", "ehvi"):
-        for key in ("widen_factor", "dropout"):
-            dim = getattr(space.space, key)
-            if dim is not None and not dim.finite:
-                problems.append((["search", "sampler"],
-                                 f"{space.search.sampler} needs a finite space, but space.{key} is a continuous "
-                                 "range: give it a step or a list, or use another sampler"))
-    return problems
+    return [(["search", "sampler"], problem) for problem in sampler_problems(space)]
 
 
 def _enqueue_problems(space: Space) -> list[Problem]:

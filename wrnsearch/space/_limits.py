@@ -7,7 +7,6 @@ from typing import Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-EHVI_MAX_ARCHITECTURES = 20_000  # ehvi ranks every architecture; the default falls back to tpe beyond
 MAX_DEPTH = 1000
 MAX_WIDEN_FACTOR = 64
 # Bounds beyond any sense, so that a typo (an extra zero or ten) is refused with its bound instead

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from wrnsearch import sampler_registry
 from wrnsearch.cost import format_bytes, format_count
 from wrnsearch.space._dims import Bytes, Count, Seconds
 from wrnsearch.space._limits import (
@@ -22,7 +23,6 @@ from wrnsearch.space._limits import (
 )
 from wrnsearch.units import format_seconds
 
-SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce", "ehvi")
 SCHEDULERS = ("fifo", "asha", "moasha")
 
 
@@ -57,30 +57,26 @@ class AshaConfig(Section):
         return int(v) if v >= 1 else v
 
 
-# Start-up proposals before a model-based sampler uses its model, where the space leaves them unset.
-# ehvi: 5, chosen on the tuning seeds (0-99 and 0-49) of both recorded tables together among 4, 5,
-# 6, 7 and 8 (BENCHMARKS.md, "Search quality on two tables"). TPE and GP: 10, Optuna's default for
-# TPE (for TPE, 8 against 10 was mixed on the first table).
-STARTUP_TRIALS = {"ehvi": 5, "tpe": 10, "gp": 10}
-
-
 class SearchConfig(Section):
-    # ehvi: the highest hypervolume on both recorded tables (benchmarks/*.json) at a quarter and half
-    # of their trials and compute, seeds 100-199 (BENCHMARKS.md, "Search quality on two tables")
-    sampler: Literal["tpe", "nsga2", "nsga3", "gp", "qmc", "random", "grid", "bruteforce", "ehvi"] = "ehvi"
+    """How the next architecture is chosen and trials are run. What each sampler reads of it, and
+    its defaults, are its entry in :mod:`wrnsearch.sampler_registry`."""
+
+    # a space that names none gets one that takes its size (Space)
+    sampler: Literal[sampler_registry.NAMES] = sampler_registry.DEFAULT
     seed: int = 0
     scheduler: Literal["fifo", "asha", "moasha"] = "fifo"
     asha: AshaConfig = Field(default_factory=AshaConfig)
     max_concurrent: int = Field(default=1, ge=1, le=MAX_CONCURRENT)
     max_failures: int = Field(default=1, ge=0, le=100)  # retries of a trial whose worker died
-    population_size: int = Field(default=20, ge=2, le=MAX_TRIALS)  # nsga2, nsga3
-    # ehvi, tpe, gp: proposals before the model is used; unset, the sampler's measured default
-    # (STARTUP_TRIALS), filled before validation so that the saved space names it
-    n_startup_trials: int = Field(default=STARTUP_TRIALS["ehvi"], ge=0, le=MAX_TRIALS)
+    population_size: int = Field(default=20, ge=2, le=MAX_TRIALS)  # a genetic sampler's generation
+    # proposals before a sampler's model is used; unset, its entry's (measured) count, filled before
+    # validation so that the saved space names it
+    n_startup_trials: int = Field(default=sampler_registry.get(sampler_registry.DEFAULT).n_startup_trials, ge=0,
+                                  le=MAX_TRIALS)
     # architectures evaluated first, before the sampler proposes (e.g. the paper's networks); each
     # must be in the space; one over a budget is skipped, and so on resume is one the study holds
     enqueue: list[str] = Field(default_factory=list)
-    # ehvi: expected improvement per (MACs / the median candidate's MACs) ** this, MACs standing for
+    # ehvi's: expected improvement per (MACs / the median candidate's MACs) ** this, MACs standing for
     # the training seconds a proposal costs; 0 ignores cost. 0.5 was better on seeds 0-9 of the CPU
     # table and not on 40 fresh seeds (BENCHMARKS.md), so it is off by default.
     cost_exponent: float = Field(default=0, ge=0, le=2)
@@ -89,10 +85,12 @@ class SearchConfig(Section):
     @classmethod
     def _startup_default(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("n_startup_trials") is None:
-            sampler = data.get("sampler", "ehvi")
+            sampler = data.get("sampler", sampler_registry.DEFAULT)
             if not isinstance(sampler, str):  # not a sampler's name: the field's own check says so
                 return data
-            return {**data, "n_startup_trials": STARTUP_TRIALS.get(sampler, STARTUP_TRIALS["tpe"])}
+            entry = sampler_registry.SAMPLERS.get(sampler)  # an unknown name: the field's own check says so
+            count = entry.n_startup_trials if entry else sampler_registry.STARTUP_TRIALS
+            return {**data, "n_startup_trials": count}
         return data
 
 

@@ -7,15 +7,16 @@ before validation, so no model is changed after it is built.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from wrnsearch import sampler_registry
 from wrnsearch.objectives import DEFAULT as DEFAULT_OBJECTIVES
 from wrnsearch.objectives import NAMES as OBJECTIVES  # every objective a space may list
 from wrnsearch.space._dims import BlockList, Dim, IntDim, NumDim, PositiveAmount, parse_dim
 from wrnsearch.space._limits import (
-    EHVI_MAX_ARCHITECTURES,
     MAX_BATCH,
     MAX_DEPTH,
     MAX_EPOCHS,
@@ -216,12 +217,14 @@ class TrainConfig(Section):
         return v
 
 
-def _enumerable(dims: Any) -> bool:
-    """Whether raw space dimensions are finite and hold at most EHVI_MAX_ARCHITECTURES (an upper bound)."""
+def _architectures_bound(dims: Any) -> float | None:
+    """An upper bound on the architectures raw space dimensions hold (``inf`` with a continuous
+    range); None where they do not say: a list of whole WRNs, or a mistake the validation that
+    follows reports."""
     if not isinstance(dims, dict):
-        return False
+        return math.inf
     if "architecture" in dims:
-        return True
+        return None
     size = 1.0
     try:
         for key, integer in (("depth", True), ("blocks_per_group", True), ("widen_factor", False),
@@ -232,8 +235,8 @@ def _enumerable(dims: Any) -> bool:
         if isinstance(blocks, list):
             size *= max(1, len(blocks)) ** (1 if "block" in dims else 3)
     except (ValueError, TypeError):
-        return True  # the validation that follows reports the problem
-    return size <= EHVI_MAX_ARCHITECTURES
+        return None
+    return size
 
 
 class Space(Section):
@@ -267,14 +270,15 @@ class Space(Section):
     @model_validator(mode="before")
     @classmethod
     def _default_sampler(cls, data: Any) -> Any:
-        """A space that names no sampler gets ehvi where ehvi applies (a finite space of at most
-        EHVI_MAX_ARCHITECTURES), else tpe; filled before validation, so the saved space names it."""
+        """A space that names no sampler gets the registry's default where it takes the space's size
+        (ehvi: a finite space of at most 20,000 architectures), else its fallback (tpe); filled
+        before validation, so the saved space names it."""
         if not isinstance(data, dict) or not isinstance(data.get("search", {}), dict):
             return data
         search = data.get("search") or {}
         if "sampler" in search:
             return data
-        sampler = "ehvi" if _enumerable(data.get("space")) else "tpe"
+        sampler = sampler_registry.default_for(_architectures_bound(data.get("space")))
         return {**data, "search": {**search, "sampler": sampler}}
 
     @model_validator(mode="before")

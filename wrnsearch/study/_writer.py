@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,7 +85,9 @@ def _open_study_once(space: Space, url: str, create: bool) -> optuna.Study:
             raise RunError(f"no study named {space.name!r} in {display_url(url)}") from None
         study = optuna.create_study(study_name=space.name, storage=storage, directions=space.directions,
                                     sampler=sampler)
-        study.set_metric_names(list(space.objectives))
+        with warnings.catch_warnings():  # Optuna calls set_metric_names experimental, at every call
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(space.objectives))
         study.set_user_attr("space", space.to_yaml_dict())
         study.set_user_attr("objectives", list(space.objectives))
         study.set_user_attr("dataset", space.dataset.name)
