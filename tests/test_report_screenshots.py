@@ -32,8 +32,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalW
 SHOTS = Path(os.environ.get("WRNSEARCH_REPORT_SHOTS", "/tmp/report_shots"))
 # the page's two columns at their widest (1300) and narrowest (1101: the grid's breakpoint is 1100)
 WIDTHS = (1300, 1101)
-FIGURES = {"plot-3d", "plot-error-params", "plot-error-latency", "plot-error-infer-latency", "plot-hypervolume",
-           "plot-learning-curves", "plot-parallel"}
+FIGURES = {"plot-3d", "plot-error-params", "plot-error-macs", "plot-error-latency", "plot-error-infer-latency",
+           "plot-error-memory", "plot-hypervolume", "plot-learning-curves", "plot-parallel"}
 
 
 def quickstart_study(path: Path) -> optuna.Study:
