@@ -25,7 +25,7 @@ from typing import Any
 import optuna
 
 from wrnsearch.compat import close_storage
-from wrnsearch.errors import RunError, SearchCrashed, WRNSearchError
+from wrnsearch.errors import RunError, SearchCrashed, WRNSearchError, one_line
 from wrnsearch.pareto import eligible_trials
 from wrnsearch.plan import TrialRequest
 from wrnsearch.record import Attr
@@ -149,7 +149,7 @@ def _crashed(error: Exception, run_dir: Path, url: str, study_name: str) -> Sear
         where = f"the traceback is in {log_path}"
     except OSError:
         where = "run with --debug for the traceback"
-    text = " ".join(str(error).split())[:300]
+    text = one_line(error)
     return SearchCrashed(
         f"the search stopped on an unexpected error: {type(error).__name__}{': ' + text if text else ''} ({where}); "
         f"every finished trial is kept in {display_url(url)}: resume with: wrnsearch resume {run_dir}",
@@ -227,7 +227,7 @@ def _storage_failure(e: BaseException) -> str | None:
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, (sqlalchemy.exc.OperationalError, sqlite3.OperationalError, sqlalchemy.exc.DatabaseError)):
-            return " ".join(str(getattr(e, "orig", e)).split())[:200]
+            return one_line(getattr(e, "orig", e), 200)
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
             return f"{e.strerror}: {e.filename or ''}".strip(": ")
         e = e.__cause__ or e.__context__
