@@ -21,6 +21,7 @@ from tests.procs import process_table, wrnsearch_exe
 from conftest import trials_of
 from test_cluster import LocalHead, _processes_of
 from test_cluster_e2e import WorkerNode
+from wrnsearch.search._epoch_progress import PROGRESS_DIR, read_progress
 from wrnsearch.study import counts_as_trained
 
 pytestmark = pytest.mark.slow
@@ -35,7 +36,7 @@ space:
   widen_factor: [1, 2]
   block: ["B(3,3)", "B(3,1)"]
 budget: {max_trials: 3}
-train: {epochs: 6, batch_size: 64, lr: 0.05, amp: false, channels_last: false}
+train: {epochs: 8, batch_size: 64, lr: 0.05, amp: false, channels_last: false}
 search: {sampler: random, seed: 0, max_concurrent: 2, max_failures: 2}
 resources: {cpus_per_trial: 1, gpus_per_trial: 0}
 """
@@ -64,6 +65,7 @@ def test_a_worker_node_lost_mid_trial_is_retried_on_the_live_node(tmp_path, clus
         while len(ids := _node_ids(head)) < 2:
             assert time.monotonic() < deadline and worker.process.poll() is None, "the second node did not join"
             time.sleep(1)
+        run_dir = shared / "runs" / "lost"
         run = subprocess.Popen([wrnsearch_exe(), "run", str(space), "--runs-dir", str(shared / "runs"), "--address",
                                 f"127.0.0.1:{head.gcs_port}", "--quiet"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -81,14 +83,17 @@ def test_a_worker_node_lost_mid_trial_is_retried_on_the_live_node(tmp_path, clus
                          if pid in table and "ImplicitFunc" in table[pid][2]]
             kinds = {n: {e.get("event") for e in events if e.get("number") == n} for n in
                      {e.get("number") for e in events if e.get("event") == "start"}}
-            in_flight = [k for k in kinds.values() if "done" not in k]
-            if on_worker and len(in_flight) == 2 and all("epoch" in k for k in in_flight):
+            in_flight = {n: k for n, k in kinds.items() if "done" not in k}
+            # the events lag the trainers (a trial can be done with its "done" not yet printed, and
+            # the node's idle reused worker then dies with no trial on it): each trial's own
+            # progress file, fresh, must show it at least two epochs from its end
+            progress = {n: read_progress(run_dir / PROGRESS_DIR, n) for n in in_flight}
+            mid = [p for p in progress.values() if p and p["epoch"] <= p["epochs"] - 2 and time.time() - p["updated"] < 3]
+            if on_worker and len(in_flight) == 2 and all("epoch" in k for k in in_flight.values()) and len(mid) == 2:
                 break
             assert run.poll() is None and time.monotonic() < deadline, (run.poll(), events[-3:])
             time.sleep(0.5)
-        # mid-trial: past its first checkpoint (written before the epoch is reported), killed at once,
-        # not seconds later: under a loaded suite the second node's trial once ended in those seconds
-        time.sleep(0.5)
+        # mid-trial: past its first checkpoint (written before the epoch is reported), killed at once
         finished_before = sum(e.get("event") == "done" for e in events)
         killed = _processes_of(worker.process.pid, worker.temp_dir) & set(process_table())
         for pid in killed:  # the node's raylet and workers, as a machine that vanished
