@@ -88,7 +88,8 @@ def test_a_worker_node_lost_mid_trial_is_retried_on_the_live_node(tmp_path, clus
             # the node's idle reused worker then dies with no trial on it): each trial's own
             # progress file, fresh, must show it at least two epochs from its end
             progress = {n: read_progress(run_dir / PROGRESS_DIR, n) for n in in_flight}
-            mid = [p for p in progress.values() if p and p["epoch"] <= p["epochs"] - 2 and time.time() - p["updated"] < 3]
+            mid = [p for p in progress.values()
+                   if p and p["epoch"] <= p["epochs"] - 2 and time.time() - p["updated"] < 3]
             if on_worker and len(in_flight) == 2 and all("epoch" in k for k in in_flight.values()) and len(mid) == 2:
                 break
             assert run.poll() is None and time.monotonic() < deadline, (run.poll(), events[-3:])
