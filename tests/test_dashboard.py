@@ -47,8 +47,8 @@ def dash_run(tmp_path_factory, local_ray):
     space = write_space(tmp, name="dash", max_trials=4, epochs=2, sampler="random")
     seen = []  # (trials finished, lines in the curves figure) after each finished trial
 
-    def on_event(kind, data, progress):
-        if kind == "done":
+    def on_event(event, progress):
+        if event.kind == "done":
             run_dir = tmp / "runs" / "dash"
             figure = _figures(load(run_dir, "dash")).get(CURVES_ID)
             seen.append((progress.done, len(figure["data"]) if figure else 0))

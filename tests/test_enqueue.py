@@ -21,14 +21,15 @@ def test_enqueued_architectures_are_trained_first_and_once(tmp_path, local_ray):
     space = write_space(tmp_path, name="q", max_trials=3, epochs=1, sampler="random")
     options = RunOptions(runs_dir=tmp_path / "runs", num_cpus=2, overrides=(f"search.enqueue={FIRST}",))
     runs = []  # each run's first event
-    result = run_search(space, options, on_event=lambda kind, data, _: runs.append(data) if kind == "run" else None)
+    result = run_search(space, options,
+                        on_event=lambda event, _: runs.append(event.to_dict()) if event.kind == "run" else None)
     study = load(result.run_dir, "q")
     assert [t.user_attrs["arch"] for t in study.trials[:2]] == ["WRN-16-1", "WRN-10-2-B(3,1)"]
     held = len(study.trials)
     # resumed with a larger budget: the enqueued ones are not queued again
     run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2,
                                  overrides=(f"search.enqueue={FIRST}", "budget.max_trials=5")),
-               on_event=lambda kind, data, _: runs.append(data) if kind == "run" else None)
+               on_event=lambda event, _: runs.append(event.to_dict()) if event.kind == "run" else None)
     # the first run is no resume though its enqueued trials are in the study when it starts
     assert [(r["resumed"], r["found"]) for r in runs] == [(False, 0), (True, held)]
     trained = [t for t in load(result.run_dir, "q").trials if counts_as_trained(t)]

@@ -15,7 +15,19 @@ import pytest
 from rich.console import Console
 
 from wrnsearch.cli._live_view import LiveView
-from wrnsearch.search import ProgressFile, RunProgress, fraction_done, read_progress, trial_eta_s
+from wrnsearch.search import (
+    EpochReported,
+    PhaseStarted,
+    ProgressFile,
+    RunEnded,
+    RunProgress,
+    RunStarted,
+    TrialDone,
+    TrialStarted,
+    fraction_done,
+    read_progress,
+    trial_eta_s,
+)
 
 
 def _screen(view: LiveView) -> str:
@@ -28,12 +40,12 @@ def test_the_view_shows_each_running_trial_and_the_search_eta(tmp_path):
     view = LiveView(console=Console(file=io.StringIO(), width=150, color_system=None))
     progress = RunProgress(max_trials=4, time_budget_s=900)
     run_dir = tmp_path / "runs" / "q"
-    view.on_event("run", {"run_dir": str(run_dir), "storage": "sqlite:///x", "resumed": False, "reconciled": [],
-                          "trained_before": 0}, progress)
+    view.on_event(RunStarted(str(run_dir), "sqlite:///x", resumed=False, found=0, reconciled=[], trained_before=0),
+                  progress)
     for number, arch in ((3, "WRN-10-3"), (4, "WRN-10-2-B(3,1)")):
         progress.running += 1
-        view.on_event("start", {"number": number, "arch": arch, "params": 677274, "epochs": 3}, progress)
-    view.on_event("epoch", {"number": 4, "arch": "WRN-10-2-B(3,1)", "epoch": 1, "val_error": 71.5}, progress)
+        view.on_event(TrialStarted(number, arch, params=677274, epochs=3, waited_s=0.0), progress)
+    view.on_event(EpochReported(4, "WRN-10-2-B(3,1)", epoch=1, val_error=71.5), progress)
     (run_dir / "progress").mkdir(parents=True)
     # trial 3: half of its training done (epoch 2 of 3, minibatch 25 of 50) in 30 s: 30 s left
     (run_dir / "progress" / "3.json").write_text(json.dumps({
@@ -54,8 +66,8 @@ def test_the_view_shows_each_running_trial_and_the_search_eta(tmp_path):
     assert "0:00:00 / 15m" in screen or re.search(r"0:00:0\d / 15m", screen)
     # a trial that ends leaves the view's running rows
     progress.running -= 1
-    view.on_event("done", {"number": 3, "arch": "WRN-10-3", "val_error": 49.8, "test_error": 51.8,
-                           "latency_ms": 250.5, "latency_infer_ms": 3.2}, progress)
+    view.on_event(TrialDone(3, "WRN-10-3", val_error=49.8, test_error=51.8, latency_ms=250.5, latency_infer_ms=3.2),
+                  progress)
     screen = _screen(view)
     assert not any("#3 WRN-10-3" in line and "epoch" in line for line in screen.splitlines())
     assert "#3 WRN-10-3 done: val error 49.80%" in screen and len(view.durations) == 2
@@ -102,16 +114,16 @@ def test_off_a_terminal_each_event_is_a_timestamped_line_and_progress_ticks():
     out = io.StringIO()
     progress = RunProgress(max_trials=2, time_budget_s=60)
     with PlainView(stream=out, every_s=0.3) as view:
-        view.on_event("run", {"run_dir": "runs/q", "storage": "sqlite:///q.db", "resumed": False, "found": 0,
-                              "reconciled": [], "trained_before": 0}, progress)
-        view.on_event("start", {"number": 0, "arch": "WRN-10-1", "params": 77460, "epochs": 3}, progress)
+        view.on_event(RunStarted("runs/q", "sqlite:///q.db", resumed=False, found=0, reconciled=[], trained_before=0),
+                      progress)
+        view.on_event(TrialStarted(0, "WRN-10-1", params=77460, epochs=3, waited_s=0.0), progress)
         time.sleep(1.0)  # nothing said for 1 s: progress lines every 0.3 s
         progress.done, progress.front_size, progress.best_error = 1, 1, 55.0
-        view.on_event("done", {"number": 0, "arch": "WRN-10-1", "val_error": 55.0, "test_error": 56.0,
-                               "latency_ms": 30.2, "latency_infer_ms": 0.7}, progress)
+        view.on_event(TrialDone(0, "WRN-10-1", val_error=55.0, test_error=56.0, latency_ms=30.2, latency_infer_ms=0.7),
+                      progress)
         progress.started -= 100  # now past budget.time: the line says why the run goes on
-        view.on_event("phase", {"phase": "timing the front's latencies alone"}, progress)
-        view.on_event("end", {"reason": "budget.time reached"}, progress)
+        view.on_event(PhaseStarted("timing the front's latencies alone"), progress)
+        view.on_event(RunEnded("budget.time reached"), progress)
     lines = out.getvalue().splitlines()
     assert all(re.match(r"\d\d:\d\d:\d\d ", line) for line in lines), lines
     texts = [line[9:] for line in lines]
@@ -127,11 +139,40 @@ def test_off_a_terminal_each_event_is_a_timestamped_line_and_progress_ticks():
 
 
 def test_a_resume_says_what_it_found():
-    from wrnsearch.cli._live_view import _event_line
+    from wrnsearch.cli._live_view import event_line
 
-    assert _event_line("run", {"resumed": False, "found": 0, "reconciled": [], "trained_before": 0}) is None
-    line = _event_line("run", {"resumed": True, "found": 5, "reconciled": [4], "trained_before": 3})
+    assert event_line(RunStarted("runs/q", "sqlite:///q.db", resumed=False, found=0, reconciled=[],
+                                 trained_before=0)) is None
+    line = event_line(RunStarted("runs/q", "sqlite:///q.db", resumed=True, found=5, reconciled=[4], trained_before=3))
     assert line == "resumed: 5 trial(s) found in the study, 3 of them trained, 1 interrupted trial(s) queued again"
+
+
+def test_the_panel_the_plain_lines_and_the_json_lines_read_the_same_event_objects():
+    """One typed event, three consumers: its JSON line carries its kind and every field in declared
+    order with the counts; the plain line and the panel's line are the same text; a stopped trial's
+    kind is its status (pruned or truncated), which the JSON's "event" and the line both say."""
+    from wrnsearch.cli._live_view import PlainView, event_line, json_line
+    from wrnsearch.search import TimedAlone, TrialReused, TrialStopped
+
+    progress = RunProgress(max_trials=3)
+    for event, line in (
+            (TrialStopped(2, "WRN-16-1", status="truncated", epochs=1, reason="trial_time reached"),
+             "#2 WRN-16-1 truncated: trial_time reached"),
+            (TrialReused(5, "WRN-10-1", reused_from=1), "#5 WRN-10-1 already trained (trial 1): result reused"),
+            (TimedAlone("WRN-10-1", {"latency_ms": 12.25, "latency_infer_ms": 0.5, "device": "cpu"}),
+             "WRN-10-1 timed alone: latency 12.2 ms, inference 0.50 ms")):
+        as_json = json.loads(json_line(event, progress))
+        assert as_json["event"] == event.kind and list(as_json)[2:-1] == list(event.to_dict())
+        assert as_json["progress"]["max_trials"] == 3 and event_line(event) == line
+        out = io.StringIO()
+        with PlainView(stream=out, every_s=3600) as plain:
+            plain.on_event(event, progress)
+        assert out.getvalue().splitlines()[0][9:] == line
+        panel = LiveView(console=Console(file=io.StringIO(), width=150, color_system=None))
+        panel.on_event(event, progress)
+        assert list(panel.events) == [line]
+        panel.__exit__(None, None, None)
+    assert json.loads(json_line(TrialStopped(2, "WRN-16-1", "pruned", 1, "rung 1")))["event"] == "pruned"
 
 
 @pytest.mark.slow

@@ -53,7 +53,7 @@ def test_real_search_fills_the_study(tmp_path, local_ray):
     space = write_space(tmp_path)
     events = []
     result = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2),
-                        on_event=lambda kind, data, progress: events.append((kind, data, progress.running)))
+                        on_event=lambda event, progress: events.append((event.kind, event.to_dict(), progress.running)))
     study = load(result.run_dir, "s")
     trials = study.get_trials(deepcopy=False)
     trained = [t for t in trials if counts_as_trained(t)]
@@ -268,7 +268,7 @@ def test_a_proposal_too_long_for_the_time_left_is_neither_started_nor_stored(tmp
         progress.started = clock.monotonic() - 84  # 16 s left
         searcher = StudySearcher(space, study, progress, None, allowed=30)
         # finished here: 7 s at 2M MACs, 28 s at 8M: 3.5 s per million MACs, so up to 4.6M fit in 16 s
-        searcher.finished_costs = [(2e6, 7.0), (8e6, 28.0)]
+        searcher.proposals.finished_costs = [(2e6, 7.0), (8e6, 28.0)]
         launched = []
         while (config := searcher.suggest(f"t{len(launched)}")) not in (None, Searcher.FINISHED):
             searcher.started(f"t{len(launched)}")  # Tune starts each on a node (the next waits for that)

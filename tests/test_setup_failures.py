@@ -69,7 +69,7 @@ def test_three_setup_failures_in_a_row_stop_the_search_without_using_its_budget(
     events = []
     with pytest.raises(RunError) as raised:
         run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2), trainable=wrn_trainable,
-                   on_event=lambda kind, data, progress: events.append((kind, dict(data), progress.trained)))
+                   on_event=lambda event, progress: events.append((event.kind, event.to_dict(), progress.trained)))
     line = str(raised.value)
     assert "\n" not in line
     assert line.startswith("3 trials in a row failed before their first epoch with the same setup error")

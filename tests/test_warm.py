@@ -87,7 +87,7 @@ def test_a_warm_start_trains_nothing_twice(first, tmp_path, local_ray):
     space = _space(tmp_path / "second.yaml", "second", copy, widths="[1, 2]", max_trials=2, seed=2)
     events = []
     options = RunOptions(runs_dir=tmp_path / "runs", num_cpus=2, measure_alone=False, warm_start=run1)
-    result = run_search(space, options, on_event=lambda kind, data, progress: events.append((kind, data)))
+    result = run_search(space, options, on_event=lambda event, progress: events.append(event))
     study = _study(result.run_dir, "second")
     copied = [t for t in study.trials if outcome_of(t) == Outcome.COPIED]
     inside = {arch for arch, t in before.items() if t.user_attrs["spec"]["widen_factor"] <= 2}
@@ -102,9 +102,9 @@ def test_a_warm_start_trains_nothing_twice(first, tmp_path, local_ray):
 
     weights = trial_weights_path(result.run_dir, copied[0])  # wrnsearch export finds them in the first run
     assert weights == run1.resolve() / "checkpoints" / copied[0].user_attrs["key"] / "model.pt" and weights.is_file()
-    warm = [data for kind, data in events if kind == "warm"]
+    warm = [event for event in events if event.kind == "warm"]
     outside = len(before) - len(inside)
-    assert warm[0]["copied"] == len(inside) and warm[0]["outside"] == outside >= 1
+    assert warm[0].copied == len(inside) and warm[0].outside == outside >= 1
     from wrnsearch.cli._live_view import warm_line
 
     assert warm_line(warm[0]).startswith(f"warm start: copied {len(inside)} trial(s) from {run1.resolve()} "
@@ -118,11 +118,11 @@ def test_a_warm_start_trains_nothing_twice(first, tmp_path, local_ray):
     events.clear()
     again = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2, measure_alone=False, warm_start=run1,
                                          overrides=("budget.max_trials=3",)),
-                       on_event=lambda kind, data, progress: events.append((kind, data)))
+                       on_event=lambda event, progress: events.append(event))
     study = _study(again.run_dir, "second")
     assert sum(outcome_of(t) == Outcome.COPIED for t in study.trials) == len(inside)
-    warm = [data for kind, data in events if kind == "warm"]
-    assert warm[0]["copied"] == 0 and warm[0]["held"] == len(inside)
+    warm = [event for event in events if event.kind == "warm"]
+    assert warm[0].copied == 0 and warm[0].held == len(inside)
     trained2 = [t.user_attrs["arch"] for t in study.trials if counts_as_trained(t)]
     assert len(trained2) == 3 and not set(trained2) & trained1 and len(set(trained2)) == 3
 
@@ -154,7 +154,7 @@ def test_samplers_and_deduplication_see_the_copies(first):
     assert all(dists[k]._contains(dists[k].to_internal_repr(v)) for k, v in relative.items())
     searcher = StudySearcher(space, study, RunProgress(), None, allowed=1)
     keys = {t.user_attrs["key"] for t in study.trials if outcome_of(t) == Outcome.COPIED}
-    assert keys <= set(searcher.results) and keys <= searcher.tried_keys
+    assert keys <= set(searcher.proposals.results) and keys <= searcher.proposals.tried
     # EHVI (the default for finite spaces) fits its model on the copies and proposes none of them again
     space = load_space(run1 / "space.yaml", ["search.sampler=ehvi", f"search.n_startup_trials={n}"])
     study = optuna.create_study(directions=space.directions, sampler=make_sampler(space))

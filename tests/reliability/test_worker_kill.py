@@ -37,14 +37,14 @@ def _run_and_kill_worker(tmp_path, name: str, max_failures: int, local_ray):
     killed: list[int] = []
     victim: list[int] = []
 
-    def on_event(kind, data, progress):
-        if not killed and kind == "epoch" and data["epoch"] == 1:
+    def on_event(event, progress):
+        if not killed and event.kind == "epoch" and event.epoch == 1:
             workers = _trainable_workers(os.getpid())  # the session's Ray runs under this process
             assert workers, "no trial worker process found"
             for pid in workers:
                 os.kill(pid, signal.SIGKILL)
             killed.extend(workers)
-            victim.append(data["number"])
+            victim.append(event.number)
 
     result = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2), on_event=on_event)
     assert victim, "no trial reached epoch 1"

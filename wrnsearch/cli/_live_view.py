@@ -17,13 +17,29 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from wrnsearch.record import Attr, Status
+from wrnsearch.record import Attr
 from wrnsearch.search import (
     COUNTED,
     EVALUATING,
     PROGRESS_DIR,
     STARTING,
+    TRIAL_ENDS,
+    EpochReported,
+    Event,
+    Noted,
+    PhaseStarted,
+    Planned,
+    RunEnded,
     RunProgress,
+    RunStarted,
+    TimedAlone,
+    TrialDone,
+    TrialFailed,
+    TrialInfeasible,
+    TrialReused,
+    TrialStarted,
+    TrialStopped,
+    WarmStarted,
     fraction_done,
     read_progress,
     trial_eta_s,
@@ -34,10 +50,17 @@ from wrnsearch.units import format_seconds
 PROGRESS_EVERY_S = 30.0  # off a terminal: a progress line at least this often while nothing else is said
 
 
-def json_lines(kind: str, data: dict[str, Any], progress: RunProgress) -> None:
+def json_line(event: Event, progress: RunProgress | None = None) -> str:
+    """An event as its JSON object: time, ``event`` (its kind), its fields, the running counts (when known)."""
+    line = {"time": round(time.time(), 3), "event": event.kind, **event.to_dict()}
+    if progress is not None:
+        line["progress"] = progress.to_dict()
+    return json.dumps(line, default=str)
+
+
+def json_lines(event: Event, progress: RunProgress) -> None:
     """Quiet mode: one JSON object per event on stdout, with the running counts."""
-    sys.stdout.write(json.dumps({"time": round(time.time(), 3), "event": kind, **data, "progress": progress.to_dict()},
-                                default=str) + "\n")
+    sys.stdout.write(json_line(event, progress) + "\n")
     sys.stdout.flush()
 
 
@@ -150,36 +173,35 @@ class LiveView:
         if self.started:
             self.live.__exit__(*exc)
 
-    def on_event(self, kind: str, data: dict[str, Any], progress: RunProgress) -> None:
+    def on_event(self, event: Event, progress: RunProgress) -> None:
         if not self.started:
             self.live.__enter__()
             self.started = True
         self.progress = progress
-        self._track(kind, data)
-        line = _event_line(kind, data)
-        if line and kind != "plan":  # the plan keeps a row of its own
+        self._track(event)
+        line = event_line(event)
+        if line and not isinstance(event, Planned):  # the plan keeps a row of its own
             self.events.append(line)
         self.live.refresh()
 
-    def _track(self, kind: str, data: dict[str, Any]) -> None:
-        number = data.get("number")
-        if kind == "phase":
-            self.phase = data.get("phase")
-        elif kind == "plan":
-            self.plan = str(data["line"])
-        elif kind == "run":
-            self.header = f"run {data['run_dir']}  study {data['storage']}"
-            self.progress_dir = Path(data["run_dir"]) / PROGRESS_DIR
-        elif kind == "start":
-            self.running[number] = _Running(number, str(data.get(Attr.ARCH)), data.get("epochs"))
+    def _track(self, event: Event) -> None:
+        if isinstance(event, PhaseStarted):
+            self.phase = event.phase
+        elif isinstance(event, Planned):
+            self.plan = event.line
+        elif isinstance(event, RunStarted):
+            self.header = f"run {event.run_dir}  study {event.storage}"
+            self.progress_dir = Path(event.run_dir) / PROGRESS_DIR
+        elif isinstance(event, TrialStarted):
+            self.running[event.number] = _Running(event.number, str(event.arch), event.epochs)
             self.concurrency = max(self.concurrency, len(self.running))
-        elif kind == "epoch" and number in self.running:
-            self.running[number].epoch, self.running[number].val_error = data.get("epoch"), data.get(Attr.VAL_ERROR)
-        elif number in self.running and kind in (Outcome.DONE, Outcome.PRUNED, Status.TRUNCATED, Outcome.FAILED):
-            trial = self.running.pop(number)
-            if kind == Outcome.DONE:
+        elif isinstance(event, EpochReported) and event.number in self.running:
+            self.running[event.number].epoch, self.running[event.number].val_error = event.epoch, event.val_error
+        elif isinstance(event, TRIAL_ENDS) and event.number in self.running:
+            trial = self.running.pop(event.number)
+            if isinstance(event, TrialDone):
                 self.durations.append(time.monotonic() - trial.started)
-        elif kind == "end":
+        elif isinstance(event, RunEnded):
             self.running.clear()
 
     def search_eta_s(self, trial_etas: dict[int, float | None]) -> float | None:
@@ -243,21 +265,21 @@ class PlainView:
         if self.ticker is not None:
             self.ticker.join(timeout=5)
 
-    def on_event(self, kind: str, data: dict[str, Any], progress: RunProgress) -> None:
+    def on_event(self, event: Event, progress: RunProgress) -> None:
         self.progress = progress
-        if kind == "phase":
-            self.phase = data.get("phase")
+        if isinstance(event, PhaseStarted):
+            self.phase = event.phase
             self._write(f"{self.phase}")
             return
-        if kind == "run":
-            self._write(f"run {data['run_dir']}  study {data['storage']}")
+        if isinstance(event, RunStarted):
+            self._write(f"run {event.run_dir}  study {event.storage}")
             if self.ticker is None:
                 self.ticker = threading.Thread(target=self._tick, name="wrnsearch-progress", daemon=True)
                 self.ticker.start()
-        line = _event_line(kind, data)
+        line = event_line(event)
         if line:
             self._write(line)
-        if kind in (Outcome.DONE, Outcome.PRUNED, Status.TRUNCATED, Outcome.FAILED, "end"):
+        if isinstance(event, (*TRIAL_ENDS, RunEnded)):
             self._write(progress_line(progress, self.phase))
 
     def _tick(self) -> None:
@@ -272,47 +294,51 @@ class PlainView:
             self.last_line = time.monotonic()
 
 
-def warm_line(data: dict[str, Any]) -> str:
+def warm_line(event: WarmStarted) -> str:
     """What a warm start copied and left: "warm start: copied N trials from RUN (skipped ...)"."""
-    skipped = [f"{data[k]} {why}" for k, why in (("outside", "outside the space"), ("over_budget", "over budget"),
-                                                 ("held", "already in this study"),
-                                                 ("not_results", "not complete there")) if data.get(k)]
-    latency = [f"{data[k]} {why}" for k, why in (("retimed", "latencies timed again on this device"),
-                                                 ("latency_left_out", "latencies from another device left out"))
-               if data.get(k)]
-    return (f"warm start: copied {data['copied']} trial(s) from {data['source']}"
+    skipped = [f"{n} {why}" for n, why in ((event.outside, "outside the space"), (event.over_budget, "over budget"),
+                                           (event.held, "already in this study"),
+                                           (event.not_results, "not complete there")) if n]
+    latency = [f"{n} {why}" for n, why in ((event.retimed, "latencies timed again on this device"),
+                                           (event.latency_left_out, "latencies from another device left out")) if n]
+    return (f"warm start: copied {event.copied} trial(s) from {event.source}"
             + (f" (skipped {', '.join(skipped)})" if skipped else "") + "".join(f"; {x}" for x in latency))
 
 
-def _event_line(kind: str, data: dict[str, Any]) -> str | None:
-    """The panel's line for one event of the search (None for events it does not list)."""
-    trial = f"#{data.get('number')} {data.get(Attr.ARCH)}"
-    if kind == "run":
-        if not data.get("resumed"):
+def event_line(event: Event) -> str | None:
+    """The line for one event of the search, on the panel and in a job log (None: not listed)."""
+    match event:
+        case RunStarted(resumed=False):
             return None
-        queued = f", {len(data['reconciled'])} interrupted trial(s) queued again" if data.get("reconciled") else ""
-        return f"resumed: {data['found']} trial(s) found in the study, {data['trained_before']} of them trained{queued}"
-    if kind == "start":
-        waited = data.get("waited_s") or 0.0
-        after = f", after {_clock(waited)} waiting for resources" if waited >= WAITING_SAID_AFTER_S else ""
-        return f"{trial} started ({data[Attr.PARAMS]:,} params{after})"
-    if kind == Outcome.DONE:
-        if data.get(Attr.VAL_ERROR) is None:  # a retrain without validation images
-            return f"{trial} done: test error {data[Attr.TEST_ERROR]:.2f}%, latency {data[Attr.LATENCY_MS]:.1f} ms"
-        return f"{trial} done: val error {data[Attr.VAL_ERROR]:.2f}%, latency {data[Attr.LATENCY_MS]:.1f} ms"
-    if kind in (Outcome.PRUNED, Status.TRUNCATED, Outcome.FAILED, Outcome.INFEASIBLE):
-        return f"{trial} {kind}: {data.get('reason') or ''}"
-    if kind == Outcome.REUSED:
-        return f"{trial} already trained (trial {data[Attr.REUSED_FROM]}): result reused"
-    if kind == "warm":
-        return warm_line(data)
-    if kind == "plan":
-        return str(data["line"])
-    if kind == "note":
-        return f"note: {data['note']}"
-    if kind == "alone":
-        return (f"{data[Attr.ARCH]} timed alone: latency {data[Attr.LATENCY_MS]:.1f} ms, inference "
-                f"{data[Attr.LATENCY_INFER_MS]:.2f} ms")
-    if kind == "end":
-        return f"finished: {data['reason']}"
+        case RunStarted():
+            queued = f", {len(event.reconciled)} interrupted trial(s) queued again" if event.reconciled else ""
+            return (f"resumed: {event.found} trial(s) found in the study, {event.trained_before} of them "
+                    f"trained{queued}")
+        case TrialStarted():
+            waited = event.waited_s or 0.0
+            after = f", after {_clock(waited)} waiting for resources" if waited >= WAITING_SAID_AFTER_S else ""
+            return f"{_trial(event)} started ({event.params:,} params{after})"
+        case TrialDone(val_error=None):  # a retrain without validation images
+            return f"{_trial(event)} done: test error {event.test_error:.2f}%, latency {event.latency_ms:.1f} ms"
+        case TrialDone():
+            return f"{_trial(event)} done: val error {event.val_error:.2f}%, latency {event.latency_ms:.1f} ms"
+        case TrialStopped() | TrialFailed() | TrialInfeasible():
+            return f"{_trial(event)} {event.kind}: {event.reason or ''}"
+        case TrialReused():
+            return f"{_trial(event)} already trained (trial {event.reused_from}): result reused"
+        case WarmStarted():
+            return warm_line(event)
+        case Planned():
+            return event.line
+        case Noted():
+            return f"note: {event.note}"
+        case TimedAlone():
+            return (f"{event.arch} timed alone: latency {event.figures[Attr.LATENCY_MS]:.1f} ms, inference "
+                    f"{event.figures[Attr.LATENCY_INFER_MS]:.2f} ms")
+        case RunEnded():
+            return f"finished: {event.reason}"
     return None
+
+
+def _trial(event: TrialDone | TrialStarted | TrialStopped | TrialFailed | TrialInfeasible | TrialReused) -> str:
+    return f"#{event.number} {event.arch}"

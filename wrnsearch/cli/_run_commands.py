@@ -70,7 +70,7 @@ def drive_search(space_file: str | None, options: Any, quiet: bool) -> None:
     from wrnsearch.cli._live_view import LiveView, PlainView, json_lines
     from wrnsearch.errors import SearchCrashed
     from wrnsearch.report import write_run_outputs
-    from wrnsearch.search import run_search
+    from wrnsearch.search import OutputsWritten, run_search
 
     try:
         if quiet:
@@ -85,7 +85,7 @@ def drive_search(space_file: str | None, options: Any, quiet: bool) -> None:
     # every run ends by writing pareto.csv and report.html into its directory
     lines = write_run_outputs(result.run_dir, result.storage, result.study_name)
     if quiet:
-        json_lines("outputs", {"files": lines}, result.progress)
+        json_lines(OutputsWritten(lines), result.progress)
     else:
         for line in lines:
             click.echo(line)
@@ -103,10 +103,10 @@ def _write_what_it_can(crash: Any, quiet: bool) -> None:
         logging.getLogger(__name__).warning("could not write the run's outputs after the crash: %s", e)
         return
     if quiet:  # as json_lines writes it, without counts: the search's are gone with it
-        import json
-        import time
+        from wrnsearch.cli._live_view import json_line
+        from wrnsearch.search import OutputsWritten
 
-        click.echo(json.dumps({"time": round(time.time(), 3), "event": "outputs", "files": lines}))
+        click.echo(json_line(OutputsWritten(lines)))
     else:
         for line in lines:
             click.echo(line)

@@ -1,7 +1,8 @@
 """The search: Optuna proposes, Ray Tune trains, the Optuna study keeps every result.
 
 - :func:`run_search`, the driver, asked for with :class:`RunOptions`, telling :class:`RunProgress`;
-- :class:`StudySearcher`, the Tune searcher backed by the study;
+- :class:`StudySearcher`, the Tune searcher backed by the study, and the typed events a run
+  tells (:class:`Event` and its kinds, :mod:`wrnsearch.search._events`);
 - :func:`wrn_trainable`, the worker's side: one architecture trained, its record reported,
   with what every trial shares in a :class:`TrialContext`;
 - the schedulers: :class:`MOASHAScheduler`, and the decisions at their rungs (:class:`Rungs`,
@@ -24,6 +25,9 @@ _EXPORTS = {
     "_driver": ("run_search",),
     "_options": ("COUNTED", "EventCallback", "RunOptions", "RunProgress", "RunResult"),
     "_searcher": ("StudySearcher",),
+    "_events": ("TRIAL_ENDS", "EpochReported", "Event", "Noted", "OutputsWritten", "PhaseStarted", "Planned",
+                "RunEnded", "RunStarted", "TimedAlone", "TrialDone", "TrialEvent", "TrialFailed", "TrialInfeasible",
+                "TrialReused", "TrialStarted", "TrialStopped", "WarmStarted"),
     "_trainable": ("failed_record", "report_record", "wrn_trainable"),
     "_trial_context": ("TrialContext",),
     "_scheduler_decisions": ("Rungs", "grace_epochs", "rung_milestones"),

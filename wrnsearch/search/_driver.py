@@ -31,6 +31,7 @@ from wrnsearch.plan import TrialRequest
 from wrnsearch.record import Attr
 from wrnsearch.search._dashboard_figures import DashboardFigures
 from wrnsearch.search._epoch_progress import PROGRESS_DIR
+from wrnsearch.search._events import Event, Noted, PhaseStarted, Planned, RunEnded, RunStarted, TimedAlone
 from wrnsearch.search._node_checks import check_data_on_nodes
 from wrnsearch.search._options import EventCallback, RunOptions, RunProgress, RunResult
 from wrnsearch.search._preflight import check_trials_can_start
@@ -53,6 +54,7 @@ from wrnsearch.study import (
     resolve_run,
     storage_url,
     study_lock,
+    tried_keys,
     without_password,
     write_run_dir,
 )
@@ -106,10 +108,10 @@ def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, opti
     if on_event:
         # resumed: the study held trials before this run (not the warm start's copies or the
         # enqueued proposals it added just now)
-        on_event("run", {"run_dir": str(run_dir), "storage": display_url(url), "resumed": found > 0, "found": found,
-                         "reconciled": reconciled, "trained_before": progress.finished_before}, progress)
+        on_event(RunStarted(str(run_dir), display_url(url), found > 0, found, reconciled, progress.finished_before),
+                 progress)
         if warmed is not None:
-            on_event("warm", warmed.to_event(), progress)
+            on_event(warmed.to_event(), progress)
     figures = DashboardFigures(study, options.figure_interval_s)
     events = _redrawing(figures, on_event)
     stop_reason = _nothing_left(space, trials, progress)
@@ -129,13 +131,13 @@ def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, opti
                     f"free disk space or fix permissions, then resume with: wrnsearch resume {run_dir}"
                 ) from e
         if options.measure_alone and trainable is None:
-            events("phase", {"phase": "timing the front's latencies alone"}, progress)
+            events(PhaseStarted("timing the front's latencies alone"), progress)
             _measure_alone(space, study, progress, events)
         publish_search(space, study, run_dir)  # MLflow's parent run: the space, the front, its hypervolume
     finally:  # the figures show what the study holds, however the run ended (Ctrl-C included)
         figures.flush()
     if on_event:
-        on_event("end", {"reason": stop_reason}, progress)
+        on_event(RunEnded(stop_reason), progress)
     return RunResult(run_dir, url, space.name, progress, stop_reason, reconciled)
 
 
@@ -159,10 +161,10 @@ def _crashed(error: Exception, run_dir: Path, url: str, study_name: str) -> Sear
 def _redrawing(figures: DashboardFigures, on_event: EventCallback | None) -> EventCallback:
     """The run's events, passed on, each trial's report and end redrawing the dashboard's figures."""
 
-    def events(kind: str, data: dict[str, Any], progress: RunProgress) -> None:
+    def events(event: Event, progress: RunProgress) -> None:
         if on_event is not None:
-            on_event(kind, data, progress)
-        if kind not in ("start", "end", "phase"):
+            on_event(event, progress)
+        if event.changes_study:
             figures.changed()
 
     return events
@@ -174,7 +176,7 @@ def _measure_alone(space: Space, study: optuna.Study, progress: RunProgress, on_
 
     def timed(arch: str, figures: dict[str, Any]) -> None:
         if on_event:
-            on_event("alone", {Attr.ARCH: arch, **figures}, progress)
+            on_event(TimedAlone(arch, figures), progress)
 
     result = measure_front_alone(study, space, on_timed=timed)
     for arch, why in result.skipped.items():
@@ -199,12 +201,9 @@ def _nothing_left(space: Space, trials: list[optuna.trial.FrozenTrial], progress
     """Why a run has nothing to do before it starts Ray (budget spent, space exhausted), or None."""
     if space.budget.max_trials - progress.finished_before <= 0:
         return max_trials_reason(space.budget.max_trials)
-    outcomes = [(t, outcome_of(t)) for t in trials]
-    tried = {t.user_attrs.get(Attr.KEY) for t, o in outcomes
-             if o not in (Outcome.WAITING, Outcome.INTERRUPTED, Outcome.SETUP_FAILED, Outcome.DEFERRED)}
-    waiting = any(o == Outcome.WAITING for _, o in outcomes)
+    waiting = any(outcome_of(t) == Outcome.WAITING for t in trials)
     total = space_size(space)
-    if len(tried - {None}) >= total and not waiting:
+    if len(tried_keys(trials)) >= total and not waiting:
         return exhausted_reason(total)
     return None
 
@@ -299,10 +298,10 @@ def _say_plan(space: Space, options: RunOptions, request: TrialRequest, progress
         plan = make_plan(space, device=device, data_root=options.data_root, probes=PLAN_PROBES,
                          node=None if options.address else (nodes[0] if len(nodes) == 1 else None))
     except WRNSearchError as e:  # the device is on the trials' nodes only, say
-        on_event("plan", {"line": f"plan: not forecast here ({e})"}, progress)
+        on_event(Planned(f"plan: not forecast here ({e})"), progress)
         return
     line = plan.summary_line() + (" (timed on the driver's machine)" if options.address else "")
-    on_event("plan", {"line": line, **plan.search}, progress)
+    on_event(Planned(line, dict(plan.search)), progress)
 
 
 @contextlib.contextmanager
@@ -346,7 +345,7 @@ def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions,
         room, note = check_trials_can_start(space.source, request, space.search.max_concurrent)  # or refused: exit 2
         progress.waiting_for = request.text()
         if note and on_event:
-            on_event("note", {"note": note}, progress)
+            on_event(Noted(note), progress)
         if options.address and options.preflight_data and trainable is None:  # a local run checked it already
             check_data_on_nodes(space.dataset.model_dump(mode="json"), context.data_root,
                                 space.resources.cpus_per_trial, context.gpus)

@@ -6,10 +6,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wrnsearch.pareto import non_dominated_mask
 from wrnsearch.study import Outcome
+
+if TYPE_CHECKING:
+    from wrnsearch.search._events import Event
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,8 @@ class RunProgress:
         }
 
 
-EventCallback = Callable[[str, dict[str, Any], RunProgress], None]
+# what the driver calls with each event of the run (:mod:`wrnsearch.search._events`) and the counts
+EventCallback = Callable[["Event", RunProgress], None]
 
 
 @dataclass

@@ -40,6 +40,7 @@ from wrnsearch.errors import RunError
 from wrnsearch.objectives import NAMES, attrs_values, device_bound, retimed
 from wrnsearch.record import Attr
 from wrnsearch.samplers import CONSTRAINT_KEYS, search_distributions
+from wrnsearch.search._events import WarmStarted
 from wrnsearch.space import Space, budget_violations, constraint_values, outside_space, space_cost
 from wrnsearch.spec import WRNSpec
 from wrnsearch.study import (
@@ -88,10 +89,9 @@ class WarmStart:
     retimed: int = 0  # latencies timed again on this device
     latency_left_out: int = 0  # measured elsewhere, and no objective needs them
 
-    def to_event(self) -> dict[str, Any]:
-        return {"source": self.source, "copied": len(self.copied), "outside": self.outside,
-                "over_budget": self.over_budget, "held": self.held, "not_results": self.not_results,
-                "retimed": self.retimed, "latency_left_out": self.latency_left_out}
+    def to_event(self) -> WarmStarted:
+        return WarmStarted(self.source, len(self.copied), self.outside, self.over_budget, self.held, self.not_results,
+                           self.retimed, self.latency_left_out)
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,7 +23,9 @@ from wrnsearch.study._outcome import (
     is_feasible,
     is_interrupted,
     is_reusable,
+    outcome_from,
     outcome_of,
+    tried_keys,
 )
 from wrnsearch.study._run_dir import RunLock, prepare_run_dir, resolve_run, write_run_dir
 from wrnsearch.study._shared_fs import SHARED_FS_ENV, check_storage_for_cluster, is_shared_path, network_fs
@@ -50,8 +52,8 @@ __all__ = [
     "JOURNAL_FILE", "Outcome", "Result", "RunLock", "SHARED_FS_ENV", "STUDY_FILE", "check_storage_for_cluster",
     "count_outcomes", "counts_as_trained", "display_url", "enqueue_first", "has_full_result", "is_feasible",
     "is_interrupted", "is_reusable", "is_shared_path", "load_study", "lost_worker_record", "network_fs",
-    "open_storage", "open_study", "outcome_of", "prepare_run_dir", "reconcile_running",
+    "open_storage", "open_study", "outcome_from", "outcome_of", "prepare_run_dir", "reconcile_running",
     "report_epochs", "resolve_run", "run_study_url", "sqlite_path", "stopped_record", "storage_url", "study_lock",
-    "tell_copy", "tell_infeasible", "tell_leader_failed", "tell_record", "tell_stopped", "trial_key",
+    "tell_copy", "tell_infeasible", "tell_leader_failed", "tell_record", "tell_stopped", "trial_key", "tried_keys",
     "without_password", "write_run_dir",
 ]

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
@@ -62,38 +63,69 @@ class Outcome(str, enum.Enum):
     def finished(self) -> bool:
         return self not in (Outcome.RUNNING, Outcome.WAITING)
 
+    @property
+    def tried(self) -> bool:
+        """Its architecture counts as tried (not proposed for training again): anything but a trial
+        queued, interrupted, failed in its setup or deferred, which are proposed again."""
+        return self not in (Outcome.WAITING, Outcome.INTERRUPTED, Outcome.SETUP_FAILED, Outcome.DEFERRED)
+
+    @property
+    def reusable(self) -> bool:
+        """It may stand for a later proposal of the same architecture and recipe."""
+        return self in (Outcome.DONE, Outcome.PRUNED, Outcome.COPIED)
+
 
 def is_feasible(trial: FrozenTrial) -> bool:
     """Within every budget (Optuna's own rule: all constraint values <= 0)."""
-    return all(v <= 0 for v in trial.constraints.values()) and Attr.INFEASIBLE_REASON not in trial.user_attrs
+    return _feasible(trial.constraints.values(), trial.user_attrs)
+
+
+def _feasible(constraints: Iterable[float], user_attrs: Mapping[str, Any]) -> bool:
+    return all(v <= 0 for v in constraints) and Attr.INFEASIBLE_REASON not in user_attrs
 
 
 def is_interrupted(trial: FrozenTrial) -> bool:
-    return trial.state == TrialState.FAIL and (trial.user_attrs.get(Attr.FAIL_REASON) == INTERRUPTED_REASON
-                                               or trial.user_attrs.get(Attr.STATUS) == Status.INTERRUPTED)
+    return _interrupted(trial.state, trial.user_attrs)
+
+
+def _interrupted(state: TrialState, user_attrs: Mapping[str, Any]) -> bool:
+    return state == TrialState.FAIL and (user_attrs.get(Attr.FAIL_REASON) == INTERRUPTED_REASON
+                                         or user_attrs.get(Attr.STATUS) == Status.INTERRUPTED)
 
 
 def outcome_of(trial: FrozenTrial) -> Outcome:
     """What ``trial`` counts as; see the module docstring."""
-    if trial.state == TrialState.RUNNING:
+    return outcome_from(trial.state, trial.user_attrs, trial.constraints.values())
+
+
+def outcome_from(state: TrialState, user_attrs: Mapping[str, Any], constraints: Iterable[float] = ()) -> Outcome:
+    """What a trial with this state, these attributes and constraint values counts as: the one
+    mapping, for a stored trial (:func:`outcome_of`) and for one just told (``Result.outcome``)."""
+    if state == TrialState.RUNNING:
         return Outcome.RUNNING
-    if trial.state == TrialState.WAITING:
+    if state == TrialState.WAITING:
         return Outcome.WAITING
-    if is_interrupted(trial):
+    if _interrupted(state, user_attrs):
         return Outcome.INTERRUPTED
-    if trial.state == TrialState.FAIL and trial.user_attrs.get(Attr.STATUS) == Status.SETUP_FAILED:
+    if state == TrialState.FAIL and user_attrs.get(Attr.STATUS) == Status.SETUP_FAILED:
         return Outcome.SETUP_FAILED
-    if trial.state == TrialState.FAIL and trial.user_attrs.get(Attr.STATUS) == Status.DEFERRED:
+    if state == TrialState.FAIL and user_attrs.get(Attr.STATUS) == Status.DEFERRED:
         return Outcome.DEFERRED
-    if Attr.REUSED_FROM in trial.user_attrs:
+    if Attr.REUSED_FROM in user_attrs:
         return Outcome.REUSED
-    if Attr.WARM_START in trial.user_attrs and trial.state == TrialState.COMPLETE:
+    if Attr.WARM_START in user_attrs and state == TrialState.COMPLETE:
         return Outcome.COPIED
-    if trial.state == TrialState.COMPLETE:
-        return Outcome.DONE if is_feasible(trial) else Outcome.INFEASIBLE
-    if trial.state == TrialState.PRUNED:
+    if state == TrialState.COMPLETE:
+        return Outcome.DONE if _feasible(constraints, user_attrs) else Outcome.INFEASIBLE
+    if state == TrialState.PRUNED:
         return Outcome.PRUNED
     return Outcome.FAILED
+
+
+def tried_keys(trials: Iterable[FrozenTrial]) -> set[str]:
+    """The architecture keys (``key``) the study has tried: what the searcher does not propose for
+    training again, and what tells a resumed run that its space is exhausted."""
+    return {key for t in trials if (key := t.user_attrs.get(Attr.KEY)) and outcome_of(t).tried}
 
 
 def counts_as_trained(trial: FrozenTrial) -> bool:
@@ -111,7 +143,7 @@ def has_full_result(trial: FrozenTrial) -> bool:
 
 def is_reusable(trial: FrozenTrial) -> bool:
     """Its outcome may stand for a later proposal of the same architecture and recipe."""
-    return outcome_of(trial) in (Outcome.DONE, Outcome.PRUNED, Outcome.COPIED)
+    return outcome_of(trial).reusable
 
 
 def count_outcomes(trials: Iterable[FrozenTrial]) -> dict[str, int]:

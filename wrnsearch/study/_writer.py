@@ -30,6 +30,7 @@ from wrnsearch.record import INTERRUPTED_REASON, WORKER_DIED_REASON, Attr, Statu
 from wrnsearch.samplers import Proposal, infeasible_values, make_sampler
 from wrnsearch.space import Space
 from wrnsearch.spec import WRNSpec
+from wrnsearch.study._outcome import Outcome, outcome_from
 from wrnsearch.study._storage import open_storage
 from wrnsearch.study._urls import display_url
 
@@ -161,6 +162,11 @@ class Result:
     @classmethod
     def of(cls, trial: FrozenTrial) -> Result:
         return cls(trial.number, trial.state, tuple(trial.values) if trial.values else None, dict(trial.user_attrs))
+
+    @property
+    def outcome(self) -> Outcome:
+        """What it counts as, by the same mapping as a stored trial (a told trial was feasible)."""
+        return outcome_from(self.state, self.user_attrs)
 
 
 # --------------------------------------------------------------------------------------------
