@@ -13,6 +13,7 @@ import math
 import os
 import socket
 import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ from wrnsearch.plan._forecast import (
 )
 from wrnsearch.plan._probe import ProbeSetting, time_probes
 from wrnsearch.plan._resources import Node, TrialRequest, concurrency_note, hosting_problem, hosts, trials_at_once
-from wrnsearch.space import Space, budget_violations, iter_specs, space_cost
+from wrnsearch.space import Space, as_space, budget_violations, iter_specs, space_cost
 from wrnsearch.spec import WRNSpec
 from wrnsearch.train import fast_path, pick_device
 from wrnsearch.units import format_duration, format_seconds
@@ -151,6 +152,25 @@ def _request(space: Space, dev: torch.device, notes: list[str]) -> TrialRequest:
                      "whose trials need --set resources.gpus_per_trial=0")
         gpus = 0.0
     return TrialRequest(space.resources.cpus_per_trial, gpus, space.resources.memory_per_trial)
+
+
+def plan_space(space: str | os.PathLike[str] | Mapping[str, Any] | Space, *, overrides: Sequence[str] = (),
+               device: str | None = None, data_root: str | None = None, probes: int = PROBES,
+               use_cache: bool = True) -> Plan:
+    """Forecast a search on this machine before any trial (``wrnsearch plan SPACE.yaml``).
+
+    ``space`` is a space file, its sections as a mapping, or a :class:`~wrnsearch.space.Space`;
+    ``overrides`` are ``--set`` items (``"train.epochs=2"``). A few architectures are timed as their
+    trials would run them (cached: a second plan times nothing), the rest follow from their exact
+    costs. The :class:`Plan` holds every architecture's epoch and trial seconds and peak memory
+    (``architectures``), the whole search's wall time (``search``) and ``summary_line()``.
+
+    Example:
+        >>> import wrnsearch
+        >>> print(wrnsearch.plan("spaces/quickstart.yaml").summary_line())  # doctest: +SKIP
+    """
+    return make_plan(as_space(space, overrides, source="<space given to wrnsearch.plan>"), device=device,
+                     data_root=data_root, probes=probes, use_cache=use_cache)
 
 
 def make_plan(space: Space, *, device: str | None = None, data_root: str | None = None, probes: int = PROBES,

@@ -66,7 +66,7 @@ Trainable = Callable[..., None]
 PLAN_PROBES = 3  # architectures the run's own forecast times (wrnsearch plan times 5)
 
 
-def run_search(space_path: str | Path | None, options: RunOptions = RunOptions(), *,
+def run_search(space_path: str | Path | Space | None, options: RunOptions = RunOptions(), *,
                on_event: EventCallback | None = None, trainable: Trainable | None = None) -> RunResult:
     """Run (or resume) a search. See the module docstring. ``trainable`` replaces the trainer (benchmarks)."""
     space, run_dir = resolve_run(space_path, run_dir=options.run_dir, runs_dir=options.runs_dir, name=options.name,

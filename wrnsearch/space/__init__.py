@@ -34,7 +34,14 @@ from wrnsearch.space._budget import (
     space_cost,
 )
 from wrnsearch.space._dims import Dim
-from wrnsearch.space._loader import drop_retired_keys, load_space, parse_space, space_from_data, training_space
+from wrnsearch.space._loader import (
+    as_space,
+    drop_retired_keys,
+    load_space,
+    parse_space,
+    space_from_data,
+    training_space,
+)
 from wrnsearch.space._run_sections import SCHEDULERS, SearchConfig
 from wrnsearch.space._schema import (
     OBJECTIVES,
@@ -49,7 +56,7 @@ from wrnsearch.space._schema import (
 __all__ = [
     "DatasetConfig", "Dim", "OBJECTIVES", "SCHEDULERS", "SearchConfig", "Space", "SpaceDims", "TrainConfig",
     "budget_violations", "constraint_values", "count_specs", "depth_param", "depths_for", "drop_retired_keys",
-    "drop_unused_keys", "iter_specs", "load_space", "minimum_costs", "outside_space", "sampler_problems",
+    "as_space", "drop_unused_keys", "iter_specs", "load_space", "minimum_costs", "outside_space", "sampler_problems",
     "paper_recipe", "params_of", "parse_space", "space_blocks", "space_cost", "space_from_data", "space_size",
     "spec_from_params", "training_space", "with_dataset",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -274,3 +274,16 @@ def _explain(err: dict[str, Any], loc: Sequence[Any]) -> str:
     if not isinstance(value, (dict, list)) and kind not in ("value_error",):
         return f"{msg} (got {value!r})"
     return msg
+
+
+def as_space(space: str | Path | Mapping[str, Any] | Space, overrides: Sequence[str] = (), *,
+             source: str = "<space>") -> Space:
+    """A validated space from a file path, the sections of a space file as a mapping (errors name
+    ``source`` and the key), or a :class:`Space` (with ``overrides`` applied, re-validated)."""
+    if isinstance(space, Space):
+        if not overrides:
+            return space
+        return space_from_data(space.to_yaml_dict(), source=space.source, overrides=overrides)
+    if isinstance(space, Mapping):
+        return space_from_data(dict(space), source=source, overrides=overrides)
+    return load_space(space, overrides)

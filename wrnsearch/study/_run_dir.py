@@ -20,7 +20,7 @@ import yaml
 
 from wrnsearch.errors import RunError
 from wrnsearch.files import atomic_write_text
-from wrnsearch.space import Space, drop_retired_keys, drop_unused_keys, load_space
+from wrnsearch.space import Space, as_space, drop_retired_keys, drop_unused_keys, load_space
 
 SPACE_FILE = "space.yaml"
 LOCK_FILE = ".lock"
@@ -53,11 +53,13 @@ class RunLock:
             os.close(self._fd)
 
 
-def resolve_run(space_path: str | Path | None, *, run_dir: str | Path | None = None, runs_dir: str | Path = "runs",
-                name: str | None = None, overrides: Sequence[str] = ()) -> tuple[Space, Path]:
+def resolve_run(space_path: str | Path | Space | None, *, run_dir: str | Path | None = None,
+                runs_dir: str | Path = "runs", name: str | None = None,
+                overrides: Sequence[str] = ()) -> tuple[Space, Path]:
     """The validated space and its run directory, writing nothing (bad input leaves nothing behind).
 
-    Without ``space_path``, ``run_dir`` is an existing run and its saved space is used.
+    Without ``space_path``, ``run_dir`` is an existing run and its saved space is used. A
+    :class:`Space` already validated (``wrnsearch.run`` given a mapping) stands for a file.
 
     Raises:
         SpaceError, RunError: bad input, or a run directory started with other settings.
@@ -69,7 +71,7 @@ def resolve_run(space_path: str | Path | None, *, run_dir: str | Path | None = N
                            "start one with: wrnsearch run SPACE.yaml")
         space = load_space(saved, overrides)
     else:
-        space = load_space(space_path, overrides)
+        space = as_space(space_path, overrides)
         if name:
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
                 raise RunError(f"--name {name!r}: use letters, digits, '.', '_' and '-' (it names a directory)")
