@@ -20,7 +20,9 @@ def _address_option(f: Any) -> Any:
 @_address_option
 @click.option("--runs-dir", required=True, help="Absolute run-directory root on storage every node shares.")
 @click.option("--name", default=None, help="Study and run-directory name (default: the space's name).")
-@click.option("--storage", default=None, help="Optuna storage URL (a shared SQLite path or a database server).")
+@click.option("--storage", default=None,
+              help="Optuna storage URL of a database server (postgresql://...); default: a journal file in the "
+                   "shared run directory (SQLite on a network filesystem is refused).")
 @click.option("--data-root", default=None, help="Absolute data root as the nodes see it.")
 @click.option("--working-dir", type=click.Path(file_okay=False, exists=True), default=".", show_default=True,
               help="Project checkout shipped with the job.")

@@ -37,7 +37,19 @@ def space_show(file: str, overrides: tuple[str, ...]) -> None:
     """Print the resolved space as YAML, every default filled in."""
     import yaml
 
-    click.echo(yaml.safe_dump(_load(file, overrides).to_yaml_dict(), sort_keys=False), nl=False)
+    click.echo(yaml.safe_dump(_whole_numbers(_load(file, overrides).to_yaml_dict()), sort_keys=False), nl=False)
+
+
+def _whole_numbers(data: Any) -> Any:
+    """Counts as a user writes them: a float with no fraction printed as an int (``val_size: 500``,
+    ``cpus_per_trial: 1``); the space validates back the same (those keys take either)."""
+    if isinstance(data, dict):
+        return {k: _whole_numbers(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_whole_numbers(v) for v in data]
+    if isinstance(data, float) and data.is_integer():
+        return int(data)
+    return data
 
 
 @space.command("count")

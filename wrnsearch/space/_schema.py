@@ -56,7 +56,7 @@ class DatasetConfig(Section):
     """What to train on and how to split it."""
 
     name: Literal["cifar10", "cifar100", "svhn", "imagefolder", "synthetic"] = "cifar10"
-    root: str | None = None  # default: $WRNSEARCH_DATA or ~/.cache/wrnsearch
+    root: str | None = None  # default: $WRNSEARCH_DATA or ~/.cache/wrnsearch/data
     download: bool = True  # torchvision download when the root lacks the files
     # images held out of training (count, or fraction if < 1); 0 trains on the whole training set,
     # for `wrnsearch train` only (as the paper did): a search optimizes validation error
