@@ -47,9 +47,13 @@ def pareto(run_dir: str | None, storage: str | None, study_name: str | None, obj
 @_study_options
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="HTML file to write (default: RUN_DIR/report.html, or report.html).")
-def report(run_dir: str | None, storage: str | None, study_name: str | None, output: str | None) -> None:
+@click.option("--png", type=click.Path(dir_okay=False), default=None,
+              help="Also capture the top of the page as Chromium draws it into this PNG (needs playwright and "
+                   "chromium; README's picture is made so).")
+def report(run_dir: str | None, storage: str | None, study_name: str | None, output: str | None,
+           png: str | None) -> None:
     """Write a self-contained HTML report (works offline): fronts, hypervolume, the front's table."""
-    from wrnsearch.report import size_text, write_report
+    from wrnsearch.report import screenshot_report, size_text, write_report
 
     study = _open_study(run_dir, storage, study_name)
     if output:
@@ -58,3 +62,5 @@ def report(run_dir: str | None, storage: str | None, study_name: str | None, out
         target = Path(run_dir) / "report.html" if run_dir and not storage else Path("report.html")
     written = write_report(study, target)
     click.echo(f"report: {written} ({size_text(written.stat().st_size)}, works offline)")
+    if png:
+        click.echo(f"picture: {screenshot_report(written, png)}")

@@ -7,7 +7,8 @@
   apart (:mod:`~wrnsearch.report._labels`);
 - :mod:`~wrnsearch.report._plotlyjs`: plotly.js carried in the page, gzip-compressed;
 - :mod:`~wrnsearch.report._paper_results`: the paper's published results, as data;
-- :mod:`~wrnsearch.report._outputs`: ``pareto.csv`` and ``report.html`` at the end of a run.
+- :mod:`~wrnsearch.report._outputs`: ``pareto.csv`` and ``report.html`` at the end of a run;
+- :mod:`~wrnsearch.report._screenshot`: a PNG of the page as Chromium draws it (``--png``).
 
 plotly is imported here, in :mod:`wrnsearch.figures` and by ``wrnsearch bench search --html`` only.
 The arithmetic lives in :mod:`wrnsearch.pareto` and :mod:`wrnsearch.dominance`.
@@ -19,8 +20,9 @@ from wrnsearch.report._html import size_text
 from wrnsearch.report._outputs import write_run_outputs
 from wrnsearch.report._page import render_report, write_report
 from wrnsearch.report._paper_results import PAPER_LABEL, PAPER_RESULTS, PaperResult, paper_results
+from wrnsearch.report._screenshot import screenshot_report
 
 __all__ = [
-    "PAPER_LABEL", "PAPER_RESULTS", "PaperResult", "paper_results", "render_report", "size_text", "write_report",
-    "write_run_outputs",
+    "PAPER_LABEL", "PAPER_RESULTS", "PaperResult", "paper_results", "render_report", "screenshot_report", "size_text",
+    "write_report", "write_run_outputs",
 ]
