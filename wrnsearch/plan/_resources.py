@@ -98,7 +98,7 @@ def hosting_problem(source: str, request: TrialRequest, nodes: list[Node], *, au
     >>> print(hosting_problem("spaces/cifar10.yaml", TrialRequest(4, 1), [Node("here", 2)]))
     spaces/cifar10.yaml: a trial asks for 1 GPU and 4 CPUs (resources.gpus_per_trial, resources.cpus_per_trial) \
 and the largest node has 2 CPUs and no GPU, so no trial could ever start: run on the CPU with \
---set resources.gpus_per_trial=0 resources.cpus_per_trial=2, or join a cluster with GPUs with --address
+--set resources.gpus_per_trial=0 --set resources.cpus_per_trial=2, or join a cluster with GPUs with --address
     """
     if autoscaler or any(hosts(n, request) > 0 for n in nodes):
         return None
@@ -118,7 +118,7 @@ and the largest node has 2 CPUs and no GPU, so no trial could ever start: run on
     where = "run on the CPU with" if "resources.gpus_per_trial" in keys else "ask for less with"
     elsewhere = "join a cluster with GPUs" if request.gpus > 0 and big.gpus < request.gpus else "join a larger cluster"
     return (f"{source}: a trial asks for {request.text()} ({', '.join(keys)}) and the largest node has "
-            f"{big.text()}, so no trial could ever start: {where} --set {' '.join(fixes)}, "
+            f"{big.text()}, so no trial could ever start: {where} {' '.join('--set ' + f for f in fixes)}, "
             f"or {elsewhere} with --address")
 
 
