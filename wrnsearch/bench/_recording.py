@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wrnsearch import sampler_registry
 from wrnsearch.bench._machine import cpu_model, usable_cores
 from wrnsearch.errors import RunError
 from wrnsearch.files import atomic_write_text
@@ -40,7 +41,7 @@ Say = Callable[[str], None]
 def check_recordable(space: Space) -> None:
     """A benchmark space trains everything fully, in fp32: grid sampler, no early stopping."""
     where = space.source
-    if space.search.sampler not in ("grid", "bruteforce"):
+    if not sampler_registry.get(space.search.sampler).exhaustive:
         raise RunError(f"{where}: search.sampler is {space.search.sampler}; a recorded table trains every "
                        "architecture: set search.sampler: grid")
     if space.search.scheduler != "fifo":

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wrnsearch import sampler_registry
 from wrnsearch.bench._table import OBJECTIVES, REFERENCE, Normalizer, Table, front_of, load_table
 from wrnsearch.errors import RunError
 from wrnsearch.pareto import hypervolume
@@ -68,9 +69,9 @@ class Method:
             return cls(cfg.sampler, cfg.scheduler)
         sampler, _, scheduler = text.partition("+")
         scheduler = scheduler or "fifo"
-        if sampler not in SAMPLERS or sampler in ("grid", "bruteforce"):
-            raise RunError(f"--method {text}: unknown sampler {sampler!r} (one of "
-                           f"{', '.join(s for s in SAMPLERS if s not in ('grid', 'bruteforce'))})")
+        searching = [name for name in SAMPLERS if not sampler_registry.get(name).exhaustive]  # grid visits all
+        if sampler not in searching:
+            raise RunError(f"--method {text}: unknown sampler {sampler!r} (one of {', '.join(searching)})")
         if scheduler not in SCHEDULERS:
             raise RunError(f"--method {text}: unknown scheduler {scheduler!r} (one of {', '.join(SCHEDULERS)})")
         return cls(sampler, scheduler)
