@@ -1,14 +1,25 @@
-"""Shared fixtures: small random specs and paths to the real CIFAR-10 copy when present."""
+"""Shared fixtures: small random specs, the real CIFAR-10 copy when present, a space factory, and
+what is expensive to set up, made once per test process (pytest-xdist worker) for every test that
+only reads it: a local Ray, a PostgreSQL server, a Chromium."""
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.spaces import space_data
+
 REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = Path(os.environ.get("WRNSEARCH_CHROMIUM", "/usr/bin/chromium"))  # Debian's chromium package
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
 CIFAR_ARCHIVE = Path(os.environ.get("WRNSEARCH_CIFAR_ARCHIVE", REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"))
 
 BLOCK_TYPES = [(3, 3), (3, 1, 3), (1, 3, 1), (1, 3), (3, 1), (3, 1, 1), (3,), (3, 3, 3), (5,), (1, 5, 1)]
@@ -58,3 +69,109 @@ def local_ray():
                  logging_level="WARNING")
     yield
     ray.shutdown()
+
+
+@pytest.fixture
+def make_space(tmp_path):
+    """The space factory (tests/spaces.py) writing into the test's directory:
+    ``make_space(name="q", budget={"max_trials": 3})`` is the path of ``q.yaml``."""
+    from tests.spaces import write_space
+
+    def make(name: str = "s", **sections):
+        return write_space(tmp_path, name, **sections)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url():
+    """A PostgreSQL server of this test process's own (tests/pgserver.py), started once (seconds)."""
+    from tests.pgserver import PG_PASSWORD, postgres_server
+
+    with postgres_server(PG_PASSWORD) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres(postgres_server_url):
+    """A database of the test's own on that server, whose studies no other test sees:
+    ``postgresql://wrn:PG_PASSWORD@127.0.0.1:PORT/wrnN``. Readers of a run directory whose study
+    lives there take the password from PGPASSWORD."""
+    from tests.pgserver import new_database
+
+    return new_database(postgres_server_url)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's, driven by Playwright) for the tests that draw pages; skips
+    without either. Each test opens its own pages and closes them."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium to run the browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install playwright")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory):
+    """An empty MLflow SQLite store, made once: MLflow builds its schema in many migrations (seconds)."""
+    mlflow = pytest.importorskip("mlflow", reason="tracking.mlflow needs pip install 'wrnsearch[mlflow]' (test extra)")
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def mlflow_uri(mlflow_template, tmp_path):
+    """A fresh MLflow SQLite store for one test (a copy of the empty one)."""
+    shutil.copy(mlflow_template, tmp_path / "mlflow.db")
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture
+def mlflow(mlflow_uri):
+    """MLflow (skips the test where it is not installed), and a fresh store at ``mlflow_uri``."""
+    import mlflow
+
+    return mlflow
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A run directory a finished search left, and the space file it was run from."""
+
+    space: Path
+    run_dir: Path
+    name: str
+
+    def copy_to(self, runs_dir: Path) -> Path:
+        """A copy of the run directory under ``runs_dir`` (as ``runs_dir/<name>``), for a test that
+        resumes, retrains, cleans or breaks a finished run: the same command resumes it there."""
+        target = Path(runs_dir) / self.name
+        shutil.copytree(self.run_dir, target, ignore=shutil.ignore_patterns(".lock"))
+        return target
+
+
+# The finished search the read-only tests share: 2 of the 4 WRN-10/16-1/2 trained for 2 epochs in
+# fp32 (exports reproduce its test errors exactly), its front timed alone, 2 left for a resume
+QUICK_SPACE = space_data("quick", dataset={"test_size": 300},
+                         space={"depth": [10, 16], "widen_factor": [1, 2], "block": ["B(3,3)"]},
+                         budget={"max_trials": 2, "max_params": None}, train={"amp": False, "eval_batch_size": 128},
+                         search={"sampler": "grid", "seed": 0, "n_startup_trials": None})
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory, local_ray) -> FinishedRun:
+    """A finished real search (real Ray, real SQLite, the real trainer), made once per test process
+    for every test that reads one; a test that writes to it works on ``quick_run.copy_to(...)``."""
+    from tests.spaces import write_space
+    from wrnsearch.search import RunOptions, run_search
+
+    base = tmp_path_factory.mktemp("quick")
+    space = write_space(base, "quick", base=QUICK_SPACE)
+    result = run_search(space, RunOptions(runs_dir=base / "runs", num_cpus=2))
+    assert result.stop_reason.startswith("budget.max_trials"), result.stop_reason
+    return FinishedRun(space=space, run_dir=result.run_dir, name="quick")

@@ -1,8 +1,10 @@
-"""A real PostgreSQL server for tests, started from Debian's package on a free port."""
+"""A real PostgreSQL server for tests, started from Debian's package on a free port, and databases
+of their own on it."""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import glob
 import os
 import pwd
@@ -14,6 +16,9 @@ from pathlib import Path
 
 import pytest
 from tests.procs import free_port
+
+# distinctive: a test greps the files and the output of a run for it
+PG_PASSWORD = "pw-7f3kq9z-5c1"
 
 
 def _postgres_bin() -> Path | None:
@@ -62,9 +67,24 @@ def postgres_server(password: str) -> Iterator[str]:
         raise AssertionError(f"PostgreSQL did not start: {e.stderr.decode()[-2000:]}") from None
     try:
         with psycopg.connect(host=str(root), port=port, user="postgres", dbname="postgres", autocommit=True) as admin:
-            admin.execute(f"CREATE USER wrn PASSWORD '{password}'")
+            admin.execute(f"CREATE USER wrn PASSWORD '{password}' CREATEDB")
             admin.execute("CREATE DATABASE wrn OWNER wrn")
         yield f"postgresql://wrn:{password}@127.0.0.1:{port}/wrn"
     finally:
         subprocess.run([*pg_ctl, "-m", "immediate", "-w", "stop"], capture_output=True, timeout=120)
         shutil.rmtree(root, ignore_errors=True)
+
+
+_DATABASES = itertools.count(1)
+
+
+def new_database(url: str) -> str:
+    """A new, empty database on the server of ``url`` (a URL :func:`postgres_server` yielded), owned by
+    its user: the same URL with the new database's name."""
+    import psycopg
+
+    base, _ = url.rsplit("/", 1)
+    name = f"wrn{next(_DATABASES)}"
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {name}")
+    return f"{base}/{name}"

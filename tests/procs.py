@@ -1,12 +1,16 @@
 """Processes for tests: the process table read from /proc (to find and stop what Ray starts), a
-free local port, and the ``wrnsearch`` console script."""
+free local port, the ``wrnsearch`` console script, waiting on a process's work and killing its
+process group."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,3 +47,29 @@ def process_table() -> dict[int, tuple[int, int, str]]:
         fields = stat.rsplit(")", 1)[1].split()  # the command name in parentheses may hold spaces
         table[int(entry)] = (int(fields[1]), int(fields[2]), cmdline)
     return table
+
+
+def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
+    """Poll ``predicate`` until it holds; fail naming ``what`` after ``timeout`` s, or as soon as
+    ``proc`` (the process doing the work) has ended."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the process ended (exit {proc.returncode}) before {what}")
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL a process started with ``start_new_session=True`` and all of its session's group
+    (the local Ray it started), then reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass

@@ -68,20 +68,9 @@ def test_ehvi_improvement_is_the_exclusive_volume_in_any_number_of_objectives(m)
         assert got == pytest.approx(exclusive_hypervolume(candidate, others, np.array(ref)), abs=1e-9)
 
 
-FOUR = """\
-name: four
-dataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 256, test_size: 64, val_size: 64}
-space:
-  depth: [10, 16]
-  widen_factor: [1, 2, 3]
-  block: ["B(3,3)", "B(3,1)"]
-objectives: [error, params, latency_ms, memory_mb]
-budget: {max_trials: 5, max_params: 600K}
-train: {epochs: 1, batch_size: 64, lr: 0.05}
-search: {sampler: ehvi, seed: 3, n_startup_trials: 2, max_concurrent: 2}
-resources: {cpus_per_trial: 1}
-tracking: {mlflow: {uri: "MLFLOW_URI"}}
-"""
+# every objective that takes no accelerator: the memory too (the trial's own peak, in MiB)
+FOUR = dict(objectives=["error", "params", "latency_ms", "memory_mb"], budget={"max_trials": 5}, train={"epochs": 1},
+            search={"sampler": "ehvi", "seed": 3, "n_startup_trials": 2})
 
 
 def _brute_front(points: dict[int, list[float]]) -> set[int]:
@@ -96,8 +85,7 @@ def test_the_brute_force_front_keeps_what_nothing_dominates():
 
 
 @pytest.mark.slow
-def test_a_search_over_four_objectives_runs_end_to_end(tmp_path, local_ray):
-    mlflow = pytest.importorskip("mlflow", reason="tracking.mlflow needs pip install 'wrnsearch[mlflow]' (test extra)")
+def test_a_search_over_four_objectives_runs_end_to_end(tmp_path, make_space, local_ray, mlflow, mlflow_uri):
     from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
 
     from wrnsearch.pareto import format_front, front_rows
@@ -105,13 +93,12 @@ def test_a_search_over_four_objectives_runs_end_to_end(tmp_path, local_ray):
     from wrnsearch.search import FRONT_ID, RunOptions, run_search
     from wrnsearch.study import counts_as_trained, load_study
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_uri
     client = mlflow.MlflowClient(tracking_uri=uri)
     # the experiment the search finds, its artifacts under tmp_path (MLflow's default for a SQLite
     # store is ./mlruns of the working directory: the repository under pytest)
     client.create_experiment("four", artifact_location=(tmp_path / "mlartifacts").as_uri())
-    space = tmp_path / "four.yaml"
-    space.write_text(FOUR.replace("MLFLOW_URI", uri))
+    space = make_space("four", tracking={"mlflow": {"uri": uri}}, **FOUR)
     result = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2, measure_alone=False))
     study = load_study(storage=f"sqlite:///{result.run_dir / 'study.db'}", study_name="four")
     assert study.metric_names == ["error", "params", "latency_ms", "memory_mb"]

@@ -11,18 +11,11 @@ import datetime
 import json
 import os
 import platform
-import shutil
-import signal
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import optuna
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def pytest_collection_modifyitems(items):
@@ -132,63 +125,11 @@ def pytest_testnodedown(node, error):
     LEDGER.inputs += ledger.get("inputs", [])
 
 
-# ----------------------------------------------------------------------------------------------
-# helpers shared by the suite
-
-
-def wrnsearch_exe() -> str:
-    exe = shutil.which("wrnsearch") or str(Path(sys.executable).parent / "wrnsearch")
-    if not Path(exe).exists():
-        pytest.skip("the wrnsearch console script is not installed")
-    return exe
-
-
-def synthetic_space(tmp_path: Path, name: str, *, max_trials: int = 5, epochs: int = 2, train_size: int = 384,
-                    extra: str = "", lr: float = 0.05, max_concurrent: int = 2, max_failures: int = 1,
-                    trial_time: str | None = None, sampler: str = "tpe", seed: int = 0) -> Path:
-    budget = f"max_trials: {max_trials}, max_params: 600K" + (f", trial_time: {trial_time}" if trial_time else "")
-    text = (
-        f"name: {name}\n"
-        f"dataset: {{name: synthetic, num_classes: 4, resolution: 16, train_size: {train_size}, test_size: 64, "
-        "val_size: 64}\n"
-        "space:\n  depth: [10, 16]\n  widen_factor: [1, 2, 3]\n  block: [\"B(3,3)\", \"B(3,1)\"]\n"
-        f"budget: {{{budget}}}\n"
-        f"train: {{epochs: {epochs}, batch_size: 64, lr: {lr}}}\n"
-        f"search: {{sampler: {sampler}, seed: {seed}, n_startup_trials: 3, max_concurrent: {max_concurrent}, "
-        f"max_failures: {max_failures}}}\n"
-        f"resources: {{cpus_per_trial: 1, gpus_per_trial: 0}}\n" + extra
-    )
-    p = tmp_path / f"{name}.yaml"
-    p.write_text(text)
-    return p
-
-
-def load(run_dir: Path, name: str) -> optuna.Study:
-    """Read-only, as any reader of the run directory: its SQLite file, its journal, or the server
-    its saved space names (optuna.load_study would create missing tables, racing the driver)."""
-    from wrnsearch.study import load_study
-
-    return load_study(run_dir, study_name=name)
-
-
-PG_PASSWORD = "pw-reliability-5c1"  # distinctive: a test may grep what a command printed for it
-
-
-@pytest.fixture(scope="session")
-def postgres():
-    """A PostgreSQL server of this worker's own (tests/pgserver.py); readers of a run directory
-    whose study lives there take the password from PGPASSWORD."""
-    from tests.pgserver import postgres_server
-
-    with postgres_server(PG_PASSWORD) as url:
-        yield url
-
-
 @pytest.fixture
 def cluster_fs(tmp_path, monkeypatch) -> Path:
     """A directory every node of a loopback Ray cluster sees, declared shared as an NFS mount would
     be, and the environment of a client of such a cluster (skips without the ray executable)."""
-    from test_cluster import RAY
+    from tests.raynodes import RAY
 
     if not RAY.exists():
         pytest.skip(f"no ray executable beside {sys.executable}")
@@ -197,32 +138,3 @@ def cluster_fs(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("WRNSEARCH_SHARED_FS", str(shared))
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     return shared
-
-
-def trials_of(run_dir: Path, name: str) -> list:
-    try:
-        return load(run_dir, name).get_trials(deepcopy=False)
-    except Exception:  # noqa: BLE001 - not created yet, or mid-write
-        return []
-
-
-def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the process ended (exit {proc.returncode}) before {what}")
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        pass

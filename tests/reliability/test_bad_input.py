@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, wrnsearch_exe
+from tests.conftest import REPO
+from tests.procs import wrnsearch_exe
 
 CORPUS = Path(__file__).parent / "bad_spaces"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())

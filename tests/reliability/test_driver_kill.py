@@ -10,7 +10,8 @@ from collections import Counter
 import pytest
 from optuna.trial import TrialState
 
-from conftest import kill_group, synthetic_space, trials_of, wait_for, wrnsearch_exe
+from tests.procs import kill_group, wait_for, wrnsearch_exe
+from tests.studies import trials_of
 from wrnsearch.record import Attr
 from wrnsearch.study import counts_as_trained
 
@@ -25,9 +26,10 @@ def _trained(run_dir, name):
 
 
 @pytest.mark.parametrize("seed, label, finished", POINTS, ids=[p[1].replace(" ", "-") for p in POINTS])
-def test_driver_sigkill_then_resume(tmp_path, ledger, seed, label, finished):
+def test_driver_sigkill_then_resume(tmp_path, make_space, ledger, seed, label, finished):
     name = f"kill{seed}"
-    space = synthetic_space(tmp_path, name, max_trials=5, epochs=3, train_size=512, seed=seed)
+    space = make_space(name, dataset={"train_size": 512}, budget={"max_trials": 5}, train={"epochs": 3},
+                       search={"seed": seed})
     runs = tmp_path / "runs"
     run_dir = runs / name
     cmd = [wrnsearch_exe(), "run", str(space), "--runs-dir", str(runs), "--quiet"]

@@ -13,11 +13,11 @@ from collections import Counter
 
 import optuna
 import pytest
-from tests.procs import process_table, wrnsearch_exe
 
-from conftest import trials_of
-from test_cluster import LocalHead, _processes_of
-from test_cluster_e2e import SPACE, _wrnsearch
+from tests.procs import process_table, wrnsearch_exe
+from tests.raynodes import CLUSTER_SPACE, LocalHead, processes_of, run_wrnsearch
+from tests.spaces import space_text
+from tests.studies import trials_of
 from wrnsearch.study import counts_as_trained
 
 pytestmark = pytest.mark.slow
@@ -30,12 +30,12 @@ def _trained(run_dir) -> list:
 def test_the_head_killed_under_a_job_and_resume_on_a_new_head(cluster_fs, ledger):
     shared = cluster_fs
     run_dir = shared / "runs" / "cluster"
-    space = SPACE.replace("epochs: 2", "epochs: 4")  # trials still in flight when the first one is done
+    space = space_text("cluster", base=CLUSTER_SPACE, train={"epochs": 4})  # trials in flight when the first is done
     head = LocalHead(auth_token=None, num_cpus=2)
     second = None
     try:
         head.wait_ready()
-        proc = _wrnsearch("submit", "SPACE", "--address", head.address, "--runs-dir", str(shared / "runs"),
+        proc = run_wrnsearch("submit", "SPACE", "--address", head.address, "--runs-dir", str(shared / "runs"),
                           "--no-pip", space_text=space)
         assert proc.returncode == 0, proc.stderr
         deadline = time.monotonic() + 300
@@ -43,7 +43,7 @@ def test_the_head_killed_under_a_job_and_resume_on_a_new_head(cluster_fs, ledger
             assert time.monotonic() < deadline, "no trial finished under the job"
             time.sleep(0.5)
         before = {t.number: (t.user_attrs["key"], t.values) for t in _trained(run_dir)}
-        for pid in _processes_of(head.process.pid, head.temp_dir) & set(process_table()):
+        for pid in processes_of(head.process.pid, head.temp_dir) & set(process_table()):
             os.kill(pid, signal.SIGKILL)  # the head, its job's driver and the trials' workers
         head.process.wait(timeout=30)
         second = LocalHead(auth_token=None, num_cpus=2)

@@ -16,11 +16,10 @@ from collections import Counter
 
 import optuna
 import pytest
-from tests.procs import process_table, wrnsearch_exe
 
-from conftest import trials_of
-from test_cluster import LocalHead, _processes_of
-from test_cluster_e2e import WorkerNode
+from tests.procs import process_table, wrnsearch_exe
+from tests.raynodes import LocalHead, WorkerNode, processes_of
+from tests.studies import trials_of
 from wrnsearch.search._epoch_progress import PROGRESS_DIR, read_progress
 from wrnsearch.study import counts_as_trained
 
@@ -79,7 +78,7 @@ def test_a_worker_node_lost_mid_trial_is_retried_on_the_live_node(tmp_path, clus
         deadline = time.monotonic() + 300
         while True:
             table = process_table()
-            on_worker = [pid for pid in _processes_of(worker.process.pid, worker.temp_dir)
+            on_worker = [pid for pid in processes_of(worker.process.pid, worker.temp_dir)
                          if pid in table and "ImplicitFunc" in table[pid][2]]
             kinds = {n: {e.get("event") for e in events if e.get("number") == n} for n in
                      {e.get("number") for e in events if e.get("event") == "start"}}
@@ -96,7 +95,7 @@ def test_a_worker_node_lost_mid_trial_is_retried_on_the_live_node(tmp_path, clus
             time.sleep(0.5)
         # mid-trial: past its first checkpoint (written before the epoch is reported), killed at once
         finished_before = sum(e.get("event") == "done" for e in events)
-        killed = _processes_of(worker.process.pid, worker.temp_dir) & set(process_table())
+        killed = processes_of(worker.process.pid, worker.temp_dir) & set(process_table())
         for pid in killed:  # the node's raylet and workers, as a machine that vanished
             os.kill(pid, signal.SIGKILL)
         assert run.wait(timeout=600) == 0, run.stderr.read()[-3000:]

@@ -12,10 +12,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from tests.procs import free_port
 
-from conftest import PG_PASSWORD, kill_group, load, synthetic_space, trials_of, wait_for, wrnsearch_exe
-from wrnsearch.search import RunOptions, run_search
+from tests.pgserver import PG_PASSWORD
+from tests.procs import free_port, kill_group, wait_for, wrnsearch_exe
+from tests.studies import load, trials_of
 from wrnsearch.study import counts_as_trained
 
 
@@ -30,12 +30,12 @@ def _storage(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> list[
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal", "postgresql"])
-def test_dashboard_report_and_pareto_poll_during_a_search(kind, tmp_path, ledger, request, monkeypatch):
+def test_dashboard_report_and_pareto_poll_during_a_search(kind, tmp_path, make_space, ledger, request, monkeypatch):
     """optuna-dashboard, `wrnsearch pareto` and `wrnsearch report` read the study every second while a
     search writes it, on each storage: no error in a reader, no lock error in the writer."""
     storage = _storage(kind, tmp_path, request)
     monkeypatch.setenv("PGPASSWORD", PG_PASSWORD)  # readers of the run directory find the server's study
-    space = synthetic_space(tmp_path, "readers", max_trials=3, epochs=3, train_size=384)
+    space = make_space("readers", dataset={"train_size": 384}, budget={"max_trials": 3}, train={"epochs": 3})
     runs = tmp_path / "runs"
     run_dir = runs / "readers"
     exe = wrnsearch_exe()
@@ -149,21 +149,11 @@ def small_fs(tmp_path):
         shutil.rmtree(target, ignore_errors=True)
 
 
-def _finished_run(small_fs: Path, tmp_path: Path, *, in_process: bool) -> tuple[list[str], Path, Path]:
-    """A finished run on the small file system, and the command that resumes it.
-
-    ``in_process``: on the session's Ray, whose processes outlive the run (a read-only remount
-    needs every process of the run gone: there the run is a command of its own).
-    """
-    space = synthetic_space(tmp_path, "disk", max_trials=2, epochs=1, train_size=256)
-    cmd = [wrnsearch_exe(), "run", str(space), "--runs-dir", str(small_fs), "--quiet"]
-    if in_process:
-        first = run_search(space, RunOptions(runs_dir=small_fs, num_cpus=2))
-        assert first.stop_reason.startswith("budget.max_trials")
-    else:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-    return cmd, space, small_fs / "disk"
+def _finished_run(small_fs: Path, quick_run) -> tuple[list[str], Path]:
+    """A finished run on the small file system (a copy of the session's: no process of it is left
+    to keep the file system busy), and the command that resumes it."""
+    run_dir = quick_run.copy_to(small_fs)
+    return [wrnsearch_exe(), "run", str(quick_run.space), "--runs-dir", str(small_fs), "--quiet"], run_dir
 
 
 def _snapshot(run_dir: Path) -> list[tuple]:
@@ -183,8 +173,8 @@ def _snapshot(run_dir: Path) -> list[tuple]:
     return [tuple(r) for r in rows]
 
 
-def test_read_only_run_directory(small_fs, tmp_path, ledger):
-    cmd, _, run_dir = _finished_run(small_fs, tmp_path, in_process=False)
+def test_read_only_run_directory(small_fs, quick_run, ledger):
+    cmd, run_dir = _finished_run(small_fs, quick_run)
     before = _snapshot(run_dir)
     _remount_read_only(small_fs)
     proc = subprocess.run([*cmd[:-1], "--set", "budget.max_trials=4"], capture_output=True, text=True, timeout=300)
@@ -199,8 +189,8 @@ def test_read_only_run_directory(small_fs, tmp_path, ledger):
     assert after == before
 
 
-def test_full_disk(small_fs, tmp_path, ledger, local_ray):
-    cmd, _, run_dir = _finished_run(small_fs, tmp_path, in_process=True)
+def test_full_disk(small_fs, quick_run, ledger):
+    cmd, run_dir = _finished_run(small_fs, quick_run)
     before = _snapshot(run_dir)
     filler = small_fs / "filler"
     subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M", "count=100"], capture_output=True)
@@ -219,4 +209,4 @@ def test_full_disk(small_fs, tmp_path, ledger, local_ray):
     again = subprocess.run([*cmd[:-1], "--set", "budget.max_trials=4", "--quiet"], capture_output=True, text=True,
                            timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert sum(counts_as_trained(t) for t in load(run_dir, "disk").trials) == 4
+    assert sum(counts_as_trained(t) for t in load(run_dir, quick_run.name).trials) == 4

@@ -5,30 +5,26 @@ from __future__ import annotations
 import pytest
 from optuna.trial import TrialState
 
-from conftest import synthetic_space, trials_of
+from tests.studies import trials_of
 from wrnsearch.report import write_report
 from wrnsearch.search import RunOptions, run_search
 from wrnsearch.study import counts_as_trained, load_study
 
 FAULTS = {
     # kind: (space overrides, expected Optuna state, expected status, fragment of the reason)
-    "diverged": (dict(lr=1.0e6), TrialState.FAIL, "diverged", "loss became"),
+    "diverged": (dict(train={"lr": 1.0e6}), TrialState.FAIL, "diverged", "loss became"),
     # 3 MiB on top of what the worker holds: enough to start, never enough to train
-    "out_of_memory": (dict(extra="resources: {cpus_per_trial: 1, gpus_per_trial: 0, memory_per_trial: 3MiB}\n"),
-                      TrialState.FAIL, "out_of_memory", "memory"),
-    "time budget": (dict(epochs=200, trial_time="2s", train_size=1024), TrialState.PRUNED, "truncated",
-                    "trial time limit"),
+    "out_of_memory": (dict(resources={"memory_per_trial": "3MiB"}), TrialState.FAIL, "out_of_memory", "memory"),
+    "time budget": (dict(train={"epochs": 200}, budget={"trial_time": "2s"}, dataset={"train_size": 1024}),
+                    TrialState.PRUNED, "truncated", "trial time limit"),
 }
 
 
 @pytest.mark.parametrize("kind", list(FAULTS))
-def test_faulty_trials_are_recorded_and_the_search_goes_on(tmp_path, ledger, kind, local_ray):
+def test_faulty_trials_are_recorded_and_the_search_goes_on(tmp_path, make_space, ledger, kind, local_ray):
     overrides, state, status, fragment = FAULTS[kind]
-    extra = overrides.pop("extra", "")
-    text_space = synthetic_space(tmp_path, "faults", max_trials=3, max_concurrent=1, sampler="random", **overrides)
-    if extra:  # replace the resources line
-        text = text_space.read_text().splitlines()
-        text_space.write_text("\n".join(line for line in text if not line.startswith("resources:")) + "\n" + extra)
+    sections = {**overrides, "budget": {"max_trials": 3, **overrides.get("budget", {})}}
+    text_space = make_space("faults", search={"sampler": "random", "max_concurrent": 1}, **sections)
     result = run_search(text_space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2))
     trials = [t for t in trials_of(result.run_dir, "faults") if counts_as_trained(t)]
     faulty = [t for t in trials if t.state == state and t.user_attrs.get("status") == status]

@@ -11,14 +11,16 @@ from collections import Counter
 
 import pytest
 
-from conftest import PG_PASSWORD, kill_group, synthetic_space, wrnsearch_exe
+from tests.pgserver import PG_PASSWORD
+from tests.procs import kill_group, wrnsearch_exe
 from wrnsearch.study import counts_as_trained, load_study
 
 
 @pytest.mark.parametrize("kind", ["journal", "postgresql"])
-def test_a_second_driver_of_one_study_is_refused_and_nothing_is_trained_twice(kind, tmp_path, ledger, request):
+def test_a_second_driver_of_one_study_is_refused_and_nothing_is_trained_twice(kind, tmp_path, make_space, ledger,
+                                                                               request):
     exe = wrnsearch_exe()
-    space = synthetic_space(tmp_path, "two", max_trials=3, epochs=2, max_concurrent=1, sampler="random")
+    space = make_space("two", budget={"max_trials": 3}, search={"sampler": "random", "max_concurrent": 1})
     if kind == "journal":
         (tmp_path / "shared").mkdir()
         url = f"journal:///{tmp_path / 'shared' / 'study.journal'}"

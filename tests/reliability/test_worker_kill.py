@@ -6,9 +6,10 @@ import os
 import signal
 
 from optuna.trial import TrialState
-from tests.procs import process_table
 
-from conftest import synthetic_space, trials_of
+from tests.procs import process_table
+from tests.spaces import write_space
+from tests.studies import trials_of
 from wrnsearch.search import RunOptions, run_search
 from wrnsearch.study import counts_as_trained
 
@@ -32,8 +33,8 @@ def _trainable_workers(driver_pid: int) -> list[int]:
 def _run_and_kill_worker(tmp_path, name: str, max_failures: int, local_ray):
     """Run a search in this process on the session's Ray; when trial 0 reports epoch 1, SIGKILL its
     worker once. Return (the trial that lost its worker, the pids killed, the run directory)."""
-    space = synthetic_space(tmp_path, name, max_trials=3, epochs=4, train_size=768, max_concurrent=1,
-                            max_failures=max_failures, sampler="random")
+    space = write_space(tmp_path, name, dataset={"train_size": 768}, budget={"max_trials": 3}, train={"epochs": 4},
+                        search={"sampler": "random", "max_concurrent": 1, "max_failures": max_failures})
     killed: list[int] = []
     victim: list[int] = []
 

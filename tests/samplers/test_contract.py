@@ -10,19 +10,19 @@ import inspect
 import re
 import textwrap
 import warnings
-from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tests.conftest import REPO
 from wrnsearch.errors import SpaceError
 from wrnsearch.sampler_registry import DEFAULT, FALLBACK, NAMES, SAMPLERS
 from wrnsearch.samplers import builder_of, has_conditional_params, infeasible_values, make_sampler, propose
 from wrnsearch.space import SearchConfig, Space, budget_violations, iter_specs, params_of, parse_space, space_cost
 from wrnsearch.study import is_feasible, report_epochs
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "spaces.md"
+DOCS = REPO / "docs" / "spaces.md"
 
 # 30 architectures, 12 of them within the budget; blocks of 3 convs realize only depth 22, so the
 # depth of 2-conv blocks (depth_l2) is a parameter only when the block is one: a conditional one
