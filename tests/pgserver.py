@@ -4,8 +4,8 @@ of their own on it."""
 from __future__ import annotations
 
 import contextlib
-import itertools
 import glob
+import itertools
 import os
 import pwd
 import shutil
@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from tests.procs import free_port
 
 # distinctive: a test greps the files and the output of a run for it

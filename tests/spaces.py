@@ -6,8 +6,8 @@ what its space is about instead of pasting a space file of its own.
     write_space(directory, "q", ...), space_text("q", ...), space_data("q", ...)  # file, text, dict
 
 A section given as a dict is merged into the base one, key by key (a key given ``None`` is
-dropped); one given as ``whole({...})`` replaces the base one; a section given as ``None`` is
-dropped; anything else (``objectives=[...]``, a section the base lacks) is set as given.
+dropped); one given as ``exactly({...})`` replaces the base one; a section given as ``None``
+is dropped; anything else (``objectives=[...]``, a section the base lacks) is set as given.
 ``base=`` starts from another space made here (the searches of a two-node cluster, say) instead.
 """
 
@@ -33,7 +33,7 @@ BASE: dict[str, Any] = {
 }
 
 
-class whole(dict):  # noqa: N801 - reads as the word it is: make_space(dataset=whole({...}))
+class exactly(dict):  # noqa: N801 - reads as the word it is: make_space(dataset=exactly({...}))
     """A section that replaces the base space's section instead of being merged into it."""
 
 
@@ -45,11 +45,11 @@ def space_data(name: str = "s", *, base: dict[str, Any] | None = None, **section
     for key, value in sections.items():
         if value is None:
             data.pop(key, None)
-        elif isinstance(value, dict) and not isinstance(value, whole) and isinstance(data.get(key), dict):
+        elif isinstance(value, dict) and not isinstance(value, exactly) and isinstance(data.get(key), dict):
             merged = {**data[key], **value}
             data[key] = {k: v for k, v in merged.items() if v is not None}
         else:
-            data[key] = copy.deepcopy(dict(value) if isinstance(value, whole) else value)
+            data[key] = copy.deepcopy(dict(value) if isinstance(value, exactly) else value)
     return data
 
 
@@ -70,5 +70,5 @@ def write_space(directory: Path, name: str = "s", *, base: dict[str, Any] | None
 # Three small architectures on 8x8 images, judged on error and latency: the space of the studies made
 # by hand whose fronts a test times alone (search/_exclusive_latency.py)
 THREE_ARCHITECTURES = space_data("alone", dataset={"resolution": 8},
-                                 space=whole({"architecture": ["WRN-10-1", "WRN-10-1-B(3,1)", "WRN-10-2"]}),
+                                 space=exactly({"architecture": ["WRN-10-1", "WRN-10-1-B(3,1)", "WRN-10-2"]}),
                                  objectives=["error", "latency_ms"])

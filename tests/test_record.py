@@ -10,6 +10,7 @@ import math
 import optuna
 import pytest
 
+from tests.spaces import exactly, space_text
 from wrnsearch.objectives import record_values
 from wrnsearch.record import INTERRUPTED_REASON, Attr, Status, TrialRecord
 from wrnsearch.samplers import make_sampler, propose
@@ -36,13 +37,9 @@ from wrnsearch.study import (
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
-SPACE = """\
-name: rec
-dataset: {name: synthetic, num_classes: 4, resolution: 16}
-space: {architecture: [WRN-10-1, WRN-10-2, WRN-40-8]}
-budget: {max_params: 600K}
-search: {sampler: random, seed: 3}
-"""
+# WRN-10-1 and WRN-10-2 within 600K parameters, WRN-40-8 far over them
+SPACE = space_text("rec", space=exactly({"architecture": ["WRN-10-1", "WRN-10-2", "WRN-40-8"]}),
+                   search=exactly({"sampler": "random", "seed": 3}))
 
 
 def _record(status: Status = Status.COMPLETE, **extra) -> TrialRecord:

@@ -8,25 +8,19 @@ import sys
 
 import pytest
 
+from tests.spaces import exactly, space_data
 from wrnsearch.bench import MACHINE_FILE, cpu_model, record_table, spearman
 from wrnsearch.cost import model_cost
 from wrnsearch.model import build_model
 from wrnsearch.spec import parse_name
 from wrnsearch.study import load_study
 
-SPACE = """\
-name: tinyrec
-dataset: {name: synthetic, num_classes: 10, resolution: 32, train_size: 128, test_size: 64, val_size: 64}
-space:
-  depth: [7, 10]
-  widen_factor: [1]
-  block: ["B(3)", "B(3,3)"]
-objectives: [error, params, latency_ms]
-budget: {max_trials: 10}
-train: {epochs: 2, batch_size: 64, lr: 0.05, amp: false, channels_last: false, latency_steps: 20}
-search: {sampler: grid, scheduler: fifo, max_concurrent: 2}
-resources: {cpus_per_trial: 1}
-"""
+# every architecture of a tiny space trained fully (grid, no early stopping) in fp32, one at a time per CPU
+TINYREC = space_data("tinyrec", dataset={"num_classes": 10, "resolution": 32, "train_size": 128},
+                     space={"depth": [7, 10], "widen_factor": [1], "block": ["B(3)", "B(3,3)"]},
+                     objectives=["error", "params", "latency_ms"], budget={"max_trials": 10, "max_params": None},
+                     train={"amp": False, "channels_last": False, "latency_steps": 20},
+                     search=exactly({"sampler": "grid", "scheduler": "fifo", "max_concurrent": 2}))
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -34,9 +28,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-def test_record_a_table_resume_it_and_refuse_another_cpu(tmp_path, local_ray):
-    space = tmp_path / "tinyrec.yaml"
-    space.write_text(SPACE)
+def test_record_a_table_resume_it_and_refuse_another_cpu(tmp_path, make_space, local_ray):
+    space = make_space("tinyrec", base=TINYREC)
     out, run_dir = tmp_path / "table.json", tmp_path / "rec"
     table = record_table(space, out, run_dir=run_dir, repeats=2, command="wrnsearch bench record ...")
     assert json.loads(out.read_text()) == table
@@ -74,14 +67,12 @@ def test_record_a_table_resume_it_and_refuse_another_cpu(tmp_path, local_ray):
 
 
 @pytest.mark.parametrize("change, message", [
-    ("sampler: grid", "search.sampler is tpe"),
-    ("scheduler: fifo", "search.scheduler is asha"),
-    ("amp: false", "train.amp is auto"),
-])
-def test_a_space_that_would_not_train_everything_fully_in_fp32_is_refused(tmp_path, change, message):
-    replacement = {"sampler: grid": "sampler: tpe", "scheduler: fifo": "scheduler: asha", "amp: false": "amp: auto"}
-    space = tmp_path / "s.yaml"
-    space.write_text(SPACE.replace(change, replacement[change]))
+    ({"search": {"sampler": "tpe"}}, "search.sampler is tpe"),
+    ({"search": {"scheduler": "asha"}}, "search.scheduler is asha"),
+    ({"train": {"amp": "auto"}}, "train.amp is auto"),
+], ids=["sampler: grid", "scheduler: fifo", "amp: false"])
+def test_a_space_that_would_not_train_everything_fully_in_fp32_is_refused(tmp_path, make_space, change, message):
+    space = make_space("s", base=TINYREC, **change)
     proc = _cli(str(space), "-o", str(tmp_path / "t.json"), "--run-dir", str(tmp_path / "r"))
     assert proc.returncode == 2 and message in proc.stderr and not (tmp_path / "r").exists()
 

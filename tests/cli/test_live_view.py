@@ -183,7 +183,6 @@ def test_run_piped_to_a_log_shows_each_trial_as_it_happens(tmp_path, make_space)
 
     from tests.procs import wrnsearch_exe
 
-
     space = make_space("p", budget={"max_trials": 2}, search={"sampler": "random"})
     proc = subprocess.Popen([wrnsearch_exe(), "run", str(space), "--runs-dir", str(tmp_path / "runs"),
                              "--set", "search.max_concurrent=1", "--set", "search.enqueue=[WRN-10-1]"],

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from tests.raynodes import CLUSTER_SPACE, RAY, LocalHead, WorkerNode, alive_nodes, run_wrnsearch
-from tests.spaces import space_text, whole
+from tests.spaces import exactly, space_text
 from wrnsearch.cluster import job_logs, wait_for_job
 from wrnsearch.study import Outcome, count_outcomes, counts_as_trained, load_study
 
@@ -74,8 +74,8 @@ def test_submit_runs_trials_on_both_nodes(two_node_cluster, shared):
     assert (shared / "runs" / "cluster" / "report.html").exists()
 
 
-BROKEN = space_text("broken", base=CLUSTER_SPACE, dataset=whole({"name": "cifar10", "download": False, "val_size": 64}),
-                    search={"max_concurrent": 1})
+BROKEN = space_text("broken", base=CLUSTER_SPACE, search={"max_concurrent": 1},
+                    dataset=exactly({"name": "cifar10", "download": False, "val_size": 64}))
 
 
 def test_a_job_without_its_data_fails_before_any_trial_and_submit_follow_says_so(two_node_cluster, shared):

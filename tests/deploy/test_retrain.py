@@ -13,24 +13,16 @@ from collections import Counter
 import pytest
 import yaml
 
+from tests.spaces import exactly, space_data
 from wrnsearch.deploy import choose, plan_retrain, retrain_space
 from wrnsearch.errors import RunError
 from wrnsearch.pareto import final_ranking, front_info, open_final
 from wrnsearch.search import RunOptions, run_search
-from wrnsearch.space import parse_space
+from wrnsearch.space import space_from_data
 from wrnsearch.study import load_study
 
 pytestmark = pytest.mark.slow
 
-SPACE = """\
-name: s
-dataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 512, test_size: 200, val_size: 64}
-space: {depth: [10], widen_factor: [1, 2, 3], block: ["B(3,3)"]}
-budget: {max_trials: 3}
-train: {epochs: 1, batch_size: 64, lr: 0.05}
-search: {sampler: grid, seed: 0, max_concurrent: 2}
-resources: {cpus_per_trial: 1}
-"""
 
 
 def _final_trials(run_dir):
@@ -46,9 +38,12 @@ def _complete(trials):
     return [t for t in trials if t.user_attrs.get("status") == "complete"]
 
 
-def test_retrain_runs_as_a_second_study_and_resumes_after_a_kill(tmp_path, local_ray):
-    space = tmp_path / "s.yaml"
-    space.write_text(SPACE)
+def test_retrain_runs_as_a_second_study_and_resumes_after_a_kill(tmp_path, make_space, local_ray):
+    # the three WRN-10-k of k = 1, 2, 3, each trained once (grid), for one epoch on 512 images
+    space = make_space("s", dataset={"train_size": 512, "test_size": 200},
+                       space={"depth": [10], "widen_factor": [1, 2, 3], "block": ["B(3,3)"]},
+                       budget={"max_trials": 3, "max_params": None}, train={"epochs": 1},
+                       search={"sampler": "grid", "seed": 0, "n_startup_trials": None})
     run_dir = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2)).run_dir
     search = load_study(run_dir=run_dir)
     numbers = [t.number for t in search.trials if t.user_attrs.get("status") == "complete"]
@@ -124,8 +119,9 @@ def test_retrain_runs_as_a_second_study_and_resumes_after_a_kill(tmp_path, local
 def test_the_retrain_of_a_cifar10_search_takes_its_data_set_without_the_synthetic_sizes(tmp_path):
     from wrnsearch.study import resolve_run, write_run_dir
 
-    search = parse_space("name: c\ndataset: {name: cifar10, train_subset: 3000, test_subset: 500}\n"
-                         "space: {depth: [10], widen_factor: [1, 2]}\n")
+    search = space_from_data(space_data("c", dataset=exactly({"name": "cifar10", "train_subset": 3000,
+                                                            "test_subset": 500}),
+                                        space=exactly({"depth": [10], "widen_factor": [1, 2]})))
     planned = retrain_space(search, ["WRN-10-2"], epochs=2)
     whole = search.dataset.model_copy(update={"val_size": 0, "train_subset": None, "test_subset": None})
     assert planned.dataset == whole  # the same data set, split seed ..., on the whole sets

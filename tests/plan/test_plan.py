@@ -12,21 +12,18 @@ import statistics
 import pytest
 from click.testing import CliRunner
 
+from tests.spaces import exactly, space_data
 from wrnsearch.cli import main
 from wrnsearch.cost import model_cost
 from wrnsearch.plan import Probe, Sizes, StepModel, feasible_specs, forecast, probe_specs
 from wrnsearch.space import load_space
 from wrnsearch.spec import parse_name
 
-SPACE = """\
-name: tiny
-dataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 300, test_size: 64, val_size: 100}
-space: {depth: [10, 16], widen_factor: [1, 2, 3], block: ["B(3,3)", "B(3,1)"]}
-budget: {max_params: 400K, max_trials: 6, time: 20s, trial_time: 30s}
-train: {epochs: 2, batch_size: 32, amp: false, channels_last: false}
-search: {sampler: random, max_concurrent: 2}
-resources: {cpus_per_trial: 1, gpus_per_trial: 0}
-"""
+# 12 architectures, 9 of them within 400K parameters, forecast against 20 s for the search, 30 s a trial
+TINY = space_data("tiny", dataset={"train_size": 300, "val_size": 100},
+                  budget={"max_params": "400K", "max_trials": 6, "time": "20s", "trial_time": "30s"},
+                  train={"batch_size": 32, "lr": None, "amp": False, "channels_last": False},
+                  search=exactly({"sampler": "random", "max_concurrent": 2}), resources={"gpus_per_trial": 0})
 
 
 @pytest.mark.parametrize("module", ["wrnsearch.plan._resources", "wrnsearch.plan._forecast", "wrnsearch.plan._plan",
@@ -68,10 +65,9 @@ def test_probes_span_the_space_from_its_smallest_to_its_largest():
     assert probe_specs(specs[:3], 5) == specs[:3]
 
 
-def test_plan_forecasts_every_feasible_architecture_and_the_search(tmp_path, monkeypatch):
+def test_plan_forecasts_every_feasible_architecture_and_the_search(tmp_path, make_space, monkeypatch):
     monkeypatch.setenv("WRNSEARCH_CACHE", str(tmp_path / "cache"))
-    path = tmp_path / "tiny.yaml"
-    path.write_text(SPACE)
+    path = make_space("tiny", base=TINY)
     result = CliRunner().invoke(main, ["plan", str(path), "--format", "json", "--probes", "3"])
     assert result.exit_code == 0, result.output
     plan = json.loads(result.output)
@@ -102,11 +98,9 @@ def test_plan_forecasts_every_feasible_architecture_and_the_search(tmp_path, mon
     assert table.exit_code == 0 and "plan: on cpu (" in table.output and "6 trials in about" in table.output
 
 
-def test_a_machine_without_the_spaces_gpu_is_told_and_plans_for_its_cpu(tmp_path, monkeypatch):
+def test_a_machine_without_the_spaces_gpu_is_told_and_plans_for_its_cpu(tmp_path, make_space, monkeypatch):
     monkeypatch.setenv("WRNSEARCH_CACHE", str(tmp_path / "cache"))
-    path = tmp_path / "gpu.yaml"
-    path.write_text(SPACE.replace("gpus_per_trial: 0", "gpus_per_trial: 1").replace("cpus_per_trial: 1",
-                                                                                   "cpus_per_trial: 64"))
+    path = make_space("gpu", base=TINY, resources={"cpus_per_trial": 64, "gpus_per_trial": 1})
     refused = CliRunner().invoke(main, ["plan", str(path)])
     import torch
 

@@ -7,14 +7,14 @@ import pickle
 import pytest
 import torch
 
+from tests.spaces import exactly, space_text
 from wrnsearch.data import load_splits
 from wrnsearch.space import parse_space
 from wrnsearch.spec import parse_name
 from wrnsearch.train import load_checkpoint, train_trial
 
-SPACE = ("name: c\ndataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 320, test_size: 64, "
-         "val_size: 64}\n"
-         "space: {architecture: [WRN-10-1]}\ntrain: {epochs: 3, batch_size: 64, lr: 0.05}\n")
+# one architecture's 3-epoch trial, stopped and resumed from its checkpoints
+SPACE = space_text("c", dataset={"train_size": 320}, space=exactly({"architecture": ["WRN-10-1"]}), train={"epochs": 3})
 
 
 @pytest.fixture(scope="module")

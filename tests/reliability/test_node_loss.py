@@ -18,7 +18,8 @@ import optuna
 import pytest
 
 from tests.procs import process_table, wrnsearch_exe
-from tests.raynodes import LocalHead, WorkerNode, processes_of
+from tests.raynodes import CLUSTER_SPACE, LocalHead, WorkerNode, processes_of
+from tests.spaces import space_text
 from tests.studies import trials_of
 from wrnsearch.search._epoch_progress import PROGRESS_DIR, read_progress
 from wrnsearch.study import counts_as_trained
@@ -27,18 +28,8 @@ pytestmark = pytest.mark.slow
 
 # fp32 on any CPU: the kill must land mid-trial, seconds after both trials' first epochs (bf16,
 # where auto takes it, trains these epochs three times as fast, and a trial ended before the kill)
-SPACE = """\
-name: lost
-dataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 1024, test_size: 64, val_size: 64}
-space:
-  depth: [10, 16]
-  widen_factor: [1, 2]
-  block: ["B(3,3)", "B(3,1)"]
-budget: {max_trials: 3}
-train: {epochs: 8, batch_size: 64, lr: 0.05, amp: false, channels_last: false}
-search: {sampler: random, seed: 0, max_concurrent: 2, max_failures: 2}
-resources: {cpus_per_trial: 1, gpus_per_trial: 0}
-"""
+SPACE = space_text("lost", base=CLUSTER_SPACE, dataset={"train_size": 1024}, budget={"max_trials": 3},
+                   train={"epochs": 8, "amp": False, "channels_last": False}, search={"max_failures": 2})
 
 
 def _node_ids(head: LocalHead) -> dict[str, str]:

@@ -196,3 +196,16 @@ def test_the_space_reference_names_every_registered_sampler():
     line = next(ln for ln in DOCS.read_text().splitlines() if ln.strip().startswith("sampler:"))
     listed = textwrap.dedent(line.split("#", 1)[1]).split("|")
     assert sorted(s.strip() for s in listed) == sorted(NAMES)
+
+
+def test_grid_on_continuous_space_is_refused():
+    from wrnsearch.errors import SpaceError
+
+    text = "name: c\nspace: {depth: 16, widen_factor: 2, dropout: {low: 0.0, high: 0.5}}\nsearch: {sampler: grid}\n"
+    message = "c.yaml:3:10: search.sampler: grid needs a finite space, but space.dropout is a continuous range"
+    with pytest.raises(SpaceError, match=message):
+        parse_space(text, source="c.yaml")  # caught when the file loads
+    tpe = parse_space(text.replace("grid", "tpe"), source="c.yaml")
+    space = tpe.model_copy(update={"search": tpe.search.model_copy(update={"sampler": "grid"})})
+    with pytest.raises(SpaceError, match="needs a finite space, but space.dropout is a continuous range"):
+        make_sampler(space)  # and by the sampler factory itself

@@ -11,6 +11,7 @@ import optuna
 import pytest
 
 from tests.conftest import REPO
+from tests.spaces import exactly
 from wrnsearch.pareto import hypervolume
 from wrnsearch.samplers import EHVISampler, propose
 from wrnsearch.samplers._ehvi import expected_improvement
@@ -157,15 +158,13 @@ def test_either_latency_is_fitted_log_linearly_from_the_trials_timed(latency):
     assert max(sampler.scores(done, open_)) > 0
 
 
-def test_latency_fit_from_three_timed_trials_of_a_small_space_stays_finite(tmp_path):
-    # a real case (tests/test_warm.py's space, three copied trials): log params and log MACs are
-    # nearly collinear here, and an exact least-squares fit put coefficients of +-15,000 along that
-    # sliver, so exp overflowed for the untimed candidates and the scores went NaN
-    (tmp_path / "s.yaml").write_text(
-        "name: t\ndataset: {name: imagefolder, root: /nowhere, num_classes: 4, resolution: 16, val_size: 16}\n"
-        "space: {depth: [10, 16], widen_factor: [1, 2, 3], block: ['B(3,3)', 'B(3,1)']}\n"
-        "budget: {max_params: 600K}\n")
-    space = load_space(tmp_path / "s.yaml")
+def test_latency_fit_from_three_timed_trials_of_a_small_space_stays_finite(make_space):
+    # a real case (tests/search/test_warm_start.py's space, three copied trials): log params and log
+    # MACs are nearly collinear here, and an exact least-squares fit put coefficients of +-15,000
+    # along that sliver, so exp overflowed for the untimed candidates and the scores went NaN
+    space = load_space(make_space("t", dataset=exactly({"name": "imagefolder", "root": "/nowhere", "num_classes": 4,
+                                                        "resolution": 16, "val_size": 16}),
+                                  budget={"max_trials": None}, train=None, search=None, resources=None))
     sampler = EHVISampler(space, seed=0)
     timed = {"WRN-10-3-B(3,1)": 41.7, "WRN-10-1": 13.3, "WRN-10-1-B(3,1)": 12.6}
     study = optuna.create_study(directions=space.directions)

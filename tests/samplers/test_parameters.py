@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import optuna
 import pytest
 
+from tests.spaces import exactly, space_data
 from wrnsearch.record import Attr
 from wrnsearch.sampler_registry import NAMES as SAMPLERS
 from wrnsearch.samplers import CONSTRAINT_KEYS, infeasible_values, make_sampler, propose, search_distributions
-from wrnsearch.space import budget_violations, iter_specs, parse_space, space_cost
+from wrnsearch.space import budget_violations, iter_specs, space_cost, space_from_data
 from wrnsearch.spec import WRNSpec
 from wrnsearch.study import is_feasible
 
-SPACE = """\
-name: sampling
-dataset: {name: cifar10}
-space:
-  depth: [10, 16, 22, 28]
-  widen_factor: {low: 1, high: 8}
-  block: ["B(3,3)", "B(3,1,3)", "B(1,3)"]
-  dropout: [0.0, 0.3]
-budget:
-  max_params: 3M
-  max_macs: 600M
-search:
-  sampler: {sampler}
-  seed: 3
-  n_startup_trials: 4
-  population_size: 6
-"""
+# CIFAR-10's WRNs with a continuous width, some over the budget and some within it
+SAMPLING = space_data("sampling", dataset=exactly({"name": "cifar10"}),
+                      space=exactly({"depth": [10, 16, 22, 28], "widen_factor": {"low": 1, "high": 8},
+                                     "block": ["B(3,3)", "B(3,1,3)", "B(1,3)"], "dropout": [0.0, 0.3]}),
+                      budget=exactly({"max_params": "3M", "max_macs": "600M"}), train=None, resources=None)
+
+
+def _space(sampler: str):
+    return space_from_data(space_data("sampling", base=SAMPLING, search=exactly(
+        {"sampler": sampler, "seed": 3, "n_startup_trials": 4, "population_size": 6})))
 
 
 def _objective_values(spec: WRNSpec, cost) -> list[float]:
@@ -41,7 +33,7 @@ def _objective_values(spec: WRNSpec, cost) -> list[float]:
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_sampler_yields_valid_specs_and_records_infeasible(tmp_path, sampler):
-    space = parse_space(SPACE.replace("{sampler}", sampler), source="sampling.yaml")
+    space = _space(sampler)
     all_specs = set(iter_specs(space))
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     study = optuna.create_study(storage=storage, study_name="s", directions=space.directions,
@@ -75,7 +67,7 @@ def test_sampler_yields_valid_specs_and_records_infeasible(tmp_path, sampler):
 
 
 def test_the_space_has_both_kinds():
-    space = parse_space(SPACE.replace("{sampler}", "random"), source="s.yaml")
+    space = _space("random")
     costs = [space_cost(space, s) for s in iter_specs(space)]
     assert any(budget_violations(space, c) for c in costs) and any(not budget_violations(space, c) for c in costs)
 
@@ -84,7 +76,7 @@ def test_constraint_aware_sampler_learns_the_budget(tmp_path):
     """With the budget constraint, TPE proposes in-budget specs far more often than random does."""
     rates = {}
     for sampler in ("random", "tpe"):
-        space = parse_space(SPACE.replace("{sampler}", sampler), source="s.yaml")
+        space = _space(sampler)
         study = optuna.create_study(directions=space.directions, sampler=make_sampler(space))
         flags = []
         for _ in range(60):
@@ -100,7 +92,7 @@ def test_constraint_aware_sampler_learns_the_budget(tmp_path):
 
 
 def test_stable_parameter_names():
-    space = parse_space(SPACE.replace("{sampler}", "tpe"), source="s.yaml")
+    space = _space("tpe")
     dists = search_distributions(space)
     # blocks of 3 convs realize only depth 22 here: a single value is no parameter
     assert set(dists) == {"block", "depth_l2", "widen_factor", "dropout"}
@@ -109,12 +101,8 @@ def test_stable_parameter_names():
 
 
 def test_grid_visits_every_architecture_once(tmp_path):
-    text = textwrap.dedent("""\
-        name: g
-        space: {depth: [10, 16], widen_factor: [1, 2, 4], block: ["B(3,3)", "B(3,1)"]}
-        search: {sampler: grid}
-        """)
-    space = parse_space(text, source="g.yaml")
+    space = space_from_data(space_data("g", dataset=None, space={"widen_factor": [1, 2, 4]}, budget=None, train=None,
+                                       search=exactly({"sampler": "grid"}), resources=None))
     study = optuna.create_study(directions=space.directions, sampler=make_sampler(space))
     seen = []
     for _ in range(12):
@@ -123,16 +111,3 @@ def test_grid_visits_every_architecture_once(tmp_path):
         seen.append(p.spec)
         study.tell(trial, _objective_values(p.spec, p.cost))
     assert sorted(s.name for s in seen) == sorted(s.name for s in iter_specs(space))
-
-
-def test_grid_on_continuous_space_is_refused():
-    from wrnsearch.errors import SpaceError
-
-    text = "name: c\nspace: {depth: 16, widen_factor: 2, dropout: {low: 0.0, high: 0.5}}\nsearch: {sampler: grid}\n"
-    message = "c.yaml:3:10: search.sampler: grid needs a finite space, but space.dropout is a continuous range"
-    with pytest.raises(SpaceError, match=message):
-        parse_space(text, source="c.yaml")  # caught when the file loads
-    tpe = parse_space(text.replace("grid", "tpe"), source="c.yaml")
-    space = tpe.model_copy(update={"search": tpe.search.model_copy(update={"sampler": "grid"})})
-    with pytest.raises(SpaceError, match="needs a finite space, but space.dropout is a continuous range"):
-        make_sampler(space)  # and by the sampler factory itself

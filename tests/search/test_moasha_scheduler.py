@@ -6,30 +6,23 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from tests.spaces import exactly
 from wrnsearch.search import Rungs, RunOptions, run_search, rung_milestones
 from wrnsearch.spec import WRNSpec
 from wrnsearch.study import counts_as_trained, load_study
 
-SPACE = """\
-name: mo
-dataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 128, test_size: 64, val_size: 64}
-space:
-  depth: [10, 16, 22]
-  widen_factor: [1, 2, 3]
-  block: ["B(3,3)", "B(3,1)"]
-budget: {max_trials: 9, max_params: 1.2M}
-train: {epochs: 4, batch_size: 64}
-search:
-  {sampler: random, seed: 3, max_concurrent: 1, scheduler: moasha, asha: {grace_period: 0.25, reduction_factor: 2}}
-resources: {cpus_per_trial: 1}
-"""
+# 18 architectures, 3 of them over 1.2M parameters, trained one at a time under MO-ASHA from a
+# quarter of the 4 epochs
+MO = dict(dataset={"train_size": 128}, space={"depth": [10, 16, 22]}, budget={"max_trials": 9, "max_params": "1.2M"},
+          train={"epochs": 4, "lr": None},
+          search=exactly({"sampler": "random", "seed": 3, "max_concurrent": 1, "scheduler": "moasha",
+                          "asha": {"grace_period": 0.25, "reduction_factor": 2}}))
 
 
-def test_moasha_under_ray_tune_decides_as_the_pure_rungs(tmp_path, local_ray):
+def test_moasha_under_ray_tune_decides_as_the_pure_rungs(tmp_path, make_space, local_ray):
     from tests.trainables import scripted_error, scripted_latency_ms, scripted_mo_trial
 
-    space = tmp_path / "mo.yaml"
-    space.write_text(SPACE)
+    space = make_space("mo", **MO)
     result = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2), trainable=scripted_mo_trial)
     study = load_study(result.run_dir)
     trained = sorted((t for t in study.get_trials(deepcopy=False) if counts_as_trained(t)), key=lambda t: t.number)

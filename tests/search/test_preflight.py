@@ -16,20 +16,12 @@ import pytest
 
 from tests.conftest import REPO
 from tests.procs import wrnsearch_exe
+from tests.spaces import exactly, write_space
 from wrnsearch.plan import Node, TrialRequest, gpu_plan, hosting_problem, trials_at_once
 from wrnsearch.study import Outcome, load_study, outcome_of
 
 pytestmark = pytest.mark.slow
 
-SPACE = """\
-name: {name}
-dataset: {{name: synthetic, num_classes: 4, resolution: 16, train_size: 256, test_size: 64, val_size: 64}}
-space: {{depth: [10, 16], widen_factor: [1, 2], block: ["B(3,3)", "B(3,1)"]}}
-budget: {{max_trials: {trials}}}
-train: {{epochs: 1, batch_size: 64}}
-search: {{sampler: random, seed: 0, max_concurrent: {concurrent}}}
-resources: {{cpus_per_trial: {cpus}, gpus_per_trial: {gpus}}}
-"""
 
 # A search in a process of its own, on a Ray that declares GPUs (this machine has none): every event
 # as a JSON line on stdout, as --quiet prints them.
@@ -47,9 +39,11 @@ run_search(sys.argv[1], RunOptions(runs_dir=Path(sys.argv[2]), measure_alone=Fal
 
 
 def _space(tmp_path: Path, name: str, *, trials: int, concurrent: int, cpus: float, gpus: float) -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(SPACE.format(name=name, trials=trials, concurrent=concurrent, cpus=cpus, gpus=gpus))
-    return path
+    """8 architectures, one epoch each, asking for ``cpus`` and ``gpus`` a trial."""
+    return write_space(tmp_path, name, space={"widen_factor": [1, 2]}, train={"epochs": 1, "lr": None},
+                       budget={"max_trials": trials, "max_params": None},
+                       search=exactly({"sampler": "random", "seed": 0, "max_concurrent": concurrent}),
+                       resources={"cpus_per_trial": cpus, "gpus_per_trial": gpus})
 
 
 def _declared_gpu_search(tmp_path: Path, space: Path, declared_gpus: int) -> tuple[subprocess.CompletedProcess, list]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.raynodes import RAY, LocalHead
+from tests.spaces import exactly
 from wrnsearch.search import current_node, explain_cluster_error
 
 
@@ -41,7 +42,7 @@ def test_current_node_names_this_host():
 
 
 
-def test_a_local_run_starts_its_own_ray_beside_a_ray_start_cluster(tmp_path):
+def test_a_local_run_starts_its_own_ray_beside_a_ray_start_cluster(tmp_path, make_space):
     """`ray start` leaves its address in <tmp>/ray/ray_current_cluster, which a bare ray.init()
     joins (and then refuses num_cpus): a run without --address must start a Ray of its own."""
     if not RAY.exists():
@@ -54,10 +55,9 @@ def test_a_local_run_starts_its_own_ray_beside_a_ray_start_cluster(tmp_path):
         while not (Path(base) / "ray" / "ray_current_cluster").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert (Path(base) / "ray" / "ray_current_cluster").exists()
-        space = tmp_path / "beside.yaml"
-        space.write_text("name: beside\ndataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 128, "
-                         "test_size: 32, val_size: 32}\nspace: {architecture: [WRN-10-1]}\nbudget: {max_trials: 1}\n"
-                         "train: {epochs: 1, batch_size: 32}\n")
+        space = make_space("beside", dataset={"train_size": 128, "test_size": 32, "val_size": 32},
+                           space=exactly({"architecture": ["WRN-10-1"]}), budget=exactly({"max_trials": 1}),
+                           train=exactly({"epochs": 1, "batch_size": 32}), search=None, resources=None)
         proc = subprocess.run([str(Path(sys.executable).with_name("wrnsearch")), "run", str(space), "--runs-dir",
                                str(tmp_path / "runs"), "--quiet"], env={**head.env, "RAY_TMPDIR": base},
                               capture_output=True, text=True, timeout=300)

@@ -14,30 +14,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.spaces import exactly, write_space
 from wrnsearch.errors import DataError, DeviceError, RunError
 from wrnsearch.record import Attr, Status
 from wrnsearch.search import RunOptions, check_data_on_nodes, data_problem, failed_record, run_search, wrn_trainable
 from wrnsearch.study import Outcome, count_outcomes, counts_as_trained, load_study
 
-SPACE = """\
-name: {name}
-dataset: {dataset}
-space:
-  depth: [10, 16]
-  widen_factor: [1, 2]
-  block: ["B(3,3)", "B(3,1)"]
-budget: {{max_trials: {max_trials}}}
-train: {{epochs: 2, batch_size: 64, lr: 0.05}}
-search: {{sampler: random, seed: 0, max_concurrent: {concurrent}}}
-resources: {{cpus_per_trial: 1}}
-"""
-SYNTHETIC = "{name: synthetic, num_classes: 4, resolution: 16, train_size: 128, test_size: 32, val_size: 32}"
+SYNTHETIC = {"train_size": 128, "test_size": 32, "val_size": 32}  # the base's generated images, fewer
 
 
-def _space(tmp_path: Path, name: str, dataset: str = SYNTHETIC, max_trials: int = 4, concurrent: int = 1) -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(SPACE.format(name=name, dataset=dataset, max_trials=max_trials, concurrent=concurrent))
-    return path
+def _space(tmp_path: Path, name: str, dataset: dict | None = None, max_trials: int = 4, concurrent: int = 1) -> Path:
+    """8 architectures trained one at a time (or ``concurrent`` at a time), on ``dataset`` if given."""
+    return write_space(tmp_path, name, dataset=exactly(dataset) if dataset else SYNTHETIC,
+                       space={"widen_factor": [1, 2]}, budget={"max_trials": max_trials, "max_params": None},
+                       search=exactly({"sampler": "random", "seed": 0, "max_concurrent": concurrent}))
 
 
 @pytest.mark.parametrize("error, epochs, status", [
@@ -64,7 +54,7 @@ def test_three_setup_failures_in_a_row_stop_the_search_without_using_its_budget(
     when the data vanish after it): three trials fail alike, the search stops with one line."""
     empty = tmp_path / "empty"
     empty.mkdir()
-    dataset = f"{{name: cifar10, root: {empty}, download: false, val_size: 100}}"
+    dataset = {"name": "cifar10", "root": str(empty), "download": False, "val_size": 100}
     space = _space(tmp_path, "broken", dataset=dataset, max_trials=8)
     events = []
     with pytest.raises(RunError) as raised:

@@ -10,17 +10,14 @@ import pydantic
 import pytest
 import ray
 
+from tests.spaces import exactly, space_text
 from wrnsearch.search import TrialContext
 from wrnsearch.space import parse_space
 
-SPACE = """\
-name: ctx
-dataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 64, test_size: 32, val_size: 16}
-space: {depth: 10, widen_factor: 1}
-train: {epochs: 3, batch_size: 16}
-budget: {trial_time: 90s}
-resources: {cpus_per_trial: 2, memory_per_trial: 3GiB}
-"""
+SPACE = space_text("ctx", dataset={"train_size": 64, "test_size": 32, "val_size": 16},
+                   space=exactly({"depth": 10, "widen_factor": 1}), train=exactly({"epochs": 3, "batch_size": 16}),
+                   budget=exactly({"trial_time": "90s"}), search=None,
+                   resources={"cpus_per_trial": 2, "memory_per_trial": "3GiB"})
 
 
 def _context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TrialContext:

@@ -16,24 +16,13 @@ import numpy as np
 import optuna
 import pytest
 
+from tests.spaces import exactly, write_space
 from wrnsearch.errors import RunError
 from wrnsearch.search import RunOptions, run_search
 from wrnsearch.space import load_space
 from wrnsearch.study import Outcome, counts_as_trained, has_full_result, load_study, outcome_of
 
-SPACE = """\
-name: {name}
-dataset: {{name: imagefolder, root: "{root}", num_classes: 4, resolution: 16, val_size: 16}}
-space:
-  depth: [10, 16]
-  widen_factor: {widths}
-  block: ["B(3,3)", "B(3,1)"]
-budget: {{max_trials: {max_trials}, max_params: 600K}}
-train: {{epochs: 1, batch_size: 32, lr: 0.05}}
-search: {{sampler: random, seed: {seed}, max_concurrent: 2, enqueue: {enqueue}}}
-resources: {{cpus_per_trial: 1, gpus_per_trial: 0}}  # the CPU everywhere: device names the test can know
-"""
-FIRST_ENQUEUE = '["WRN-10-3-B(3,1)", "WRN-10-1"]'  # k = 3 is outside the second run's space
+FIRST_ENQUEUE = ["WRN-10-3-B(3,1)", "WRN-10-1"]  # k = 3 is outside the second run's space
 
 
 def _write_images(root: Path) -> None:
@@ -50,10 +39,14 @@ def _write_images(root: Path) -> None:
                 Image.fromarray(pixels).save(folder / f"{i}.png")
 
 
-def _space(path: Path, name: str, root: Path, *, widths="[1, 2, 3]", max_trials=3, enqueue="[]", seed=1) -> Path:
-    path.write_text(SPACE.format(name=name, root=root, widths=widths, max_trials=max_trials, enqueue=enqueue,
-                                 seed=seed))
-    return path
+def _space(directory: Path, name: str, root: Path, *, widths=(1, 2, 3), max_trials=3, enqueue=(), seed=1) -> Path:
+    """``name``.yaml in ``directory``: a search of the image folder at ``root``, one epoch a trial, on
+    the CPU everywhere (device names the test can know)."""
+    data = {"name": "imagefolder", "root": str(root), "num_classes": 4, "resolution": 16, "val_size": 16}
+    search = {"sampler": "random", "seed": seed, "max_concurrent": 2, "enqueue": list(enqueue)}
+    return write_space(directory, name, dataset=exactly(data), space={"widen_factor": list(widths)},
+                       budget={"max_trials": max_trials}, train={"epochs": 1, "batch_size": 32}, search=exactly(search),
+                       resources={"gpus_per_trial": 0})
 
 
 def _study(run_dir: Path, name: str) -> optuna.Study:
@@ -66,7 +59,7 @@ def first(tmp_path_factory, local_ray):
     base = tmp_path_factory.mktemp("warm")
     root = base / "data"
     _write_images(root)
-    space = _space(base / "first.yaml", "first", root, enqueue=FIRST_ENQUEUE)
+    space = _space(base, "first", root, enqueue=FIRST_ENQUEUE)
     result = run_search(space, RunOptions(runs_dir=base / "runs", num_cpus=2, measure_alone=False))
     return result.run_dir, root
 
@@ -84,7 +77,7 @@ def test_a_warm_start_trains_nothing_twice(first, tmp_path, local_ray):
     # the same bytes somewhere else: the content, not the path, must match
     copy = tmp_path / "data-copy"
     shutil.copytree(root, copy)
-    space = _space(tmp_path / "second.yaml", "second", copy, widths="[1, 2]", max_trials=2, seed=2)
+    space = _space(tmp_path, "second", copy, widths=(1, 2), max_trials=2, seed=2)
     events = []
     options = RunOptions(runs_dir=tmp_path / "runs", num_cpus=2, measure_alone=False, warm_start=run1)
     result = run_search(space, options, on_event=lambda event, progress: events.append(event))
@@ -240,7 +233,7 @@ def test_another_data_content_split_or_recipe_is_refused(first, tmp_path, change
         source = tmp_path / "old-run"
         shutil.copytree(run1, source, ignore=shutil.ignore_patterns("checkpoints", "tune", ".lock"))
         _strip_content_hash(source)
-    space = _space(tmp_path / "w.yaml", "w", data, widths="[1, 2]")
+    space = _space(tmp_path, "w", data, widths=(1, 2))
     with pytest.raises(RunError) as e:
         run_search(space, RunOptions(runs_dir=tmp_path / "runs", warm_start=source, overrides=tuple(overrides)))
     assert message in str(e.value) and len(str(e.value).splitlines()) == 1, str(e.value)
@@ -251,7 +244,7 @@ def test_another_data_content_split_or_recipe_is_refused(first, tmp_path, change
 @pytest.mark.slow
 def test_the_cli_refuses_in_one_line_with_exit_code_2(first, tmp_path):
     run1, root = first
-    space = _space(tmp_path / "w.yaml", "w", root)
+    space = _space(tmp_path, "w", root)
     proc = subprocess.run([sys.executable, "-m", "wrnsearch", "run", str(space), "--runs-dir", str(tmp_path / "runs"),
                            "--warm-start", str(run1), "--set", "train.epochs=2", "-q"],
                           capture_output=True, text=True, timeout=300)

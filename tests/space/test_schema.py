@@ -7,7 +7,7 @@ import re
 import pytest
 
 from wrnsearch.errors import SpaceError
-from wrnsearch.space import load_space
+from wrnsearch.space import load_space, parse_space
 
 BASE = """\
 name: bad
@@ -166,3 +166,26 @@ def test_python_tag_is_never_executed(tmp_path):
     with pytest.raises(SpaceError):
         load_space(path)
     assert not marker.exists()
+
+
+# a space of the inference latency (tests/test_measure.py), its third objective misspelt below
+INFER = """\
+name: infer
+dataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 64, test_size: 32, val_size: 32}
+space: {architecture: [WRN-10-1]}
+objectives: [error, params, latency_infer_ms]
+train: {epochs: 1, batch_size: 32, lr: 0.05, infer_batch: 3}
+search: {sampler: random}
+"""
+
+
+def test_a_misspelt_objective_is_one_line_naming_the_choices(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(INFER.replace("latency_infer_ms]", "latency_inference_ms]"))
+    with pytest.raises(SpaceError) as info:
+        load_space(path)
+    (problem,) = info.value.problems
+    assert problem.startswith(f"{path}:4:29: objectives.2: 'latency_inference_ms' is not allowed")
+    assert "'latency_infer_ms'" in problem and "\n" not in problem
+    with pytest.raises(SpaceError, match="train.infer_batch"):
+        parse_space(INFER.replace("infer_batch: 3", "infer_batch: 0"), source="zero")

@@ -11,46 +11,23 @@ import subprocess
 import time
 import urllib.request
 from collections import Counter
-from pathlib import Path
 
 import optuna
 import pytest
 from click.testing import CliRunner
 
-from tests.pgserver import postgres_server
-from tests.procs import free_port, wrnsearch_exe
+from tests.pgserver import PG_PASSWORD
+from tests.procs import free_port, kill_group, wrnsearch_exe
+from tests.spaces import exactly
 from wrnsearch.cli import main
 from wrnsearch.errors import RunError
 from wrnsearch.study import _shared_fs as shared_fs
 from wrnsearch.study import counts_as_trained, display_url, load_study, storage_url, study_lock, without_password
 
-PASSWORD = "pw-7f3kq9z"  # distinctive: the test greps every file of the run for it
-
-SPACE = """\
-name: {name}
-dataset: {{name: synthetic, num_classes: 4, resolution: 16, train_size: 128, test_size: 32, val_size: 32}}
-space:
-  depth: [10]
-  widen_factor: [1, 2]
-  block: ["B(3,3)", "B(3,1)"]
-budget: {{max_trials: {max_trials}, max_params: 600K}}
-train: {{epochs: {epochs}, batch_size: 64, lr: 0.05}}
-search: {{sampler: random, seed: 3, max_concurrent: 1}}
-resources: {{cpus_per_trial: 1}}
-"""
-
-
-def write_space(tmp_path: Path, name: str, max_trials: int = 3, epochs: int = 1) -> Path:
-    p = tmp_path / f"{name}.yaml"
-    p.write_text(SPACE.format(name=name, max_trials=max_trials, epochs=epochs))
-    return p
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+# 4 architectures, trained one at a time for one epoch on 128 images
+SMALL = dict(dataset={"train_size": 128, "test_size": 32, "val_size": 32},
+             space={"depth": [10], "widen_factor": [1, 2]}, budget={"max_trials": 3}, train={"epochs": 1},
+             search=exactly({"sampler": "random", "seed": 3, "max_concurrent": 1}))
 
 
 # --------------------------------------------------------------------------------------------
@@ -58,7 +35,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def test_passwords_are_hidden_and_dropped():
-    url = f"postgresql+psycopg2://wrn:{PASSWORD}@db.internal:5432/wrn?sslmode=require"
+    url = f"postgresql+psycopg2://wrn:{PG_PASSWORD}@db.internal:5432/wrn?sslmode=require"
     assert display_url(url) == "postgresql+psycopg2://wrn:***@db.internal:5432/wrn?sslmode=require"
     assert without_password(url) == "postgresql+psycopg2://wrn@db.internal:5432/wrn?sslmode=require"
     for plain in ("postgresql://wrn@db/wrn", "sqlite:////runs/q/study.db", "journal:////runs/q/study.journal"):
@@ -83,11 +60,12 @@ def test_a_network_mount_gets_the_journal_and_refuses_sqlite(tmp_path, monkeypat
     assert "leave out --storage" in message and "study.journal" in message and "postgresql://" in message
 
 
-def test_sqlite_on_a_declared_shared_directory_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+def test_sqlite_on_a_declared_shared_directory_is_refused_before_anything_is_written(tmp_path, make_space,
+                                                                                      monkeypatch):
     shared = tmp_path / "shared"
     shared.mkdir()
     monkeypatch.setenv(shared_fs.SHARED_FS_ENV, str(shared))
-    space = write_space(tmp_path, "nfs")
+    space = make_space("nfs", **SMALL)
     result = CliRunner().invoke(main, ["run", str(space), "--runs-dir", str(shared / "runs"), "--quiet",
                                        "--storage", f"sqlite:///{shared}/study.db"])
     assert result.exit_code == 2
@@ -110,14 +88,14 @@ def test_sqlite_on_a_declared_shared_directory_is_refused_before_anything_is_wri
 # The journal file: the default on a network filesystem
 
 
-def test_journal_study_on_a_shared_directory_runs_resumes_and_reads(tmp_path, monkeypatch, local_ray):
+def test_journal_study_on_a_shared_directory_runs_resumes_and_reads(tmp_path, make_space, monkeypatch, local_ray):
     from tests.trainables import scripted_wrn_trial
     from wrnsearch.search import RunOptions, run_search
 
     shared = tmp_path / "shared"
     shared.mkdir()
     monkeypatch.setenv(shared_fs.SHARED_FS_ENV, str(shared))
-    space = write_space(tmp_path, "jr", max_trials=2, epochs=2)
+    space = make_space("jr", **{**SMALL, "budget": {"max_trials": 2}, "train": {"epochs": 2}})
     options = RunOptions(runs_dir=shared / "runs", num_cpus=2, measure_alone=False)
     first = run_search(space, options, trainable=scripted_wrn_trial)
     run_dir = shared / "runs" / "jr"
@@ -168,20 +146,12 @@ def _dashboard_studies(args: list[str], env: dict[str, str] | None = None) -> di
                 found[s["study_name"]] = len(json.loads(r.read())["trials"])
         return found
     finally:
-        _kill_group(proc)
+        kill_group(proc)
         proc.communicate(timeout=30)
 
 
 # --------------------------------------------------------------------------------------------
-# A real PostgreSQL server
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    """A PostgreSQL server of this module's own (tests/pgserver.py):
-    ``postgresql://wrn:PASSWORD@127.0.0.1:PORT/wrn``."""
-    with postgres_server(PASSWORD) as url:
-        yield url
+# A real PostgreSQL server (a database of the test's own on this process's server, tests/conftest.py)
 
 
 def test_a_study_file_named_by_two_run_directories_has_one_driver(tmp_path):
@@ -208,20 +178,20 @@ def test_a_study_lock_on_the_server_refuses_a_second_holder(postgres):
         message = str(e.value)
         assert "study 'locked'" in message and "in use by another wrnsearch driver" in message
         assert f"(wrnsearch {socket.gethostname()} pid {os.getpid()})"[:40] in message  # who holds it
-        assert PASSWORD not in message and "wrn:***@127.0.0.1" in message
+        assert PG_PASSWORD not in message and "wrn:***@127.0.0.1" in message
         with study_lock(postgres, "another"):  # another study of the same database is free
             pass
     with study_lock(postgres, "locked"):  # released when its holder left
         pass
 
 
-def test_postgres_study_through_run_kill_resume_and_readers(tmp_path, monkeypatch, postgres):
+def test_postgres_study_through_run_kill_resume_and_readers(tmp_path, make_space, monkeypatch, postgres):
     """The driver on a PostgreSQL study killed mid-search, a second driver of the study (another run
     directory, as on another host) refused while the first runs, the search resumed from the run
     directory alone (the password from PGPASSWORD), then pareto, report and dashboard on the server."""
     exe = wrnsearch_exe()
     monkeypatch.delenv("PGPASSWORD", raising=False)
-    space = write_space(tmp_path, "pg", max_trials=2, epochs=1)
+    space = make_space("pg", **{**SMALL, "budget": {"max_trials": 2}, "train": {"epochs": 1}})
     runs, elsewhere = tmp_path / "runs", tmp_path / "other-host"
     run_dir = runs / "pg"
     env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
@@ -248,7 +218,7 @@ def test_postgres_study_through_run_kill_resume_and_readers(tmp_path, monkeypatc
         os.kill(driver.pid, signal.SIGKILL)
         out, err = driver.communicate(timeout=60)
     finally:
-        _kill_group(driver)
+        kill_group(driver)
     outputs += [out, err, second.stdout, second.stderr]
     assert second.returncode == 2, second.stderr[-2000:]
     assert "study 'pg'" in second.stderr and "in use by another wrnsearch driver" in second.stderr
@@ -259,7 +229,7 @@ def test_postgres_study_through_run_kill_resume_and_readers(tmp_path, monkeypatc
     saved = (run_dir / "space.yaml").read_text()
     assert f"storage: {without_password(postgres)}" in saved  # where the study is, not its password
     resumed = subprocess.run([exe, "resume", str(run_dir), "--quiet"], capture_output=True, text=True, timeout=600,
-                             env={**env, "PGPASSWORD": PASSWORD}, start_new_session=True)
+                             env={**env, "PGPASSWORD": PG_PASSWORD}, start_new_session=True)
     outputs += [resumed.stdout, resumed.stderr]
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     study = load_study(storage=postgres, study_name="pg")
@@ -284,11 +254,11 @@ def test_postgres_study_through_run_kill_resume_and_readers(tmp_path, monkeypatc
     # a reader of the run directory alone: the saved URL, with the password from PGPASSWORD or nowhere
     with pytest.raises(RunError, match="no password supplied.*set PGPASSWORD"):
         load_study(run_dir)
-    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    monkeypatch.setenv("PGPASSWORD", PG_PASSWORD)
     assert len(load_study(run_dir).trials) == len(trials)
 
     files = [p for d in (run_dir, elsewhere) if d.exists() for p in d.rglob("*") if p.is_file()]
     assert len(files) > 5 and run_dir / "space.yaml" in files
-    leaked = [str(p) for p in files if PASSWORD.encode() in p.read_bytes()]
+    leaked = [str(p) for p in files if PG_PASSWORD.encode() in p.read_bytes()]
     assert not leaked, leaked
-    assert not [o for o in outputs if PASSWORD in o]
+    assert not [o for o in outputs if PG_PASSWORD in o]

@@ -10,20 +10,22 @@ import subprocess
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.conftest import CIFAR_ARCHIVE
 
+from tests.conftest import CIFAR_ARCHIVE
+from tests.spaces import exactly, space_data
 from wrnsearch.data import load_splits, make_splits, synthetic_dataset
 from wrnsearch.record import TrialRecord
-from wrnsearch.space import parse_space
+from wrnsearch.space import space_from_data
 from wrnsearch.spec import parse_name
 from wrnsearch.train import Augmenter, load_checkpoint, lr_milestones, train_trial
 
-SYNTHETIC = "{name: synthetic, num_classes: 4, resolution: 16, train_size: %d, test_size: 64, val_size: 64}"
 
-
-def _space(lr: str = "0.05", dataset: str = SYNTHETIC % 448):
-    return parse_space(f"name: t\ndataset: {dataset}\nspace: {{architecture: [WRN-10-1]}}\n"
-                       f"train: {{epochs: 3, batch_size: 32, lr: {lr}}}\n", source="t")
+def _space(lr: float = 0.05, train_size: int = 448, **train):
+    """One architecture's 3-epoch recipe on generated images (what the trainer reads: the train and
+    dataset sections), with ``train`` overriding the recipe's keys."""
+    return space_from_data(space_data("t", dataset={"train_size": train_size},
+                                      space=exactly({"architecture": ["WRN-10-1"]}),
+                                      train={"epochs": 3, "batch_size": 32, "lr": lr, **train}))
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +113,7 @@ def test_checkpoints_of_other_settings_are_refused_not_resumed(synthetic, tmp_pa
 
 
 def test_time_limit_truncates_cleanly(tmp_path):
-    s = _space(dataset=SYNTHETIC % 4000)
+    s = _space(train_size=4000)
     splits = load_splits(s.dataset)
     record = train_trial(parse_name("WRN-10-1", num_classes=4), s.train, splits, device="cpu", time_limit_s=0.5,
                          measure=False)
@@ -122,7 +124,7 @@ def test_time_limit_truncates_cleanly(tmp_path):
 
 def test_nan_loss_is_diverged(synthetic):
     s, splits = synthetic
-    hot = _space(lr="1.0e+6").train
+    hot = _space(lr=1.0e6).train
     record = train_trial(parse_name("WRN-10-1", num_classes=4), hot, splits, device="cpu", measure=False)
     assert record.status == "diverged" and "loss became" in record.reason
     assert record.val_error is None
@@ -168,8 +170,9 @@ def test_meanstd_normalization():
                     reason=f"the real CIFAR-10 copy is absent ({CIFAR_ARCHIVE}); set WRNSEARCH_CIFAR_ARCHIVE")
 def test_real_cifar10_slice_learns(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("WRNSEARCH_CACHE", str(tmp_path_factory.getbasetemp() / "cifar-cache"))
-    s = parse_space("name: r\ndataset: {name: cifar10, val_size: 500, train_subset: 2000, test_subset: 500}\n"
-                    "space: {architecture: [WRN-10-2]}\ntrain: {epochs: 2, batch_size: 64, lr: 0.05}\n", source="r")
+    s = space_from_data(space_data("r", dataset=exactly({"name": "cifar10", "val_size": 500, "train_subset": 2000,
+                                                         "test_subset": 500}),
+                                   space=exactly({"architecture": ["WRN-10-2"]}), train={"epochs": 2}))
     splits = load_splits(s.dataset, CIFAR_ARCHIVE.parent)
     assert splits.record["train"] == 2000 and splits.num_classes == 10
     record = train_trial(parse_name("WRN-10-2"), s.train, splits, device="cpu", measure=False)
@@ -238,11 +241,9 @@ def test_fast_path_settings_resolve_per_device():
     measured = cpu_bf16_speedup() >= BF16_FASTER  # auto on a CPU: as a step measured here
     assert fast_path(auto, torch.device("cpu")) == (measured, measured, False)
     assert fast_path(auto, torch.device("cuda")) == (True, True, False)
-    forced = parse_space("name: t\ndataset: {name: synthetic}\nspace: {architecture: [WRN-10-1]}\n"
-                         "train: {amp: true, channels_last: true, compile: true}\n", source="t").train
+    forced = _space(amp=True, channels_last=True, compile=True).train
     assert fast_path(forced, torch.device("cpu")) == (True, True, True)
-    off = parse_space("name: t\ndataset: {name: synthetic}\nspace: {architecture: [WRN-10-1]}\n"
-                      "train: {amp: false, channels_last: false}\n", source="t").train
+    off = _space(amp=False, channels_last=False).train
     assert fast_path(off, torch.device("cuda")) == (False, False, False)
 
 
@@ -292,10 +293,7 @@ def test_trial_on_the_fast_path_learns_and_resumes(tmp_path, monkeypatch):
     torch.compile runs dynamo and AOT autograd for real; only the backend is swapped for
     ``aot_eager`` (inductor's C++ code generation costs a minute on two cores and is PyTorch's own).
     """
-    s = parse_space("name: t\ndataset: {name: synthetic, num_classes: 4, resolution: 16, train_size: 448, "
-                    "test_size: 64, "
-                    "val_size: 64}\nspace: {architecture: [WRN-10-1]}\ntrain: {epochs: 3, batch_size: 32, lr: 0.05, "
-                    "amp: true, channels_last: true, compile: true}\n", source="t")
+    s = _space(amp=True, channels_last=True, compile=True)
     splits = load_splits(s.dataset)
     real_compile = torch.compile
     compiled = []
