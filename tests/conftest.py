@@ -1,6 +1,7 @@
-"""Shared fixtures: small random specs, the real CIFAR-10 copy when present, a space factory, and
+"""Shared fixtures: small random specs, the real CIFAR-10 copy when present, the space factory, and
 what is expensive to set up, made once per test process (pytest-xdist worker) for every test that
-only reads it: a local Ray, a PostgreSQL server, a Chromium."""
+needs it: a local Ray, a finished search (quick_run), a PostgreSQL server, a Chromium, an empty
+MLflow store."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.spaces import space_data
+from tests.spaces import space_data, write_space
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("WRNSEARCH_CHROMIUM", "/usr/bin/chromium"))  # Debian's chromium package
@@ -51,6 +52,17 @@ def pytest_configure(config):
         os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """The modules of slow tests (marked slow, or the reliability suite's) first, every module's
+    tests kept together and in their order (module fixtures are made once): pytest-xdist's
+    worksteal gives each worker a run of the list and steals from its end, so the short tests
+    fill in last instead of a long one starting while the other worker has nothing left."""
+    slow = {item.path for item in items
+            if item.get_closest_marker("slow") or item.get_closest_marker("reliability")}
+    items.sort(key=lambda item: item.path not in slow)  # stable: the order within each part is kept
+
+
 def pytest_addoption(parser):
     parser.addoption("--reliability-report", metavar="PATH", default=None,
                      help="Write the reliability suite's figures (faults injected and survived, bad inputs) to PATH.")
@@ -75,7 +87,6 @@ def local_ray():
 def make_space(tmp_path):
     """The space factory (tests/spaces.py) writing into the test's directory:
     ``make_space(name="q", budget={"max_trials": 3})`` is the path of ``q.yaml``."""
-    from tests.spaces import write_space
 
     def make(name: str = "s", **sections):
         return write_space(tmp_path, name, **sections)
@@ -167,7 +178,6 @@ QUICK_SPACE = space_data("quick", dataset={"test_size": 300},
 def quick_run(tmp_path_factory, local_ray) -> FinishedRun:
     """A finished real search (real Ray, real SQLite, the real trainer), made once per test process
     for every test that reads one; a test that writes to it works on ``quick_run.copy_to(...)``."""
-    from tests.spaces import write_space
     from wrnsearch.search import RunOptions, run_search
 
     base = tmp_path_factory.mktemp("quick")

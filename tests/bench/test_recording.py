@@ -28,6 +28,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_record_a_table_resume_it_and_refuse_another_cpu(tmp_path, make_space, local_ray):
     space = make_space("tinyrec", base=TINYREC)
     out, run_dir = tmp_path / "table.json", tmp_path / "rec"

@@ -190,6 +190,7 @@ def client_env(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.mark.slow
 def test_a_job_ships_the_checkout_runs_and_logs(ray_head, client_env, tmp_path):
     address = ray_head.address
     sub = build_submission(QUICKSTART, SubmitOptions(runs_dir=str(tmp_path / "runs"), working_dir=REPO, pip=False),
@@ -215,6 +216,7 @@ def test_a_job_ships_the_checkout_runs_and_logs(ray_head, client_env, tmp_path):
     assert job_status(job_id, address).terminal
 
 
+@pytest.mark.slow
 def test_follow_stop_and_time_out(ray_head, client_env):
     address = ray_head.address
     ticking = "import time\nfor i in range(3): print('tick', i, flush=True)\ntime.sleep(120)"
@@ -234,6 +236,7 @@ def test_follow_stop_and_time_out(ray_head, client_env):
     assert stop_job(job_id, address) is False  # already stopped
 
 
+@pytest.mark.slow
 def test_submit_search_submits_wrnsearch_run(ray_head, client_env, tmp_path):
     """The real entrypoint reaches the cluster as built; the search itself is stopped at once."""
     address = ray_head.address
@@ -250,6 +253,7 @@ def test_submit_search_submits_wrnsearch_run(ray_head, client_env, tmp_path):
         wait_for_job(job_id, address, timeout_s=60, poll_s=0.5)
 
 
+@pytest.mark.slow
 def test_an_unknown_job_is_one_clear_line(ray_head, client_env):
     with pytest.raises(RunError, match="there is no job 'raysubmit_nope'"):
         job_status("raysubmit_nope", ray_head.address)
@@ -269,6 +273,7 @@ except RunError as e:
 """
 
 
+@pytest.mark.slow
 def test_token_authentication(tmp_path):
     """Ray 2.60 token auth: the right token passes, a wrong or missing one is one clear line.
 

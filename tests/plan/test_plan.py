@@ -98,6 +98,7 @@ def test_plan_forecasts_every_feasible_architecture_and_the_search(tmp_path, mak
     assert table.exit_code == 0 and "plan: on cpu (" in table.output and "6 trials in about" in table.output
 
 
+@pytest.mark.slow
 def test_a_machine_without_the_spaces_gpu_is_told_and_plans_for_its_cpu(tmp_path, make_space, monkeypatch):
     monkeypatch.setenv("WRNSEARCH_CACHE", str(tmp_path / "cache"))
     path = make_space("gpu", base=TINY, resources={"cpus_per_trial": 64, "gpus_per_trial": 1})

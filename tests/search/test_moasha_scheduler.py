@@ -19,6 +19,7 @@ MO = dict(dataset={"train_size": 128}, space={"depth": [10, 16, 22]}, budget={"m
                           "asha": {"grace_period": 0.25, "reduction_factor": 2}}))
 
 
+@pytest.mark.slow
 def test_moasha_under_ray_tune_decides_as_the_pure_rungs(tmp_path, make_space, local_ray):
     from tests.trainables import scripted_error, scripted_latency_ms, scripted_mo_trial
 

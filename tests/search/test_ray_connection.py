@@ -42,6 +42,7 @@ def test_current_node_names_this_host():
 
 
 
+@pytest.mark.slow
 def test_a_local_run_starts_its_own_ray_beside_a_ray_start_cluster(tmp_path, make_space):
     """`ray start` leaves its address in <tmp>/ray/ray_current_cluster, which a bare ray.init()
     joins (and then refuses num_cpus): a run without --address must start a Ray of its own."""

@@ -88,6 +88,7 @@ def test_sqlite_on_a_declared_shared_directory_is_refused_before_anything_is_wri
 # The journal file: the default on a network filesystem
 
 
+@pytest.mark.slow
 def test_journal_study_on_a_shared_directory_runs_resumes_and_reads(tmp_path, make_space, monkeypatch, local_ray):
     from tests.trainables import scripted_wrn_trial
     from wrnsearch.search import RunOptions, run_search
@@ -185,6 +186,7 @@ def test_a_study_lock_on_the_server_refuses_a_second_holder(postgres):
         pass
 
 
+@pytest.mark.slow
 def test_postgres_study_through_run_kill_resume_and_readers(tmp_path, make_space, monkeypatch, postgres):
     """The driver on a PostgreSQL study killed mid-search, a second driver of the study (another run
     directory, as on another host) refused while the first runs, the search resumed from the run

@@ -168,6 +168,7 @@ def test_meanstd_normalization():
 
 @pytest.mark.skipif(not CIFAR_ARCHIVE.exists(),
                     reason=f"the real CIFAR-10 copy is absent ({CIFAR_ARCHIVE}); set WRNSEARCH_CIFAR_ARCHIVE")
+@pytest.mark.slow
 def test_real_cifar10_slice_learns(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("WRNSEARCH_CACHE", str(tmp_path_factory.getbasetemp() / "cifar-cache"))
     s = space_from_data(space_data("r", dataset=exactly({"name": "cifar10", "val_size": 500, "train_subset": 2000,
