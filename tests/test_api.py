@@ -12,7 +12,15 @@ import textwrap
 
 import pytest
 
+from tests.spaces import exactly, space_data
+
 pytestmark = pytest.mark.slow
+# the factory's small space on two classes of image folders, four architectures, three trials
+SPACE = space_data("notebook", dataset=exactly({"name": "imagefolder", "num_classes": 2, "resolution": 16,
+                                                "val_size": 16}),
+                   space={"depth": [10], "widen_factor": [1, 2]}, budget=exactly({"max_trials": 3}),
+                   train={"batch_size": 16}, search=exactly({"sampler": "random", "seed": 0}),
+                   resources={"gpus_per_trial": 0})
 
 NOTEBOOK = textwrap.dedent('''
     import json, sys
@@ -33,22 +41,14 @@ NOTEBOOK = textwrap.dedent('''
                 pixels = rng.integers(0, 110, (16, 16, 3)) + 140 * label
                 Image.fromarray(pixels.astype("uint8")).save(folder / f"{i}.png")
 
-    space = {
-        "name": "notebook",
-        "dataset": {"name": "imagefolder", "root": str(root / "shapes"), "num_classes": 2, "resolution": 16,
-                    "val_size": 16},
-        "space": {"depth": [10], "widen_factor": [1, 2], "block": ["B(3,3)", "B(3,1)"]},
-        "budget": {"max_trials": 3},
-        "train": {"epochs": 2, "batch_size": 16},
-        "search": {"sampler": "random", "seed": 0},
-        "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0},
-    }
+    space = json.loads(sys.argv[2])  # a dict of a space file's sections, as a notebook writes one
+    space["dataset"]["root"] = str(root / "shapes")
     kinds = []
-    result = wrnsearch.run(space, runs_dir=root / "runs", overrides={"train.lr": 0.05},
+    result = wrnsearch.run(space, runs_dir=root / "runs", overrides={"train.lr": 0.1},
                            on_event=lambda event, progress: kinds.append(event.kind))
     frame = result.front_frame()
     again = wrnsearch.open_run(result.run_dir)
-    resumed = wrnsearch.run(space, runs_dir=root / "runs", overrides={"train.lr": 0.05})
+    resumed = wrnsearch.run(space, runs_dir=root / "runs", overrides={"train.lr": 0.1})
     plan = wrnsearch.plan(space, overrides=["train.epochs=1"])
     print(json.dumps({
         "run_dir": str(result.run_dir), "stop": result.stop_reason, "kinds": kinds,
@@ -63,8 +63,8 @@ NOTEBOOK = textwrap.dedent('''
 
 
 def test_a_notebook_runs_a_search_and_reads_its_front(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", NOTEBOOK, str(tmp_path)], capture_output=True, text=True,
-                          timeout=500, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-c", NOTEBOOK, str(tmp_path), json.dumps(SPACE)], capture_output=True,
+                          text=True, timeout=500, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     trained = [t for t in out["trials"] if t[1] == "COMPLETE"]
