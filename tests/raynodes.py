@@ -56,8 +56,6 @@ class LocalHead:
         self.token = auth_token
         self.temp_dir = temp_dir or tempfile.mkdtemp(prefix="rt", dir="/tmp")  # unix socket paths must stay short
         os.makedirs(self.temp_dir, exist_ok=True)
-        self.dashboard_port = free_port()
-        self.address = f"http://127.0.0.1:{self.dashboard_port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "RAY_API_SERVER", "RAY_AUTH"))}
         env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token" if auth_token else "disabled")
         if auth_token:
@@ -65,16 +63,25 @@ class LocalHead:
         # Jobs run `python` from the head's PATH: make it this interpreter, as an activated venv would.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         self.env = env
-        self.gcs_port = free_port()
         self.log = open(Path(self.temp_dir) / "ray-start.log", "w")
-        extra = ["--resources", resources] if resources else []
+        self._options = ["--num-cpus", str(num_cpus), *(["--resources", resources] if resources else [])]
+        self._start()
+
+    def _start(self) -> None:
+        """``ray start`` on ports free a moment ago (another process may take one first: wait_ready
+        then starts it again on others)."""
+        self.dashboard_port = free_port()
+        self.address = f"http://127.0.0.1:{self.dashboard_port}"
+        self.gcs_port = free_port()
+        self.log.flush()
+        self._log_from = self.log.tell()  # what this start writes, after an earlier start's
         self.process = subprocess.Popen(
-            [str(RAY), "start", "--head", "--block", "--num-cpus", str(num_cpus), "--node-ip-address", "127.0.0.1",
-             *extra, "--port", str(self.gcs_port), "--dashboard-host", "127.0.0.1",
+            [str(RAY), "start", "--head", "--block", *self._options, "--node-ip-address", "127.0.0.1",
+             "--port", str(self.gcs_port), "--dashboard-host", "127.0.0.1",
              "--dashboard-port", str(self.dashboard_port), "--ray-client-server-port", str(free_port()),
              "--dashboard-agent-listen-port", str(free_port()), "--temp-dir", self.temp_dir,
              "--include-dashboard", "true", "--disable-usage-stats"],
-            env=env, cwd=self.temp_dir, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=self.env, cwd=self.temp_dir, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
     def wait_ready(self, timeout_s: float = 120) -> None:
@@ -82,8 +89,18 @@ class LocalHead:
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         deadline = time.monotonic() + timeout_s
+        restarts = 2
         while True:
             if self.process.poll() is not None:
+                self.log.flush()
+                said = (Path(self.temp_dir) / "ray-start.log").read_text()[self._log_from:]
+                if restarts and ("address already in use" in said or "already occupied" in said):
+                    restarts -= 1  # a port taken between free_port() and ray start: again on other ports
+                    for pid in processes_of(self.process.pid, self.temp_dir) & set(process_table()):
+                        os.kill(pid, signal.SIGKILL)
+                    self._start()
+                    request = urllib.request.Request(f"{self.address}/api/version", headers=request.headers)
+                    continue
                 raise RuntimeError(f"ray start exited {self.process.returncode}: {self._log_tail()}")
             try:
                 with urllib.request.urlopen(request, timeout=2) as response:
