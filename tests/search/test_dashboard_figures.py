@@ -16,7 +16,6 @@ import plotly.io
 import pytest
 from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.procs import free_port, wrnsearch_exe
 from tests.spaces import write_space
 from tests.studies import load
@@ -97,10 +96,9 @@ def test_trials_leave_their_progress_and_ray_its_messages_in_the_run_directory(d
 
 
 @pytest.mark.slow
-def test_the_dashboard_serves_and_chromium_draws_the_figures(dash_run):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium to run the browser tests")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install playwright")
+def test_the_dashboard_serves_and_chromium_draws_the_figures(dash_run, browser):
+    # the session's Chromium (conftest): a second sync_playwright in a worker that holds one fails
+    # ("Sync API inside the asyncio loop") whenever a page test ran first in the same worker
     run_dir, _ = dash_run
     port = free_port()
     dash = subprocess.Popen([wrnsearch_exe(), "dashboard", str(run_dir), "--port", str(port)],
@@ -122,22 +120,20 @@ def test_the_dashboard_serves_and_chromium_draws_the_figures(dash_run):
         study = load(run_dir, "dash")
         assert _curves(served[CURVES_ID]) == {t.number: [learning_curve(t)[e] for e in sorted(learning_curve(t))]
                                               for t in study.trials if counts_as_trained(t)}
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
-            problems: list[str] = []
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.goto(f"{base}/dashboard/studies/{sid}")
-            drawn = page.wait_for_function(
-                """ids => { const out = {};
-                    for (const id of ids) {
-                        const div = document.getElementById("user-defined-plot:" + id);
-                        if (!div || !div._fullLayout) return null;
-                        out[id] = {traces: div._fullData.length, title: div._fullLayout.title.text,
-                                   lines: div.querySelectorAll(".scatterlayer .trace").length};
-                    }
-                    return out; }""", arg=[CURVES_ID, FRONT_ID], timeout=60_000).json_value()
-            browser.close()
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        problems: list[str] = []
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(f"{base}/dashboard/studies/{sid}")
+        drawn = page.wait_for_function(
+            """ids => { const out = {};
+                for (const id of ids) {
+                    const div = document.getElementById("user-defined-plot:" + id);
+                    if (!div || !div._fullLayout) return null;
+                    out[id] = {traces: div._fullData.length, title: div._fullLayout.title.text,
+                               lines: div.querySelectorAll(".scatterlayer .trace").length};
+                }
+                return out; }""", arg=[CURVES_ID, FRONT_ID], timeout=60_000).json_value()
+        page.close()
     finally:
         os.killpg(dash.pid, signal.SIGKILL)
         dash.wait(timeout=30)
