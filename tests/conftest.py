@@ -52,17 +52,6 @@ def pytest_configure(config):
         os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config, items):
-    """The modules of slow tests (marked slow, or the reliability suite's) first, every module's
-    tests kept together and in their order (module fixtures are made once): pytest-xdist's
-    worksteal gives each worker a run of the list and steals from its end, so the short tests
-    fill in last instead of a long one starting while the other worker has nothing left."""
-    slow = {item.path for item in items
-            if item.get_closest_marker("slow") or item.get_closest_marker("reliability")}
-    items.sort(key=lambda item: item.path not in slow)  # stable: the order within each part is kept
-
-
 def pytest_addoption(parser):
     parser.addoption("--reliability-report", metavar="PATH", default=None,
                      help="Write the reliability suite's figures (faults injected and survived, bad inputs) to PATH.")
