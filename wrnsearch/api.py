@@ -104,13 +104,12 @@ def run(space: SpaceLike, *, name: str | None = None, runs_dir: str | os.PathLik
     """
     if not isinstance(space, (str, os.PathLike, Mapping, Space)):
         raise TypeError(f"space: a space file, a mapping of its sections or a Space, not {type(space).__name__}")
-    spec: str | Path | Space = (space if isinstance(space, Space) else
-                                as_space(space, source="<space given to wrnsearch.run>")
-                                if isinstance(space, Mapping) else Path(space))
+    if isinstance(space, Mapping):  # validated here, so that its errors say where it came from
+        space = as_space(space, source="<space given to wrnsearch.run>")
     options = RunOptions(name=name, runs_dir=Path(runs_dir), storage=storage, address=address, data_root=data_root,
                          overrides=tuple(_overrides(overrides)), measure_alone=measure_alone,
                          warm_start=Path(warm_start) if warm_start is not None else None)
-    result = run_search(spec, options, on_event=on_event)
+    result = run_search(space, options, on_event=on_event)
     write_run_outputs(result.run_dir, result.storage, result.study_name)
     out = _read(result.run_dir, result.storage, result.study_name)
     out.stop_reason = result.stop_reason
