@@ -8,9 +8,9 @@ import sys
 
 import pytest
 import torch
-from tests.conftest import BLOCK_TYPES, random_spec_kwargs
 from torch import nn
 
+from tests.conftest import BLOCK_TYPES, random_spec_kwargs
 from wrnsearch.cost import layer_table, model_cost
 from wrnsearch.model import WideResNet
 from wrnsearch.spec import WRNSpec, parse_name
