@@ -16,6 +16,7 @@ import pytest
 from tests.procs import wrnsearch_exe
 from tests.studies import load
 from wrnsearch.search import RunOptions, run_search
+from wrnsearch.search._stop_decisions import TIME_REASON
 from wrnsearch.space import iter_specs, load_space, space_cost
 from wrnsearch.study import count_outcomes, counts_as_trained, is_feasible
 
@@ -136,8 +137,12 @@ def test_no_trial_is_started_that_the_time_budget_would_cut(tmp_path, make_space
     trials = [t for t in load(result.run_dir, "t").trials if counts_as_trained(t)]
     assert trials and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials), \
         [(t.number, t.state, t.user_attrs.get("prune_reason")) for t in trials]
-    assert result.stop_reason.startswith("budget.time: ") and "less than a trial takes here" in result.stop_reason
-    assert len(trials) < 20 / SLEEPY_TRIAL_S  # the budget, not max_trials, ended it
+    # the budget, not max_trials, ended it: as predicted, or (a loaded machine's cold start using
+    # up the 20 s before the searcher asked again) with the budget spent when it asked
+    assert result.stop_reason == TIME_REASON or (result.stop_reason.startswith("budget.time: ")
+                                                 and "less than a trial takes here" in result.stop_reason), \
+        result.stop_reason
+    assert len(trials) < 20 / SLEEPY_TRIAL_S
     # each trial started after the first finished was predicted to fit in what was left (the
     # decision, checked as made; the wall clock of a loaded machine is no test of it); the
     # predictions come from trials that slept SLEEPY_TRIAL_S each
@@ -148,6 +153,8 @@ def test_no_trial_is_started_that_the_time_budget_would_cut(tmp_path, make_space
     assert len(checked) >= len(trials) - 1, [t.user_attrs for t in trials]
     assert all(predicted <= left for predicted, left in checked), checked
     assert all(predicted >= SLEEPY_TRIAL_S / 2 for predicted, _ in checked), checked
+    if result.stop_reason == TIME_REASON:
+        return
     left_s = float(result.stop_reason.split("budget.time: ")[1].split(" s left")[0])
     stop_predicted_s = float(result.stop_reason.split("about ")[1].split(" s")[0])
     assert stop_predicted_s >= SLEEPY_TRIAL_S / 2 and stop_predicted_s > left_s - 1, result.stop_reason
