@@ -12,8 +12,10 @@ from collections import Counter
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from tests.spaces import exactly, space_data
+from wrnsearch.cli import main
 from wrnsearch.deploy import choose, plan_retrain, retrain_space
 from wrnsearch.errors import RunError
 from wrnsearch.pareto import final_ranking, front_info, open_final
@@ -78,9 +80,10 @@ def test_retrain_runs_as_a_second_study_and_resumes_after_a_kill(tmp_path, make_
     before = {t.number: list(t.values) for t in _complete(_final_trials(run_dir))}
     assert 1 <= len(before) < 3
 
-    # again, without the choice: the retrain resumes as it was planned
-    resumed = subprocess.run(cmd[:5] + ["--quiet"], capture_output=True, text=True, timeout=600, env=env)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # again, without the choice: the retrain resumes as it was planned (the same command, in this
+    # process, on its Ray: a new process and a Ray of its own would add nothing the kill did not test)
+    resumed = CliRunner().invoke(main, ["retrain", str(run_dir), "--quiet"])
+    assert resumed.exit_code == 0, resumed.output[-3000:]
     final = _final_trials(run_dir)
     done = _complete(final)
     assert len(done) == 3
@@ -96,24 +99,22 @@ def test_retrain_runs_as_a_second_study_and_resumes_after_a_kill(tmp_path, make_
     assert search.study_name == "s"
     ranking = final_ranking(search, open_final(search))
     assert ranking.n == 3 and ranking.tau is not None and -1 <= ranking.tau <= 1
-    pareto = subprocess.run([sys.executable, "-m", "wrnsearch", "pareto", str(run_dir)], capture_output=True,
-                            text=True, timeout=120)
-    assert pareto.returncode == 0, pareto.stderr
-    assert f"Kendall's tau between the rankings: {ranking.tau:.2f} (n = 3)" in pareto.stdout
+    # the readers, in this process (the retrain's own commands above ran as a user runs them)
+    pareto = CliRunner().invoke(main, ["pareto", str(run_dir)])
+    assert pareto.exit_code == 0, pareto.output
+    assert f"Kendall's tau between the rankings: {ranking.tau:.2f} (n = 3)" in pareto.output
     for r in ranking.rows:
-        assert r["arch"] in pareto.stdout and f"{r['final_test_error']:.2f}" in pareto.stdout
-    report = subprocess.run([sys.executable, "-m", "wrnsearch", "report", str(run_dir)], capture_output=True,
-                            text=True, timeout=120)
-    assert report.returncode == 0, report.stderr
+        assert r["arch"] in pareto.output and f"{r['final_test_error']:.2f}" in pareto.output
+    report = CliRunner().invoke(main, ["report", str(run_dir)])
+    assert report.exit_code == 0, report.output
     html = (run_dir / "report.html").read_text()
     assert 'id="final-table"' in html and f"<b>{ranking.tau:.2f}</b> (n = 3)" in html
     # the retrained models are what a user ships: the retrain's directory opens its study for export
     best = min(done, key=lambda t: t.values[0])
-    exported = subprocess.run([sys.executable, "-m", "wrnsearch", "export", str(run_dir / "retrain"), "--trial",
-                               str(best.number), "-o", str(run_dir / "final.pt2")], capture_output=True, text=True,
-                              timeout=120)
-    assert exported.returncode == 0, exported.stderr
-    assert f"exported trial {best.number} ({best.user_attrs['arch']}" in exported.stdout
+    exported = CliRunner().invoke(main, ["export", str(run_dir / "retrain"), "--trial", str(best.number), "-o",
+                                         str(run_dir / "final.pt2")])
+    assert exported.exit_code == 0, exported.output
+    assert f"exported trial {best.number} ({best.user_attrs['arch']}" in exported.output
 
 
 def test_the_retrain_of_a_cifar10_search_takes_its_data_set_without_the_synthetic_sizes(tmp_path):
