@@ -12,9 +12,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+from click.testing import CliRunner
 
 from tests.procs import wrnsearch_exe
 from tests.studies import load
+from wrnsearch.cli import main
 from wrnsearch.search import RunOptions, run_search
 from wrnsearch.search._stop_decisions import TIME_REASON
 from wrnsearch.space import iter_specs, load_space, space_cost
@@ -162,9 +164,10 @@ def test_no_trial_is_started_that_the_time_budget_would_cut(tmp_path, make_space
 
 def test_resume_command_continues_a_finished_run(tmp_path, quick_run):
     run_dir = quick_run.copy_to(tmp_path / "runs")  # a finished run of 2 trials (it ended on budget.max_trials)
-    more = subprocess.run([wrnsearch_exe(), "resume", str(run_dir), "--set", "budget.max_trials=3", "--quiet"],
-                          capture_output=True, text=True, timeout=300)
-    assert more.returncode == 0, more.stderr[-2000:]
+    # the command in this process, on the worker's Ray (a resume in a process of its own is the
+    # reliability suite's: tests/reliability/test_driver_kill.py)
+    more = CliRunner().invoke(main, ["resume", str(run_dir), "--set", "budget.max_trials=3", "--quiet"])
+    assert more.exit_code == 0, more.output[-2000:]
     events = [json.loads(line) for line in more.stdout.splitlines()]
     assert events[0]["event"] == "run" and events[0]["trained_before"] == 2
     trials = load(run_dir, quick_run.name).get_trials(deepcopy=False)
@@ -174,7 +177,7 @@ def test_resume_command_continues_a_finished_run(tmp_path, quick_run):
     assert changed.returncode == 2 and "was run with a different train section" in changed.stderr
 
 
-def test_ctrl_c_interrupts_cleanly_and_resume_finishes(tmp_path, make_space):
+def test_ctrl_c_interrupts_cleanly_and_resume_finishes(tmp_path, make_space, local_ray):
     space = make_space("c", dataset={"train_size": 512}, budget={"max_trials": 4}, train={"epochs": 3})
     runs = tmp_path / "runs"
     cmd = [wrnsearch_exe(), "run", str(space), "--runs-dir", str(runs)]
@@ -193,8 +196,10 @@ def test_ctrl_c_interrupts_cleanly_and_resume_finishes(tmp_path, make_space):
     interrupted = [t for t in trials if t.user_attrs.get("status") == "interrupted" and t.params]
     queued = [t for t in trials if t.state == optuna.trial.TrialState.WAITING]
     assert len(queued) == len(interrupted)  # in-flight trials wait to be run again, not lost as pruned
-    again = subprocess.run([*cmd, "--quiet"], capture_output=True, text=True, timeout=600, start_new_session=True)
-    assert again.returncode == 0, again.stderr[-2000:]
+    # the same command again, in this process on the worker's Ray (the interrupted run was the
+    # process the signal had to reach)
+    again = CliRunner().invoke(main, [*cmd[1:], "--quiet"])
+    assert again.exit_code == 0, again.output[-2000:]
     trained = [t for t in load(runs / "c", "c").get_trials(deepcopy=False) if counts_as_trained(t)]
     assert len(trained) == 4
     assert Counter(t.user_attrs["key"] for t in trained).most_common(1)[0][1] == 1
