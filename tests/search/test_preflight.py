@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tests.conftest import REPO
-from tests.procs import wrnsearch_exe
 from tests.spaces import exactly, write_space
+from wrnsearch.cli import main
 from wrnsearch.plan import Node, TrialRequest, gpu_plan, hosting_problem, trials_at_once
 from wrnsearch.study import Outcome, load_study, outcome_of
 
@@ -57,20 +58,24 @@ def _declared_gpu_search(tmp_path: Path, space: Path, declared_gpus: int) -> tup
     return proc, events
 
 
-def test_a_space_no_node_can_host_is_refused_in_one_line_before_any_trial(tmp_path):
-    """Fails on the code before: the trials waited, silently, while the view counted them as running."""
+def test_a_space_no_node_can_host_is_refused_in_one_line_before_any_trial(tmp_path, local_ray, monkeypatch):
+    """Fails on the code before: the trials waited, silently, while the view counted them as running.
+
+    `wrnsearch run` in this process (click's runner), on the test process's Ray (2 CPUs, no GPU):
+    the refusal is the command's own line and exit code; a process of its own would add only its
+    imports and a Ray's start and stop (tests/reliability/test_readers_and_disk.py runs it as one)."""
     space = _space(tmp_path, "nogpu", trials=2, concurrent=2, cpus=1, gpus=1)
+    monkeypatch.chdir(tmp_path)
     began = time.monotonic()
-    proc = subprocess.run([wrnsearch_exe(), "run", str(space), "--runs-dir", str(tmp_path / "runs")],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("wrnsearch: error:")]
-    assert len(errors) == 1, proc.stderr
+    result = CliRunner().invoke(main, ["run", str(space), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("wrnsearch: error:")]
+    assert len(errors) == 1, result.stderr
     assert f"{space}: a trial asks for 1 GPU and 1 CPU (resources.gpus_per_trial)" in errors[0]
     assert "and no GPU, so no trial could ever start" in errors[0]
     assert "--set resources.gpus_per_trial=0" in errors[0] and "--address" in errors[0]
     assert time.monotonic() - began < 90
-    assert "started" not in proc.stdout
+    assert "started" not in result.stdout
     assert not load_study(tmp_path / "runs" / "nogpu").get_trials()  # nothing stored, nothing to reconcile
 
 
