@@ -187,10 +187,16 @@ def test_a_study_lock_on_the_server_refuses_a_second_holder(postgres):
 
 
 @pytest.mark.slow
-def test_postgres_study_through_run_kill_resume_and_readers(tmp_path, make_space, monkeypatch, postgres):
+def test_postgres_study_through_run_kill_resume_and_readers(tmp_path, make_space, monkeypatch, postgres, local_ray):
     """The driver on a PostgreSQL study killed mid-search, a second driver of the study (another run
     directory, as on another host) refused while the first runs, the search resumed from the run
-    directory alone (the password from PGPASSWORD), then pareto, report and dashboard on the server."""
+    directory alone (the password from PGPASSWORD), then pareto, report and dashboard on the server.
+
+    The driver that is killed is a process of its own (the kill, and the lock its death frees, are
+    the point); the second driver, the resume, pareto and report are the same commands run in this
+    process (click's runner, the resume on the test process's Ray): another process than the killed
+    driver, without a process's imports and a Ray's start and stop each (`wrnsearch resume` as a
+    process of its own: tests/reliability/test_head_loss.py)."""
     exe = wrnsearch_exe()
     monkeypatch.delenv("PGPASSWORD", raising=False)
     space = make_space("pg", **{**SMALL, "budget": {"max_trials": 2}, "train": {"epochs": 1}})
@@ -215,14 +221,14 @@ def test_postgres_study_through_run_kill_resume_and_readers(tmp_path, make_space
             assert driver.poll() is None, driver.communicate()[1][-2000:]
             assert time.monotonic() < deadline, "no trial finished"
             time.sleep(0.5)
-        second = subprocess.run([exe, "run", str(space), "--runs-dir", str(elsewhere), "--storage", postgres,
-                                 "--quiet"], capture_output=True, text=True, timeout=120, env=env)
+        second = CliRunner().invoke(main, ["run", str(space), "--runs-dir", str(elsewhere), "--storage", postgres,
+                                           "--quiet"])
         os.kill(driver.pid, signal.SIGKILL)
         out, err = driver.communicate(timeout=60)
     finally:
         kill_group(driver)
     outputs += [out, err, second.stdout, second.stderr]
-    assert second.returncode == 2, second.stderr[-2000:]
+    assert second.exit_code == 2, second.stderr[-2000:]
     assert "study 'pg'" in second.stderr and "in use by another wrnsearch driver" in second.stderr
     assert second.stderr.count("\n") == 1
     before = {t.number: (t.user_attrs["key"], t.values) for t in trained()}
@@ -230,10 +236,9 @@ def test_postgres_study_through_run_kill_resume_and_readers(tmp_path, make_space
 
     saved = (run_dir / "space.yaml").read_text()
     assert f"storage: {without_password(postgres)}" in saved  # where the study is, not its password
-    resumed = subprocess.run([exe, "resume", str(run_dir), "--quiet"], capture_output=True, text=True, timeout=600,
-                             env={**env, "PGPASSWORD": PG_PASSWORD}, start_new_session=True)
+    resumed = CliRunner(env={"PGPASSWORD": PG_PASSWORD}).invoke(main, ["resume", str(run_dir), "--quiet"])
     outputs += [resumed.stdout, resumed.stderr]
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert resumed.exit_code == 0, resumed.stderr[-2000:] + repr(resumed.exception)
     study = load_study(storage=postgres, study_name="pg")
     trials = study.get_trials(deepcopy=False)
     done = [t for t in trials if counts_as_trained(t)]
@@ -244,13 +249,11 @@ def test_postgres_study_through_run_kill_resume_and_readers(tmp_path, make_space
     assert events[0]["event"] == "run" and events[0]["storage"] == without_password(postgres)  # the saved URL
     assert (run_dir / "report.html").is_file() and (run_dir / "pareto.csv").is_file()
 
-    pareto = subprocess.run([exe, "pareto", "--storage", postgres, "--format", "json"], capture_output=True,
-                            text=True, timeout=120, env=env)
-    assert pareto.returncode == 0, pareto.stderr
+    pareto = CliRunner().invoke(main, ["pareto", "--storage", postgres, "--format", "json"])
+    assert pareto.exit_code == 0, pareto.stderr
     assert {r["arch"] for r in json.loads(pareto.stdout)} <= {t.user_attrs["arch"] for t in done}
-    report = subprocess.run([exe, "report", "--storage", postgres, "-o", str(run_dir / "again.html")],
-                            capture_output=True, text=True, timeout=120, env=env)
-    assert report.returncode == 0 and (run_dir / "again.html").is_file(), report.stderr
+    report = CliRunner().invoke(main, ["report", "--storage", postgres, "-o", str(run_dir / "again.html")])
+    assert report.exit_code == 0 and (run_dir / "again.html").is_file(), report.stderr
     outputs += [pareto.stdout, pareto.stderr, report.stdout, report.stderr]
     assert _dashboard_studies(["--storage", postgres], env=env) == {"pg": len(trials)}
     # a reader of the run directory alone: the saved URL, with the password from PGPASSWORD or nowhere
