@@ -8,6 +8,7 @@ a submitted space must live."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -97,7 +98,8 @@ class LocalHead:
                 if restarts and ("address already in use" in said or "already occupied" in said):
                     restarts -= 1  # a port taken between free_port() and ray start: again on other ports
                     for pid in processes_of(self.process.pid, self.temp_dir) & set(process_table()):
-                        os.kill(pid, signal.SIGKILL)
+                        with contextlib.suppress(ProcessLookupError):  # ended since the listing
+                            os.kill(pid, signal.SIGKILL)
                     self._start()
                     request = urllib.request.Request(f"{self.address}/api/version", headers=request.headers)
                     continue

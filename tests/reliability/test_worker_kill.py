@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
@@ -43,7 +44,8 @@ def _run_and_kill_worker(tmp_path, name: str, max_failures: int, local_ray):
             workers = _trainable_workers(os.getpid())  # the session's Ray runs under this process
             assert workers, "no trial worker process found"
             for pid in workers:
-                os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):  # ended since the listing
+                    os.kill(pid, signal.SIGKILL)
             killed.extend(workers)
             victim.append(event.number)
 
