@@ -1,5 +1,5 @@
 """``python -m wrnsearch`` runs the CLI."""
 
-from wrnsearch.cli import main
+from wrnsearch.cli import entry
 
-main()
+entry()

@@ -74,3 +74,39 @@ def test_debug_shows_traceback():
 def test_module_entry_point():
     proc = subprocess.run([sys.executable, "-m", "wrnsearch", "--version"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and __version__ in proc.stdout
+
+
+# A command run through the quick exit: a non-daemon thread still writing when the command returns,
+# an exit handler, and output left in the streams' buffers, as a normal exit would finish them
+QUICK_EXIT = """
+import atexit, sys, threading, time
+from pathlib import Path
+from wrnsearch.cli import entry
+out = Path(sys.argv[1])
+def late():
+    time.sleep(0.5)
+    (out / "thread").write_text("joined")
+threading.Thread(target=late).start()
+atexit.register(lambda: (out / "atexit").write_text("ran"))
+sys.stdout.write("buffered, no newline")
+sys.argv = ["wrnsearch", *sys.argv[2:]]
+entry()
+"""
+
+
+@pytest.mark.parametrize("args, code", [(["--version"], 0), (["model", "WRN-27-10"], 2), (["nothing"], 2)])
+def test_the_quick_exit_keeps_the_exit_code_joins_threads_and_runs_exit_handlers(tmp_path, args, code):
+    proc = subprocess.run([sys.executable, "-c", QUICK_EXIT, str(tmp_path), *args], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout.startswith("buffered, no newline")
+    assert (__version__ in proc.stdout) == (code == 0)
+    assert (len(proc.stderr.strip().splitlines()) == 1) == (code == 2), proc.stderr
+    assert (tmp_path / "thread").read_text() == "joined"
+    assert (tmp_path / "atexit").read_text() == "ran"
+
+
+def test_an_exit_with_a_message_takes_pythons_own_way_out(tmp_path):
+    code = "import sys; from wrnsearch.cli import _group; _group.main = lambda: sys.exit('a message'); _group.entry()"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stderr.strip() == "a message"

@@ -24,6 +24,6 @@ from wrnsearch.cli import (  # noqa: E402, F401, I001
     _space_commands,
     _train_command,
 )
-from wrnsearch.cli._group import EXIT_USAGE, main
+from wrnsearch.cli._group import EXIT_USAGE, entry, main
 
-__all__ = ["EXIT_USAGE", "main"]
+__all__ = ["EXIT_USAGE", "entry", "main"]
