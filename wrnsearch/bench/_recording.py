@@ -88,7 +88,9 @@ def record_table(space_path: str | Path, output: str | Path, *, run_dir: str | P
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / f"{space.name}-record"
     machine = check_machine(run_dir, int(space.resources.cpus_per_trial))
     say(f"recording {space.source} in {run_dir} on {machine['cpu']}")
-    result = run_search(space_path, RunOptions(run_dir=run_dir, data_root=data_root), on_event=on_event)
+    # measure_alone off: every architecture is timed alone below, not only the front's
+    result = run_search(space_path, RunOptions(run_dir=run_dir, data_root=data_root, measure_alone=False),
+                        on_event=on_event)
     rows = _trained_rows(run_dir)
     missing = _missing(space, rows)
     if missing:
@@ -101,7 +103,8 @@ def record_table(space_path: str | Path, output: str | Path, *, run_dir: str | P
         check_machine(repeat_dir, int(space.resources.cpus_per_trial))
         repeat_space = _repeat_space(space, chosen, repeat_seed, repeat_dir)
         say(f"training {len(chosen)} architectures again with train.seed {repeat_seed} in {repeat_dir}")
-        run_search(repeat_space, RunOptions(run_dir=repeat_dir, data_root=data_root), on_event=on_event)
+        run_search(repeat_space, RunOptions(run_dir=repeat_dir, data_root=data_root, measure_alone=False),
+                   on_event=on_event)
         repeat_rows = _trained_rows(repeat_dir)
         if len(repeat_rows) < len(chosen):
             raise RunError(f"the repeats in {repeat_dir} are not all trained: run the same command again to resume")
