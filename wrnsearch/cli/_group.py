@@ -69,9 +69,11 @@ def main(debug: bool) -> None:
 def entry() -> None:
     """The ``wrnsearch`` command (console script, ``python -m wrnsearch``): :func:`main`, then a quick exit.
 
-    Python's teardown of the modules a command imported (torch, Ray Tune, plotly, ...) costs about
-    0.5 s of CPU after ``wrnsearch pareto`` and 2 s or more after ``wrnsearch run``, and does nothing a
-    finished command needs. So once the command has exited, its threads are joined and its exit
+    Python's teardown of the modules a command imported (torch, Ray Tune, plotly, ...) costs a
+    fraction of a second of CPU after ``wrnsearch pareto`` and seconds after ``wrnsearch run``
+    (BENCHMARKS.md, "The quick exit"), and does nothing a finished command needs: what it wrote to
+    a study is committed, and a connection still open holds no more than its locks, which the
+    operating system releases. So once the command has exited, its threads are joined and its exit
     handlers run as at a normal exit (Ray's shutdown, logging's flush, temporary directories), the
     standard streams are flushed, and the process ends with the command's exit code. An exit with a
     message instead of a code, or an exception that escaped, takes Python's normal way out.
