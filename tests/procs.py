@@ -62,6 +62,16 @@ def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def kill_pids(pids) -> None:
+    """SIGKILL each of ``pids`` (listed from the process table a moment ago), passing over any
+    that has ended since: a short-lived helper of Ray's may go between the listing and its kill."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def kill_group(proc: subprocess.Popen) -> None:
     """SIGKILL a process started with ``start_new_session=True`` and all of its session's group
     (the local Ray it started), then reap it."""

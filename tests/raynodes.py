@@ -8,7 +8,6 @@ a submitted space must live."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -22,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.conftest import REPO
-from tests.procs import free_port, process_table
+from tests.procs import free_port, kill_pids, process_table
 from tests.spaces import space_data
 
 RAY = Path(sys.executable).with_name("ray")
@@ -97,9 +96,7 @@ class LocalHead:
                 said = (Path(self.temp_dir) / "ray-start.log").read_text()[self._log_from:]
                 if restarts and ("address already in use" in said or "already occupied" in said):
                     restarts -= 1  # a port taken between free_port() and ray start: again on other ports
-                    for pid in processes_of(self.process.pid, self.temp_dir) & set(process_table()):
-                        with contextlib.suppress(ProcessLookupError):  # ended since the listing
-                            os.kill(pid, signal.SIGKILL)
+                    kill_pids(processes_of(self.process.pid, self.temp_dir) & set(process_table()))
                     self._start()
                     request = urllib.request.Request(f"{self.address}/api/version", headers=request.headers)
                     continue
@@ -137,11 +134,7 @@ def stop_ray_node(process: subprocess.Popen, temp_dir: str, log) -> None:
         if not (before | processes_of(pgid, temp_dir)) & set(process_table()):
             break
         time.sleep(0.25)
-    for pid in (before | processes_of(pgid, temp_dir)) & set(process_table()):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill_pids((before | processes_of(pgid, temp_dir)) & set(process_table()))
     log.close()
     shutil.rmtree(temp_dir, ignore_errors=True)
 

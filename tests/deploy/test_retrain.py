@@ -46,7 +46,8 @@ def test_retrain_runs_as_a_second_study_and_resumes_after_a_kill(tmp_path, make_
                        space={"depth": [10], "widen_factor": [1, 2, 3], "block": ["B(3,3)"]},
                        budget={"max_trials": 3, "max_params": None}, train={"epochs": 1},
                        search={"sampler": "grid", "seed": 0, "n_startup_trials": None})
-    # the search the retrain starts from (its front timed alone or not, the same front: the test is the retrain)
+    # the search the retrain starts from, its front not timed alone: no assertion reads alone figures, and
+    # choose() and front_info() below read the same study either way
     run_dir = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2, measure_alone=False)).run_dir
     search = load_study(run_dir=run_dir)
     numbers = [t.number for t in search.trials if t.user_attrs.get("status") == "complete"]

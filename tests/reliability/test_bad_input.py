@@ -64,7 +64,7 @@ def test_broken_space_file(tmp_path, ledger, name):
     # from stdout); the command lines below are each a process of their own, as a user types them
     result = CliRunner().invoke(main, ["run", str(path), "--runs-dir", str(runs)])
     problems = _check_one_line(result.exit_code, result.stderr, str(path), fragment)
-    if not isinstance(result.exception, SystemExit):  # an exception the CLI let through
+    if result.exception is not None and not isinstance(result.exception, SystemExit):  # one the CLI let through
         problems.append(f"raised {result.exception!r}")
     if runs.exists():
         problems.append("a run directory was left behind")

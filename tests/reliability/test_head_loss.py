@@ -5,9 +5,7 @@ finished before unchanged, the interrupted ones queued again (from their checkpo
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import time
 from collections import Counter
@@ -15,7 +13,7 @@ from collections import Counter
 import optuna
 import pytest
 
-from tests.procs import process_table, wrnsearch_exe
+from tests.procs import kill_pids, process_table, wrnsearch_exe
 from tests.raynodes import CLUSTER_SPACE, LocalHead, processes_of, run_wrnsearch
 from tests.spaces import space_text
 from tests.studies import trials_of
@@ -44,9 +42,8 @@ def test_the_head_killed_under_a_job_and_resume_on_a_new_head(cluster_fs, ledger
             assert time.monotonic() < deadline, "no trial finished under the job"
             time.sleep(0.5)
         before = {t.number: (t.user_attrs["key"], t.values) for t in _trained(run_dir)}
-        for pid in processes_of(head.process.pid, head.temp_dir) & set(process_table()):
-            with contextlib.suppress(ProcessLookupError):  # a short-lived one ended since the listing
-                os.kill(pid, signal.SIGKILL)  # the head, its job's driver and the trials' workers
+        # the head, its job's driver and the trials' workers
+        kill_pids(processes_of(head.process.pid, head.temp_dir) & set(process_table()))
         head.process.wait(timeout=30)
         second = LocalHead(auth_token=None, num_cpus=2)
         second.wait_ready()

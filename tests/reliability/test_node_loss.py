@@ -5,7 +5,6 @@ none twice, none left running, and the run log names the lost node in one line."
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -18,7 +17,7 @@ from collections import Counter
 import optuna
 import pytest
 
-from tests.procs import process_table, wrnsearch_exe
+from tests.procs import kill_pids, process_table, wrnsearch_exe
 from tests.raynodes import CLUSTER_SPACE, LocalHead, WorkerNode, processes_of
 from tests.spaces import space_text
 from tests.studies import trials_of
@@ -87,9 +86,7 @@ def test_a_worker_node_lost_mid_trial_is_retried_on_the_live_node(tmp_path, clus
         # mid-trial: past its first checkpoint (written before the epoch is reported), killed at once
         finished_before = sum(e.get("event") == "done" for e in events)
         killed = processes_of(worker.process.pid, worker.temp_dir) & set(process_table())
-        for pid in killed:  # the node's raylet and workers, as a machine that vanished
-            with contextlib.suppress(ProcessLookupError):  # one of them (a short-lived helper) ended meanwhile
-                os.kill(pid, signal.SIGKILL)
+        kill_pids(killed)  # the node's raylet and workers, as a machine that vanished
         assert run.wait(timeout=600) == 0, run.stderr.read()[-3000:]
         reader.join(timeout=10)
     finally:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 
 from optuna.trial import TrialState
 
-from tests.procs import process_table
+from tests.procs import kill_pids, process_table
 from tests.spaces import write_space
 from tests.studies import trials_of
 from wrnsearch.search import RunOptions, run_search
@@ -43,9 +41,7 @@ def _run_and_kill_worker(tmp_path, name: str, max_failures: int, local_ray):
         if not killed and event.kind == "epoch" and event.epoch == 1:
             workers = _trainable_workers(os.getpid())  # the session's Ray runs under this process
             assert workers, "no trial worker process found"
-            for pid in workers:
-                with contextlib.suppress(ProcessLookupError):  # ended since the listing
-                    os.kill(pid, signal.SIGKILL)
+            kill_pids(workers)
             killed.extend(workers)
             victim.append(event.number)
 

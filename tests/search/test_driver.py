@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
-from tests.procs import wrnsearch_exe
+from tests.procs import kill_group, wait_for, wrnsearch_exe
 from tests.studies import load
 from wrnsearch.cli import main
 from wrnsearch.search import RunOptions, run_search
@@ -59,15 +57,6 @@ def test_real_search_fills_the_study(tmp_path, make_space, local_ray):
     assert len(list((result.run_dir / "checkpoints").iterdir())) == 6
 
 
-def _wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _count_trained(db: Path, name: str) -> int:
     if not db.exists():
         return 0
@@ -75,13 +64,6 @@ def _count_trained(db: Path, name: str) -> int:
         return sum(counts_as_trained(t) for t in load(db.parent, name).get_trials(deepcopy=False))
     except Exception:  # noqa: BLE001 - the study may not exist yet
         return 0
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def test_run_refuses_a_second_driver(tmp_path, make_space):
@@ -183,11 +165,11 @@ def test_ctrl_c_interrupts_cleanly_and_resume_finishes(tmp_path, make_space, loc
     cmd = [wrnsearch_exe(), "run", str(space), "--runs-dir", str(runs)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        _wait_for(lambda: _count_trained(runs / "c" / "study.db", "c") >= 1, 240, "a finished trial")
+        wait_for(lambda: _count_trained(runs / "c" / "study.db", "c") >= 1, 240, "a finished trial", proc)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:
-        _kill_group(proc)
+        kill_group(proc)
     assert proc.returncode == 130, err[-2000:]
     last = err.strip().splitlines()[-1]
     assert last == "wrnsearch: interrupted; finished trials are kept, run the same command again to resume"

@@ -78,14 +78,13 @@ def entry() -> None:
     standard streams are flushed, and the process ends with the command's exit code. An exit with a
     message instead of a code, or an exception that escaped, takes Python's normal way out.
     """
+    code = 0
     try:
         main()
     except SystemExit as e:
         if e.code is not None and not isinstance(e.code, int):
             raise
         code = e.code or 0
-    else:  # pragma: no cover - WRNGroup.main always exits
-        code = 0
     for thread in threading.enumerate():  # what a normal exit waits for, before its exit handlers
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()
