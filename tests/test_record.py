@@ -167,3 +167,33 @@ def test_only_whole_proposals_that_were_going_to_train_are_queued_again(study_an
     assert [outcome_of(t) for t in trials] == [Outcome.INTERRUPTED] * 4 + [Outcome.WAITING]
     assert trials[4].user_attrs[Attr.RETRY_OF] == whole.number
     assert trials[4].system_attrs["fixed_params"] == {"architecture": "WRN-10-2"}
+
+
+def test_a_grid_point_killed_mid_proposal_is_queued_again_and_the_grid_trains_every_point(tmp_path):
+    """A grid's trial holds its point from the ask on: dropped after a kill mid-proposal, the point
+    would be visited and the grid would re-evaluate random (trained) points to fill the hole."""
+    space = parse_space(space_text("grid", space=exactly({"architecture": ["WRN-10-1", "WRN-10-2", "WRN-10-3"]}),
+                                   budget={"max_params": None}, search=exactly({"sampler": "grid", "seed": 0})),
+                        source="grid.yaml")
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'grid.db'}", study_name="grid",
+                                directions=space.directions, sampler=make_sampler(space))
+
+    def ask_and_propose():
+        trial = study.ask()
+        return trial, propose(study, trial, space, lambda spec: {Attr.KEY: trial_key(space, spec)})
+
+    first, p = ask_and_propose()
+    tell_record(study, first, _record(name=p.spec.name), list(space.objectives), p)
+    killed = study.ask()  # the driver was killed before the proposal's key was written
+    assert "grid_id" in study.get_trials(deepcopy=False)[killed.number].system_attrs
+    assert reconcile_running(study) == [killed.number]
+    names = [p.spec.name]
+    for _ in range(2):  # the queued grid point, then the grid's last one
+        trial, p = ask_and_propose()
+        tell_record(study, trial, _record(name=p.spec.name), list(space.objectives), p)
+        names.append(p.spec.name)
+    trials = study.get_trials(deepcopy=False)
+    assert trials[2].user_attrs[Attr.RETRY_OF] == killed.number
+    assert trials[2].system_attrs["grid_id"] == trials[1].system_attrs["grid_id"]
+    assert sorted(names) == ["WRN-10-1", "WRN-10-2", "WRN-10-3"]  # every point once, none re-evaluated
+    assert [outcome_of(t) for t in trials] == [Outcome.DONE, Outcome.INTERRUPTED, Outcome.DONE, Outcome.DONE]

@@ -126,6 +126,9 @@ def enqueue_first(study: optuna.Study, space: Space) -> list[str]:
     return queued
 
 
+GRID_POINT = "grid_id"  # the system attribute in which Optuna's GridSampler keeps a trial's grid point
+
+
 def reconcile_running(study: optuna.Study) -> list[int]:
     """Trials a killed driver left RUNNING: mark them failed (interrupted) and queue them again.
 
@@ -134,6 +137,12 @@ def reconcile_running(study: optuna.Study) -> list[int]:
     the driver was killed in the middle of (some parameters suggested, no key written: it never
     reached Tune, and a copy of part of its parameters would be another architecture), an
     over-budget proposal, a copy of a finished result (none of them was going to train).
+
+    One exception: a grid's proposal killed mid-way already holds its grid point (Optuna's
+    ``grid_id``), which a finished trial marks as visited. Dropped, it would leave the grid a
+    hole that the grid fills by re-evaluating random points, each a copy of a trained result
+    (a resumed retrain made four), so the point is queued again, as Optuna's own
+    ``RetryFailedTrialCallback`` queues a grid trial: with its system attributes.
     """
     numbers = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -142,6 +151,10 @@ def reconcile_running(study: optuna.Study) -> list[int]:
         attrs = t.user_attrs
         if Attr.KEY in attrs and Attr.INFEASIBLE_REASON not in attrs and Attr.REUSED_FROM not in attrs:
             study.enqueue_trial(t.params, user_attrs={Attr.RETRY_OF: t.number}, skip_if_exists=False)
+        elif Attr.KEY not in attrs and GRID_POINT in t.system_attrs:
+            study.add_trial(optuna.trial.create_trial(
+                state=TrialState.WAITING, params=t.params, distributions=t.distributions,
+                user_attrs={Attr.RETRY_OF: t.number}, system_attrs=dict(t.system_attrs)))
         numbers.append(t.number)
     return numbers
 
