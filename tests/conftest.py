@@ -156,12 +156,12 @@ class FinishedRun:
 
 
 # The finished search the read-only tests share: WRN-10-1 and WRN-10-2 (the grid's first two at
-# seed 5) trained for 2 epochs in fp32 (exports reproduce its test errors exactly), its front timed
-# alone; WRN-16-1 and WRN-16-2 left for a resume
+# seed 5) trained for 2 epochs in fp32, two at once as in the quickstart (exports reproduce its test
+# errors exactly), its front timed alone; WRN-16-1 and WRN-16-2 left for a resume
 QUICK_SPACE = space_data("quick", dataset={"test_size": 300},
                          space={"depth": [10, 16], "widen_factor": [1, 2], "block": ["B(3,3)"]},
                          budget={"max_trials": 2, "max_params": None}, train={"amp": False, "eval_batch_size": 128},
-                         search={"sampler": "grid", "seed": 5, "n_startup_trials": None})
+                         search={"sampler": "grid", "seed": 5, "n_startup_trials": None, "max_concurrent": 2})
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ RAY = Path(sys.executable).with_name("ray")
 # The searches submitted to these nodes: two at a time, one CPU each (a node has one), no GPU
 CLUSTER_SPACE = space_data("cluster", dataset={"train_size": 384}, space={"widen_factor": [1, 2]},
                            budget={"max_trials": 4, "max_params": None},
-                           search={"sampler": "random", "seed": 0, "n_startup_trials": None},
+                           search={"sampler": "random", "seed": 0, "n_startup_trials": None, "max_concurrent": 2},
                            resources={"gpus_per_trial": 0})
 
 

@@ -28,7 +28,10 @@ BASE: dict[str, Any] = {
     "space": {"depth": [10, 16], "widen_factor": [1, 2, 3], "block": ["B(3,3)", "B(3,1)"]},
     "budget": {"max_trials": 6, "max_params": "600K"},  # WRN-16-3 and WRN-16-3-B(3,1) are over it
     "train": {"epochs": 2, "batch_size": 64, "lr": 0.05},
-    "search": {"sampler": "tpe", "seed": 1, "n_startup_trials": 4, "max_concurrent": 2},
+    # one trial at a time: the suite's two processes already fill both cores, and a second trial
+    # costs a second trial worker (seconds of imports); a test whose point is trials in flight
+    # together (two at once, a kill or Ctrl-C among them, two nodes) asks for them
+    "search": {"sampler": "tpe", "seed": 1, "n_startup_trials": 4, "max_concurrent": 1},
     "resources": {"cpus_per_trial": 1},
 }
 

@@ -40,7 +40,7 @@ def test_driver_sigkill_at_three_points_then_resume(tmp_path, make_space, ledger
     would add nothing the three killed ones did not test."""
     name = "kill"
     space = make_space(name, dataset={"train_size": 512}, budget={"max_trials": 5}, train={"epochs": 3},
-                       search={"seed": 2})
+                       search={"seed": 2, "max_concurrent": 2})  # two in flight at each kill
     runs = tmp_path / "runs"
     run_dir = runs / name
     cmd = [wrnsearch_exe(), "run", str(space), "--runs-dir", str(runs), "--quiet"]

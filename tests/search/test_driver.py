@@ -23,7 +23,7 @@ from wrnsearch.study import count_outcomes, counts_as_trained, is_feasible
 pytestmark = pytest.mark.slow
 
 def test_real_search_fills_the_study(tmp_path, make_space, local_ray):
-    space = make_space()
+    space = make_space(search={"max_concurrent": 2})
     events = []
     result = run_search(space, RunOptions(runs_dir=tmp_path / "runs", num_cpus=2),
                         on_event=lambda event, progress: events.append((event.kind, event.to_dict(), progress.running)))
@@ -160,7 +160,8 @@ def test_resume_command_continues_a_finished_run(tmp_path, quick_run):
 
 
 def test_ctrl_c_interrupts_cleanly_and_resume_finishes(tmp_path, make_space, local_ray):
-    space = make_space("c", dataset={"train_size": 512}, budget={"max_trials": 4}, train={"epochs": 3})
+    space = make_space("c", dataset={"train_size": 512}, budget={"max_trials": 4}, train={"epochs": 3},
+                       search={"max_concurrent": 2})  # two trials in flight when Ctrl-C lands
     runs = tmp_path / "runs"
     cmd = [wrnsearch_exe(), "run", str(space), "--runs-dir", str(runs)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
