@@ -140,9 +140,9 @@ def reconcile_running(study: optuna.Study) -> list[int]:
 
     One exception: a grid's proposal killed mid-way already holds its grid point (Optuna's
     ``grid_id``), which a finished trial marks as visited. Dropped, it would leave the grid a
-    hole that the grid fills by re-evaluating random points, each a copy of a trained result
-    (a resumed retrain made four), so the point is queued again, as Optuna's own
-    ``RetryFailedTrialCallback`` queues a grid trial: with its system attributes.
+    hole that the grid fills by re-evaluating random points, each a copy of a trained result,
+    so the point is queued again, as Optuna's own ``RetryFailedTrialCallback`` queues a grid
+    trial: with its system attributes.
     """
     numbers = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
