@@ -1,7 +1,7 @@
 """Shared fixtures: small random specs, the real CIFAR-10 copy when present, the space factory, and
 what is expensive to set up, made once per test process (pytest-xdist worker) for every test that
-needs it: a local Ray, a finished search (quick_run), a PostgreSQL server, a Chromium, an empty
-MLflow store."""
+needs it: a local Ray, a PostgreSQL server, a Chromium, an empty MLflow store; and a finished
+search (quick_run), made once for both processes."""
 
 from __future__ import annotations
 
@@ -165,13 +165,28 @@ QUICK_SPACE = space_data("quick", dataset={"test_size": 300},
 
 
 @pytest.fixture(scope="session")
-def quick_run(tmp_path_factory, local_ray) -> FinishedRun:
-    """A finished real search (real Ray, real SQLite, the real trainer), made once per test process
-    for every test that reads one; a test that writes to it works on ``quick_run.copy_to(...)``."""
+def quick_run(tmp_path_factory, request) -> FinishedRun:
+    """A finished real search (real Ray, real SQLite, the real trainer), made once per test session
+    for every test that reads one: the first test process that needs it runs it on its Ray, under
+    a lock that the other process waits on, and both read the same run directory (a search costs
+    both cores for seconds). A test that writes to it works on ``quick_run.copy_to(...)``."""
+    import fcntl
+    import json
+
     from wrnsearch.search import RunOptions, run_search
 
-    base = tmp_path_factory.mktemp("quick")
-    space = write_space(base, "quick", base=QUICK_SPACE)
-    result = run_search(space, RunOptions(runs_dir=base / "runs", num_cpus=2))
-    assert result.stop_reason.startswith("budget.max_trials"), result.stop_reason
-    return FinishedRun(space=space, run_dir=result.run_dir, name="quick")
+    # the directory pytest-xdist's workers share: each worker's own base is a folder in it
+    root = tmp_path_factory.getbasetemp()
+    base = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "quick-run"
+    base.mkdir(exist_ok=True)
+    space, made = base / "quick.yaml", base / "made.json"
+    with open(base / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not made.exists():
+            request.getfixturevalue("local_ray")
+            write_space(base, "quick", base=QUICK_SPACE)
+            result = run_search(space, RunOptions(runs_dir=base / "runs", num_cpus=2))
+            assert result.stop_reason.startswith("budget.max_trials"), result.stop_reason
+            made.write_text(json.dumps({"run_dir": str(result.run_dir)}))
+        run_dir = Path(json.loads(made.read_text())["run_dir"])
+    return FinishedRun(space=space, run_dir=run_dir, name="quick")

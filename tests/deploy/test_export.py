@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -179,13 +180,12 @@ def test_export_by_architecture_and_its_errors(trained, tmp_path):
                           str(tmp_path / "c.pt2")], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert "has no trial 99" in out.stderr
-    weights = trial_weights_path(run_dir, best)
-    weights.rename(weights.with_suffix(".moved"))
-    try:
-        with pytest.raises(RunError, match="no final weights"):
-            export_trial(run_dir, tmp_path / "d.pt2", trial=best.number)
-    finally:
-        weights.with_suffix(".moved").rename(weights)
+    # on a copy: the session's run directory is read by the other test process at the same time
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns(".lock"))
+    trial_weights_path(copy, best).unlink()
+    with pytest.raises(RunError, match="no final weights"):
+        export_trial(copy, tmp_path / "d.pt2", trial=best.number)
 
 
 def test_a_trial_trained_under_bf16_exports_within_a_third_of_a_point(tmp_path, make_space, local_ray):
@@ -205,8 +205,6 @@ def test_a_trial_trained_under_bf16_exports_within_a_third_of_a_point(tmp_path, 
 
 
 def test_clean_keeps_the_fronts_weights_and_export_still_works(trained, tmp_path):
-    import shutil
-
     from wrnsearch.deploy import clean_run
     from wrnsearch.pareto import front_info
 
@@ -232,8 +230,6 @@ def test_clean_keeps_the_fronts_weights_and_export_still_works(trained, tmp_path
 
 
 def test_the_run_timed_its_front_alone_and_measure_does_it_again(trained, tmp_path):
-    import shutil
-
     from wrnsearch.pareto import ALONE_ATTR, front_info, front_rows
 
     run_dir, study, _ = trained

@@ -144,7 +144,7 @@ def test_no_trial_is_started_that_the_time_budget_would_cut(tmp_path, make_space
     assert stop_predicted_s >= SLEEPY_TRIAL_S / 2 and stop_predicted_s > left_s - 1, result.stop_reason
 
 
-def test_resume_command_continues_a_finished_run(tmp_path, quick_run):
+def test_resume_command_continues_a_finished_run(tmp_path, quick_run, local_ray):
     run_dir = quick_run.copy_to(tmp_path / "runs")  # a finished run of 2 trials (it ended on budget.max_trials)
     # the command in this process, on the worker's Ray (a resume in a process of its own is the
     # reliability suite's: tests/reliability/test_driver_kill.py)
