@@ -118,7 +118,7 @@ def test_every_outcome_as_the_driver_stores_it(study_and_space):
     deferred_trial.set_user_attr(Attr.FAIL_REASON, "budget.time: 9 s left, less than a trial takes here")
     study.tell(deferred_trial, state=optuna.trial.TrialState.FAIL)
     _propose(study, space, "WRN-10-1")  # left RUNNING by a driver that was killed
-    assert reconcile_running(study) == [10]
+    assert reconcile_running(study, space) == [10]
 
     trials = study.get_trials(deepcopy=False)
     outcomes = [outcome_of(t) for t in trials]
@@ -162,7 +162,7 @@ def test_only_whole_proposals_that_were_going_to_train_are_queued_again(study_an
     half = study.ask()
     half.suggest_categorical("architecture", ["WRN-10-1", "WRN-10-2", "WRN-40-8"])  # killed mid-proposal
     whole, _ = _propose(study, space, "WRN-10-2")  # handed to Tune, then the driver was killed
-    assert reconcile_running(study) == [0, 1, 2, 3]
+    assert reconcile_running(study, space) == [0, 1, 2, 3]
     trials = study.get_trials(deepcopy=False)
     assert [outcome_of(t) for t in trials] == [Outcome.INTERRUPTED] * 4 + [Outcome.WAITING]
     assert trials[4].user_attrs[Attr.RETRY_OF] == whole.number
@@ -186,7 +186,7 @@ def test_a_grid_point_killed_mid_proposal_is_queued_again_and_the_grid_trains_ev
     tell_record(study, first, _record(name=p.spec.name), list(space.objectives), p)
     killed = study.ask()  # the driver was killed before the proposal's key was written
     assert "grid_id" in study.get_trials(deepcopy=False)[killed.number].system_attrs
-    assert reconcile_running(study) == [killed.number]
+    assert reconcile_running(study, space) == [killed.number]
     names = [p.spec.name]
     for _ in range(2):  # the queued grid point, then the grid's last one
         trial, p = ask_and_propose()
@@ -197,3 +197,46 @@ def test_a_grid_point_killed_mid_proposal_is_queued_again_and_the_grid_trains_ev
     assert trials[2].system_attrs["grid_id"] == trials[1].system_attrs["grid_id"]
     assert sorted(names) == ["WRN-10-1", "WRN-10-2", "WRN-10-3"]  # every point once, none re-evaluated
     assert [outcome_of(t) for t in trials] == [Outcome.DONE, Outcome.INTERRUPTED, Outcome.DONE, Outcome.DONE]
+
+
+@pytest.mark.parametrize("suggested", ["some", "all"])
+def test_a_brute_force_proposal_killed_mid_way_is_made_whole_and_queued_and_every_point_trains(tmp_path, suggested):
+    """Brute force reads a failed trial's parameters as a point it visited. Killed after some of
+    them, the proposal made Optuna's tree raise ValueError ("param_name mismatch") in the tell that
+    failed it: the resumed driver crashed. After all of them, its architecture was never trained
+    while brute force evaluated random points again."""
+    from wrnsearch.samplers import suggest_spec
+
+    dims = {"depth": [10, 16], "widen_factor": [1, 2], "block": ["B(3,3)"]}
+    space = parse_space(space_text("bf", space=exactly(dims), budget={"max_params": None},
+                                   search=exactly({"sampler": "bruteforce", "seed": 0})), source="bf.yaml")
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'bf.db'}", study_name="bf",
+                                directions=space.directions, sampler=make_sampler(space))
+
+    def ask_and_propose():
+        trial = study.ask()
+        return trial, propose(study, trial, space, lambda spec: {Attr.KEY: trial_key(space, spec)})
+
+    first, p = ask_and_propose()
+    tell_record(study, first, _record(name=p.spec.name), list(space.objectives), p)
+    killed = study.ask()  # the driver was killed before the proposal's key was written
+    if suggested == "all":
+        suggest_spec(killed, space)
+    else:
+        killed.suggest_int("depth", 10, 16, step=6)  # the first parameter suggest_spec asks for here
+    held = dict(study.get_trials(deepcopy=False)[killed.number].params)
+    assert len(held) == (2 if suggested == "all" else 1)
+    assert reconcile_running(study, space) == [killed.number]
+    trials = study.get_trials(deepcopy=False)
+    assert trials[killed.number].params.items() >= held.items() and len(trials[killed.number].params) == 2
+    assert trials[2].state == optuna.trial.TrialState.WAITING and trials[2].params == trials[killed.number].params
+    names = [p.spec.name]
+    for _ in range(3):  # the queued point, then the two brute force has not handed out
+        trial, p = ask_and_propose()
+        tell_record(study, trial, _record(name=p.spec.name), list(space.objectives), p)
+        names.append(p.spec.name)
+    trials = study.get_trials(deepcopy=False)
+    assert trials[2].user_attrs[Attr.RETRY_OF] == killed.number
+    assert sorted(names) == ["WRN-10-1", "WRN-10-2", "WRN-16-1", "WRN-16-2"]  # every point once, none again
+    assert [outcome_of(t) for t in trials] == [Outcome.DONE, Outcome.INTERRUPTED] + [Outcome.DONE] * 3
+

@@ -46,7 +46,9 @@ def test_synthetic_trial_learns_and_records_everything(synthetic, tmp_path):
     assert record.val_error < 50 and record.test_error < 50  # 4 classes: chance is 75 %
     assert record.curve[-1]["val_error"] == record.val_error
     assert record.params == sum(p.numel() for p in __import__("wrnsearch").build_model(spec).parameters())
-    assert record.latency["steps"] >= 20 and record.latency["batch"] == 32 and record.latency_ms > 0
+    # timed at the recipe's latency_batch (the factory's 8, not the default 32)
+    assert record.latency["steps"] >= 20 and record.latency["batch"] == s.train.latency_batch == 8
+    assert record.latency_ms > 0
     assert record.images_per_s > 0 and record.device.startswith("cpu")
     for key in ("name", "spec", "recipe", "dataset", "macs", "torch", "seed", "wall_time_s", "peak_memory_bytes",
                 "node"):

@@ -98,7 +98,7 @@ def _run_locked(space: Space, study: optuna.Study, run_dir: Path, url: str, opti
                 warm: WarmSource | None = None) -> RunResult:
     """The run, under the run directory's lock, on its open study (``warm``: a checked warm start)."""
     found = len(study.get_trials(deepcopy=False))  # before this run adds any: what a resume found
-    reconciled = reconcile_running(study)
+    reconciled = reconcile_running(study, space)
     warmed = None
     if warm is not None:  # before enqueue_first, which skips the architectures the study holds
         warmed = copy_warm_start(study, space, warm)
@@ -368,7 +368,7 @@ def _tune(space: Space, study: optuna.Study, run_dir: Path, options: RunOptions,
         # are marked interrupted and queued again, to continue from their checkpoints on resume.
         if interrupted or (searcher.live and not time_up and searcher.stop_reason is None):
             searcher.forget_in_flight()
-            reconcile_running(study)
+            reconcile_running(study, space)
             raise KeyboardInterrupt
         searcher.finish_stragglers(TIME_STOPPED_REASON)
         if searcher.setup_error is not None:

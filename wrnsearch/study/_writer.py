@@ -27,7 +27,7 @@ from wrnsearch.compat import set_trial_attrs, study_storage, tell, trial_id
 from wrnsearch.errors import RunError, one_line
 from wrnsearch.objectives import record_values
 from wrnsearch.record import INTERRUPTED_REASON, WORKER_DIED_REASON, Attr, Status, TrialRecord
-from wrnsearch.samplers import Proposal, infeasible_values, make_sampler
+from wrnsearch.samplers import Proposal, complete_proposal, infeasible_values, make_sampler, marks_visited
 from wrnsearch.space import Space
 from wrnsearch.spec import WRNSpec
 from wrnsearch.study._outcome import Outcome, outcome_from
@@ -126,10 +126,7 @@ def enqueue_first(study: optuna.Study, space: Space) -> list[str]:
     return queued
 
 
-GRID_POINT = "grid_id"  # the system attribute in which Optuna's GridSampler keeps a trial's grid point
-
-
-def reconcile_running(study: optuna.Study) -> list[int]:
+def reconcile_running(study: optuna.Study, space: Space) -> list[int]:
     """Trials a killed driver left RUNNING: mark them failed (interrupted) and queue them again.
 
     Called under the run lock, so no other driver can be running them. The queued copy carries
@@ -138,20 +135,26 @@ def reconcile_running(study: optuna.Study) -> list[int]:
     reached Tune, and a copy of part of its parameters would be another architecture), an
     over-budget proposal, a copy of a finished result (none of them was going to train).
 
-    One exception: a grid's proposal killed mid-way already holds its grid point (Optuna's
-    ``grid_id``), which a finished trial marks as visited. Dropped, it would leave the grid a
-    hole that the grid fills by re-evaluating random points, each a copy of a trained result,
-    so the point is queued again, as Optuna's own ``RetryFailedTrialCallback`` queues a grid
-    trial: with its system attributes.
+    One exception: under an exhaustive sampler (grid, brute force), a proposal killed mid-way
+    is a point the sampler counts as visited once it is failed
+    (:func:`wrnsearch.samplers.marks_visited`). Dropped, it would leave a hole: the grid fills it
+    by re-evaluating random points, each a copy of a trained result; brute force skips the point,
+    and part of a point makes it raise ValueError in the tell that fails the trial (the resumed
+    driver crashed here). So it is made whole (:func:`wrnsearch.samplers.complete_proposal`) and
+    queued again, as Optuna's own ``RetryFailedTrialCallback`` queues a trial: with its system
+    attributes (the grid's point).
     """
     numbers = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = t.user_attrs
+        revisit = Attr.KEY not in attrs and marks_visited(study.sampler, t)
+        if revisit:
+            t = complete_proposal(study, t, space)  # while it is RUNNING: a finished trial's parameters are fixed
         set_trial_attrs(study, t, {Attr.FAIL_REASON: INTERRUPTED_REASON, Attr.STATUS: Status.INTERRUPTED.value})
         tell(study, t.number, state=TrialState.FAIL, skip_if_finished=True)
-        attrs = t.user_attrs
         if Attr.KEY in attrs and Attr.INFEASIBLE_REASON not in attrs and Attr.REUSED_FROM not in attrs:
             study.enqueue_trial(t.params, user_attrs={Attr.RETRY_OF: t.number}, skip_if_exists=False)
-        elif Attr.KEY not in attrs and GRID_POINT in t.system_attrs:
+        elif revisit:
             study.add_trial(optuna.trial.create_trial(
                 state=TrialState.WAITING, params=t.params, distributions=t.distributions,
                 user_attrs={Attr.RETRY_OF: t.number}, system_attrs=dict(t.system_attrs)))
