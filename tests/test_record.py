@@ -240,3 +240,27 @@ def test_a_brute_force_proposal_killed_mid_way_is_made_whole_and_queued_and_ever
     assert sorted(names) == ["WRN-10-1", "WRN-10-2", "WRN-16-1", "WRN-16-2"]  # every point once, none again
     assert [outcome_of(t) for t in trials] == [Outcome.DONE, Outcome.INTERRUPTED] + [Outcome.DONE] * 3
 
+
+def test_a_queued_architecture_killed_mid_proposal_is_queued_again_and_trains(tmp_path):
+    """search.enqueue's architectures are asked from Optuna's queue with fixed parameters. Killed
+    before its key was written, such a proposal was dropped, and the resume's enqueue_first did not
+    queue it again either (Optuna's skip_if_exists matched the failed trial's fixed parameters):
+    under a sampler that never proposed it, the architecture the user asked for was never trained."""
+    from wrnsearch.study import enqueue_first
+
+    text = space_text("q", space=exactly({"architecture": ["WRN-10-1", "WRN-10-2"]}),
+                      search=exactly({"sampler": "random", "seed": 3, "enqueue": ["WRN-10-2"]}))
+    space = parse_space(text, source="q.yaml")
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'q.db'}", study_name="q",
+                                directions=space.directions, sampler=make_sampler(space))
+    assert enqueue_first(study, space) == ["WRN-10-2"]
+    killed = study.ask()  # the queued architecture, the driver killed before the proposal's key was written
+    assert reconcile_running(study, space) == [killed.number]
+    enqueue_first(study, space)  # the resume: queued again once, not twice
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+    assert trials[1].user_attrs[Attr.RETRY_OF] == killed.number
+    trial = study.ask()
+    p = propose(study, trial, space, lambda spec: {Attr.KEY: trial_key(space, spec)})
+    assert trial.number == 1 and p.spec.name == "WRN-10-2"
+

@@ -7,8 +7,8 @@
 - :func:`search_distributions`, :func:`suggest_spec`, :func:`propose`: the parameters a space
   defines and one proposal costed against its budgets (:class:`Proposal`);
 - :func:`sample_specs`: proposals without training, as ``wrnsearch space sample`` shows them;
-- :func:`marks_visited`, :func:`complete_proposal`: what an exhaustive sampler (grid, brute
-  force) makes of a proposal the driver was killed in the middle of.
+- :func:`marks_visited`, :func:`complete_proposal`, :data:`QUEUED`: what an exhaustive sampler
+  (grid, brute force) and Optuna's queue make of a proposal the driver was killed in the middle of.
 
 Below the study: samplers read the trials Optuna hands them and write nothing but a proposal's
 attributes. When to stop a trial early is the scheduler's, in :mod:`wrnsearch.search`.
@@ -28,10 +28,10 @@ from wrnsearch.samplers._parameters import (
     search_distributions,
     suggest_spec,
 )
-from wrnsearch.samplers._visited import GRID_POINT, complete_proposal, marks_visited
+from wrnsearch.samplers._visited import GRID_POINT, QUEUED, complete_proposal, marks_visited
 
 __all__ = [
     "CONSTRAINT_KEYS", "EHVISampler", "GRID_POINT", "Proposal", "builder_of", "complete_proposal",
-    "has_conditional_params", "infeasible_values", "make_sampler", "marks_visited", "propose",
+    "QUEUED", "has_conditional_params", "infeasible_values", "make_sampler", "marks_visited", "propose",
     "proposals_limited_to", "sample_specs", "search_distributions", "suggest_spec",
 ]

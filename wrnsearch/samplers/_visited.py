@@ -1,5 +1,10 @@
 """The points an exhaustive sampler counts as visited, and a proposal killed before it was keyed.
 
+A queued trial (``search.enqueue``'s architectures, a retry) is asked with its parameters fixed,
+in Optuna's ``fixed_params`` system attribute (:data:`QUEUED`): killed mid-proposal, it is still
+that whole architecture, and Optuna's ``enqueue_trial(skip_if_exists=True)`` counts the failed
+trial as queued already, so the study queues it again itself.
+
 Optuna's grid holds a trial's point from the ask on, in its ``grid_id`` system attribute; brute
 force reads the point from the parameters a trial holds, a failed trial's included. A proposal the
 driver was killed in the middle of never trained, yet once it is marked failed its point counts as
@@ -18,6 +23,7 @@ from wrnsearch.samplers._parameters import suggest_spec
 from wrnsearch.space import Space
 
 GRID_POINT = "grid_id"  # the system attribute in which Optuna's GridSampler keeps a trial's grid point
+QUEUED = "fixed_params"  # the system attribute in which Optuna keeps a queued trial's parameters
 
 
 def marks_visited(sampler: BaseSampler, trial: FrozenTrial) -> bool:

@@ -27,7 +27,7 @@ from wrnsearch.compat import set_trial_attrs, study_storage, tell, trial_id
 from wrnsearch.errors import RunError, one_line
 from wrnsearch.objectives import record_values
 from wrnsearch.record import INTERRUPTED_REASON, WORKER_DIED_REASON, Attr, Status, TrialRecord
-from wrnsearch.samplers import Proposal, complete_proposal, infeasible_values, make_sampler, marks_visited
+from wrnsearch.samplers import QUEUED, Proposal, complete_proposal, infeasible_values, make_sampler, marks_visited
 from wrnsearch.space import Space
 from wrnsearch.spec import WRNSpec
 from wrnsearch.study._outcome import Outcome, outcome_from
@@ -135,8 +135,10 @@ def reconcile_running(study: optuna.Study, space: Space) -> list[int]:
     reached Tune, and a copy of part of its parameters would be another architecture), an
     over-budget proposal, a copy of a finished result (none of them was going to train).
 
-    One exception: under an exhaustive sampler (grid, brute force), a proposal killed mid-way
-    is a point the sampler counts as visited once it is failed
+    Two exceptions. A queued proposal (``search.enqueue``'s, a retry) killed mid-way is still a
+    whole architecture, its parameters fixed: queued again, as ``enqueue_first`` would not (the
+    failed trial holds the same fixed parameters). And under an exhaustive sampler (grid, brute
+    force), a proposal killed mid-way is a point the sampler counts as visited once it is failed
     (:func:`wrnsearch.samplers.marks_visited`). Dropped, it would leave a hole: the grid fills it
     by re-evaluating random points, each a copy of a trained result; brute force skips the point,
     and part of a point makes it raise ValueError in the tell that fails the trial (the resumed
@@ -158,6 +160,8 @@ def reconcile_running(study: optuna.Study, space: Space) -> list[int]:
             study.add_trial(optuna.trial.create_trial(
                 state=TrialState.WAITING, params=t.params, distributions=t.distributions,
                 user_attrs={Attr.RETRY_OF: t.number}, system_attrs=dict(t.system_attrs)))
+        elif Attr.KEY not in attrs and QUEUED in t.system_attrs:
+            study.enqueue_trial(t.system_attrs[QUEUED], user_attrs={Attr.RETRY_OF: t.number}, skip_if_exists=False)
         numbers.append(t.number)
     return numbers
 
