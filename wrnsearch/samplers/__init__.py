@@ -31,7 +31,7 @@ from wrnsearch.samplers._parameters import (
 from wrnsearch.samplers._visited import GRID_POINT, QUEUED, complete_proposal, marks_visited
 
 __all__ = [
-    "CONSTRAINT_KEYS", "EHVISampler", "GRID_POINT", "Proposal", "builder_of", "complete_proposal",
-    "QUEUED", "has_conditional_params", "infeasible_values", "make_sampler", "marks_visited", "propose",
+    "CONSTRAINT_KEYS", "EHVISampler", "GRID_POINT", "QUEUED", "Proposal", "builder_of", "complete_proposal",
+    "has_conditional_params", "infeasible_values", "make_sampler", "marks_visited", "propose",
     "proposals_limited_to", "sample_specs", "search_distributions", "suggest_spec",
 ]

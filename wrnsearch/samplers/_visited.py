@@ -1,15 +1,15 @@
 """The points an exhaustive sampler counts as visited, and a proposal killed before it was keyed.
 
-A queued trial (``search.enqueue``'s architectures, a retry) is asked with its parameters fixed,
-in Optuna's ``fixed_params`` system attribute (:data:`QUEUED`): killed mid-proposal, it is still
-that whole architecture, and Optuna's ``enqueue_trial(skip_if_exists=True)`` counts the failed
-trial as queued already, so the study queues it again itself.
-
 Optuna's grid holds a trial's point from the ask on, in its ``grid_id`` system attribute; brute
 force reads the point from the parameters a trial holds, a failed trial's included. A proposal the
 driver was killed in the middle of never trained, yet once it is marked failed its point counts as
 visited: the study queues it again (:func:`wrnsearch.study.reconcile_running`), and for brute
 force makes it whole first (:func:`complete_proposal`).
+
+A queued trial (``search.enqueue``'s architectures, a retry) is asked with its parameters fixed,
+in Optuna's ``fixed_params`` system attribute (:data:`QUEUED`): killed mid-proposal, it is still
+that whole architecture, and Optuna's ``enqueue_trial(skip_if_exists=True)`` counts the failed
+trial as queued already, so the study queues it again itself.
 """
 
 from __future__ import annotations
