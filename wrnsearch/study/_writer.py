@@ -149,19 +149,20 @@ def reconcile_running(study: optuna.Study, space: Space) -> list[int]:
     numbers = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = t.user_attrs
-        revisit = Attr.KEY not in attrs and marks_visited(study.sampler, t)
+        keyed = Attr.KEY in attrs  # handed to Tune; without a key, killed in the middle of its proposal
+        revisit = not keyed and marks_visited(study.sampler, t)
         if revisit:
             t = complete_proposal(study, t, space)  # while it is RUNNING: a finished trial's parameters are fixed
         set_trial_attrs(study, t, {Attr.FAIL_REASON: INTERRUPTED_REASON, Attr.STATUS: Status.INTERRUPTED.value})
         tell(study, t.number, state=TrialState.FAIL, skip_if_finished=True)
-        if Attr.KEY in attrs and Attr.INFEASIBLE_REASON not in attrs and Attr.REUSED_FROM not in attrs:
-            study.enqueue_trial(t.params, user_attrs={Attr.RETRY_OF: t.number}, skip_if_exists=False)
+        retry = {Attr.RETRY_OF: t.number}
+        if keyed and Attr.INFEASIBLE_REASON not in attrs and Attr.REUSED_FROM not in attrs:
+            study.enqueue_trial(t.params, user_attrs=retry, skip_if_exists=False)
         elif revisit:
-            study.add_trial(optuna.trial.create_trial(
-                state=TrialState.WAITING, params=t.params, distributions=t.distributions,
-                user_attrs={Attr.RETRY_OF: t.number}, system_attrs=dict(t.system_attrs)))
-        elif Attr.KEY not in attrs and QUEUED in t.system_attrs:
-            study.enqueue_trial(t.system_attrs[QUEUED], user_attrs={Attr.RETRY_OF: t.number}, skip_if_exists=False)
+            study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params=t.params, user_attrs=retry,
+                                                      distributions=t.distributions, system_attrs=dict(t.system_attrs)))
+        elif not keyed and QUEUED in t.system_attrs:
+            study.enqueue_trial(t.system_attrs[QUEUED], user_attrs=retry, skip_if_exists=False)
         numbers.append(t.number)
     return numbers
 
