@@ -75,17 +75,34 @@ def test_the_record_as_user_attributes():
 @pytest.fixture
 def study_and_space(tmp_path):
     space = parse_space(SPACE, source="rec.yaml")
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'rec.db'}", study_name="rec",
-                                directions=space.directions, sampler=make_sampler(space))
+    study = _new_study(tmp_path, space)
     study.set_metric_names(list(space.objectives))
     return study, space
+
+
+def _ask_and_propose(study, space):
+    """The sampler's next proposal, as the searcher makes it (its key written with it)."""
+    trial = study.ask()
+    return trial, propose(study, trial, space, lambda spec: {Attr.KEY: trial_key(space, spec)})
 
 
 def _propose(study, space, name: str):
     """A proposal of ``name`` as the searcher makes it (enqueued, so the sampler proposes exactly it)."""
     study.enqueue_trial({"architecture": name})
-    trial = study.ask()
-    return trial, propose(study, trial, space, lambda spec: {Attr.KEY: trial_key(space, spec)})
+    return _ask_and_propose(study, space)
+
+
+def _train_next(study, space) -> str:
+    """The next proposal, told as trained; its architecture."""
+    trial, p = _ask_and_propose(study, space)
+    tell_record(study, trial, _record(name=p.spec.name), list(space.objectives), p)
+    return p.spec.name
+
+
+def _new_study(tmp_path, space) -> optuna.Study:
+    """A SQLite study of ``space`` with its sampler, as the driver opens one."""
+    return optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", study_name=space.name,
+                               directions=space.directions, sampler=make_sampler(space))
 
 
 def test_every_outcome_as_the_driver_stores_it(study_and_space):
@@ -175,23 +192,12 @@ def test_a_grid_point_killed_mid_proposal_is_queued_again_and_the_grid_trains_ev
     space = parse_space(space_text("grid", space=exactly({"architecture": ["WRN-10-1", "WRN-10-2", "WRN-10-3"]}),
                                    budget={"max_params": None}, search=exactly({"sampler": "grid", "seed": 0})),
                         source="grid.yaml")
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'grid.db'}", study_name="grid",
-                                directions=space.directions, sampler=make_sampler(space))
-
-    def ask_and_propose():
-        trial = study.ask()
-        return trial, propose(study, trial, space, lambda spec: {Attr.KEY: trial_key(space, spec)})
-
-    first, p = ask_and_propose()
-    tell_record(study, first, _record(name=p.spec.name), list(space.objectives), p)
+    study = _new_study(tmp_path, space)
+    names = [_train_next(study, space)]
     killed = study.ask()  # the driver was killed before the proposal's key was written
     assert "grid_id" in study.get_trials(deepcopy=False)[killed.number].system_attrs
     assert reconcile_running(study, space) == [killed.number]
-    names = [p.spec.name]
-    for _ in range(2):  # the queued grid point, then the grid's last one
-        trial, p = ask_and_propose()
-        tell_record(study, trial, _record(name=p.spec.name), list(space.objectives), p)
-        names.append(p.spec.name)
+    names += [_train_next(study, space) for _ in range(2)]  # the queued grid point, then the grid's last one
     trials = study.get_trials(deepcopy=False)
     assert trials[2].user_attrs[Attr.RETRY_OF] == killed.number
     assert trials[2].system_attrs["grid_id"] == trials[1].system_attrs["grid_id"]
@@ -210,15 +216,8 @@ def test_a_brute_force_proposal_killed_mid_way_is_made_whole_and_queued_and_ever
     dims = {"depth": [10, 16], "widen_factor": [1, 2], "block": ["B(3,3)"]}
     space = parse_space(space_text("bf", space=exactly(dims), budget={"max_params": None},
                                    search=exactly({"sampler": "bruteforce", "seed": 0})), source="bf.yaml")
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'bf.db'}", study_name="bf",
-                                directions=space.directions, sampler=make_sampler(space))
-
-    def ask_and_propose():
-        trial = study.ask()
-        return trial, propose(study, trial, space, lambda spec: {Attr.KEY: trial_key(space, spec)})
-
-    first, p = ask_and_propose()
-    tell_record(study, first, _record(name=p.spec.name), list(space.objectives), p)
+    study = _new_study(tmp_path, space)
+    names = [_train_next(study, space)]
     killed = study.ask()  # the driver was killed before the proposal's key was written
     if suggested == "all":
         suggest_spec(killed, space)
@@ -230,11 +229,7 @@ def test_a_brute_force_proposal_killed_mid_way_is_made_whole_and_queued_and_ever
     trials = study.get_trials(deepcopy=False)
     assert trials[killed.number].params.items() >= held.items() and len(trials[killed.number].params) == 2
     assert trials[2].state == optuna.trial.TrialState.WAITING and trials[2].params == trials[killed.number].params
-    names = [p.spec.name]
-    for _ in range(3):  # the queued point, then the two brute force has not handed out
-        trial, p = ask_and_propose()
-        tell_record(study, trial, _record(name=p.spec.name), list(space.objectives), p)
-        names.append(p.spec.name)
+    names += [_train_next(study, space) for _ in range(3)]  # the queued point, then the two not handed out
     trials = study.get_trials(deepcopy=False)
     assert trials[2].user_attrs[Attr.RETRY_OF] == killed.number
     assert sorted(names) == ["WRN-10-1", "WRN-10-2", "WRN-16-1", "WRN-16-2"]  # every point once, none again
@@ -251,8 +246,7 @@ def test_a_queued_architecture_killed_mid_proposal_is_queued_again_and_trains(tm
     text = space_text("q", space=exactly({"architecture": ["WRN-10-1", "WRN-10-2"]}),
                       search=exactly({"sampler": "random", "seed": 3, "enqueue": ["WRN-10-2"]}))
     space = parse_space(text, source="q.yaml")
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'q.db'}", study_name="q",
-                                directions=space.directions, sampler=make_sampler(space))
+    study = _new_study(tmp_path, space)
     assert enqueue_first(study, space) == ["WRN-10-2"]
     killed = study.ask()  # the queued architecture, the driver killed before the proposal's key was written
     assert reconcile_running(study, space) == [killed.number]
@@ -260,7 +254,6 @@ def test_a_queued_architecture_killed_mid_proposal_is_queued_again_and_trains(tm
     trials = study.get_trials(deepcopy=False)
     assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
     assert trials[1].user_attrs[Attr.RETRY_OF] == killed.number
-    trial = study.ask()
-    p = propose(study, trial, space, lambda spec: {Attr.KEY: trial_key(space, spec)})
+    trial, p = _ask_and_propose(study, space)
     assert trial.number == 1 and p.spec.name == "WRN-10-2"
 
