@@ -171,7 +171,6 @@ def quick_run(tmp_path_factory, request) -> FinishedRun:
     a lock that the other process waits on, and both read the same run directory (a search costs
     both cores for seconds). A test that writes to it works on ``quick_run.copy_to(...)``."""
     import fcntl
-    import json
 
     from wrnsearch.search import RunOptions, run_search
 
@@ -179,14 +178,14 @@ def quick_run(tmp_path_factory, request) -> FinishedRun:
     root = tmp_path_factory.getbasetemp()
     base = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "quick-run"
     base.mkdir(exist_ok=True)
-    space, made = base / "quick.yaml", base / "made.json"
+    space, run_dir, made = base / "quick.yaml", base / "runs" / "quick", base / "made"
     with open(base / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not made.exists():
+        if not made.exists():  # the search finished (a failed one is run again by the next process)
             request.getfixturevalue("local_ray")
             write_space(base, "quick", base=QUICK_SPACE)
             result = run_search(space, RunOptions(runs_dir=base / "runs", num_cpus=2))
             assert result.stop_reason.startswith("budget.max_trials"), result.stop_reason
-            made.write_text(json.dumps({"run_dir": str(result.run_dir)}))
-        run_dir = Path(json.loads(made.read_text())["run_dir"])
+            assert result.run_dir == run_dir
+            made.touch()
     return FinishedRun(space=space, run_dir=run_dir, name="quick")
