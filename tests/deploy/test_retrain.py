@@ -13,6 +13,7 @@ from collections import Counter
 import pytest
 import yaml
 from click.testing import CliRunner
+from optuna.trial import TrialState
 
 from tests.spaces import exactly, space_data
 from wrnsearch.cli import main
@@ -37,7 +38,9 @@ def _final_trials(run_dir):
 
 
 def _complete(trials):
-    return [t for t in trials if t.user_attrs.get("status") == "complete"]
+    """Told complete: the driver writes a trial's record before it tells the study, and a kill
+    between the two leaves it RUNNING with its record but no values (the resume trains it again)."""
+    return [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("status") == "complete"]
 
 
 def test_retrain_runs_as_a_second_study_and_resumes_after_a_kill(tmp_path, make_space, local_ray):
