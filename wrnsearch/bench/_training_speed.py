@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from wrnsearch import dataset_registry
 from wrnsearch.bench._machine import machine_description
 from wrnsearch.spec import WRNSpec
 
@@ -77,8 +78,8 @@ def bench_train(arch: str = "WRN-16-2", *, dataset: str = "synthetic", data_root
     from wrnsearch.train import pick_device, train_trial
 
     dev = pick_device(device)
-    if dataset == "synthetic":
-        data = {"name": "synthetic", "train_size": images + 256, "test_size": 256, "val_size": 256}
+    if dataset_registry.get(dataset).generated:
+        data = {"name": dataset, "train_size": images + 256, "test_size": 256, "val_size": 256}
     else:
         data = {"name": dataset, "val_size": 256, "train_subset": images, "test_subset": 256}
     s = space_from_data({"name": "bench", "dataset": data, "space": {"architecture": [arch]},

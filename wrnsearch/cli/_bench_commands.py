@@ -6,7 +6,11 @@ import sys
 
 import click
 
+from wrnsearch import dataset_registry
 from wrnsearch.cli._group import SET_OPTION, main, print_json
+
+# The data sets `bench train` takes: those whose shape is known without a space (not an image folder)
+BENCH_DATASETS = [e.name for e in dataset_registry.DATASETS.values() if e.generated or e.shape is not None]
 
 
 @main.group()
@@ -40,9 +44,9 @@ def bench_cost_command(n: int, build_n: int, seed: int, fmt: str) -> None:
 
 @bench.command("train")
 @click.option("--arch", default="WRN-16-2", show_default=True, help="Architecture to train.")
-@click.option("--dataset", type=click.Choice(["synthetic", "cifar10"]), default="synthetic", show_default=True,
-              help="Data: synthetic, or the real CIFAR-10 (needs --data-root).")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where CIFAR-10 lives.")
+@click.option("--dataset", type=click.Choice(BENCH_DATASETS), default="synthetic", show_default=True,
+              help="Data: synthetic, or a published data set such as the real CIFAR-10 (needs --data-root).")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where that data set lives.")
 @click.option("--images", type=click.IntRange(min=64), default=2048, show_default=True,
               help="Training images per epoch.")
 @click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True, help="Timed epochs per round.")

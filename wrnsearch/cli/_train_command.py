@@ -8,12 +8,13 @@ from typing import Any
 
 import click
 
+from wrnsearch import dataset_registry
 from wrnsearch.cli._group import SET_OPTION, main, pick_device
 
 
 @main.command()
 @click.argument("name")
-@click.option("--dataset", type=click.Choice(["cifar10", "cifar100", "svhn", "imagefolder", "synthetic"]), default=None,
+@click.option("--dataset", type=click.Choice(dataset_registry.NAMES), default=None,
               help="Data set (default: the space's, else cifar10).")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="Where the data set lives (default $WRNSEARCH_DATA or ~/.cache/wrnsearch/data).")

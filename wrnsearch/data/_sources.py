@@ -1,7 +1,8 @@
 """Where a data set comes from: found in a data root by names alone, read, or generated.
 
 In order: torchvision's own on-disk format in the data root (``cifar-10-batches-py/``,
-``cifar-100-python/``, ``train_32x32.mat``), read by torchvision's dataset classes; an
+``cifar-100-python/``, ``train_32x32.mat``: what the set's entry in :mod:`wrnsearch.dataset_registry`
+names), read by the reader that entry names (torchvision's dataset classes); an
 image-folder copy ``ROOT/<name>/{train,test}/<class>/*`` (also ``<name>-jpeg`` and ``<name>-png``),
 or ``ROOT/{train,test}/<class>/*`` itself when its classes are the data set's; an archive of such
 a copy, ``ROOT/<name>-jpeg.tar.gz`` or ``ROOT/<name>.tar.gz``; torchvision's download into the
@@ -10,6 +11,7 @@ root, when ``download`` is on and the network answers. The ``synthetic`` data se
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from pathlib import Path
@@ -17,11 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from wrnsearch.data._decode import RawData, read_image_archive, read_image_folder
+from wrnsearch.dataset_registry import DATASETS, DatasetEntry, get
 from wrnsearch.errors import DataError, one_line
 
 log = logging.getLogger(__name__)
-
-_TORCHVISION_FILES = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python", "svhn": "train_32x32.mat"}
 
 
 def default_data_root() -> Path:
@@ -34,21 +35,10 @@ def resolve_data_root(cli_root: str | Path | None = None, space_root: str | Path
     return Path(root).expanduser() if root else default_data_root()
 
 
-# The class names of the named data sets, in label order (their folders' sorted names)
-KNOWN_CLASSES = {
-    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-    "cifar100": tuple("""apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus
-        butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile
-        cup dinosaur dolphin elephant flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower
-        leopard lion lizard lobster man maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter
-        palm_tree pear pickup_truck pine_tree plain plate poppy porcupine possum rabbit raccoon ray road rocket
-        rose sea seal shark shrew skunk skyscraper snail snake spider squirrel streetcar sunflower sweet_pepper
-        table tank telephone television tiger tractor train trout tulip turtle wardrobe whale willow_tree wolf
-        woman worm""".split()),
-    "svhn": tuple(str(i) for i in range(10)),
-}
-# (training, test) images of the named data sets, as torchvision ships them (SVHN without "extra")
-KNOWN_SIZES = {"cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000), "svhn": (73_257, 26_032)}
+# The class names of the named data sets in label order, and their (training, test) images as
+# torchvision ships them: read from their entries (wrnsearch.dataset_registry)
+KNOWN_CLASSES = {e.name: e.classes for e in DATASETS.values() if e.classes is not None}
+KNOWN_SIZES = {e.name: e.sizes for e in DATASETS.values() if e.sizes is not None}
 
 
 def _is_image_folder(folder: Path) -> bool:
@@ -78,29 +68,28 @@ def _own_folder(root: Path, name: str) -> Path | None:
                     "your own")
 
 
-def _image_folder_candidates(root: Path, name: str) -> list[Path]:
-    if name == "imagefolder":
+def _image_folder_candidates(root: Path, entry: DatasetEntry) -> list[Path]:
+    if entry.root_is_data:
         return [root]
-    return [root / name, root / f"{name}-jpeg", root / f"{name}-png"]
+    return [root / entry.name, root / f"{entry.name}-jpeg", root / f"{entry.name}-png"]
 
 
-def _torchvision_read(name: str, root: Path, download: bool) -> RawData:
-    import torchvision
+def _torchvision_read(entry: DatasetEntry, root: Path, download: bool) -> RawData:
+    """Read (or fetch) torchvision's format of the data set with the reader its entry names."""
+    module, function = entry.reader.split(":")
+    return getattr(importlib.import_module(module), function)(root, download)
 
-    if name == "svhn":
-        train = torchvision.datasets.SVHN(str(root), split="train", download=download)
-        test = torchvision.datasets.SVHN(str(root), split="test", download=download)
-        classes = [str(i) for i in range(10)]
-        return RawData(train.data, train.labels.astype(np.int64), test.data, test.labels.astype(np.int64), classes,
-                       f"torchvision SVHN in {root}")
-    cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
-    train = cls(str(root), train=True, download=download)
-    test = cls(str(root), train=False, download=download)
-    return RawData(
-        np.ascontiguousarray(train.data.transpose(0, 3, 1, 2)), np.asarray(train.targets, dtype=np.int64),
-        np.ascontiguousarray(test.data.transpose(0, 3, 1, 2)), np.asarray(test.targets, dtype=np.int64),
-        list(train.classes), f"torchvision {cls.__name__} in {root}",
-    )
+
+def _torchvision_path(entry: DatasetEntry, root: Path) -> Path | None:
+    """Where torchvision's class keeps the data set under ``root``, for a set it reads."""
+    return root / entry.torchvision_files if entry.reader and entry.torchvision_files else None
+
+
+def _entry(name: str) -> DatasetEntry:
+    try:
+        return get(name)
+    except KeyError as e:
+        raise DataError(e.args[0]) from None
 
 
 def locate_dataset(name: str, root: Path) -> Path | None:
@@ -110,15 +99,17 @@ def locate_dataset(name: str, root: Path) -> Path | None:
     Raises:
         DataError: when ``root`` holds train/ and test/ image folders of other classes.
     """
-    if name in _TORCHVISION_FILES and (root / _TORCHVISION_FILES[name]).exists():
-        return root / _TORCHVISION_FILES[name]
-    for folder in _image_folder_candidates(root, name):
+    entry = _entry(name)
+    native = _torchvision_path(entry, root)
+    if native is not None and native.exists():
+        return native
+    for folder in _image_folder_candidates(root, entry):
         if _is_image_folder(folder):
             return folder
     own = _own_folder(root, name)
     if own is not None:
         return own
-    base = name if name != "imagefolder" else root.name
+    base = root.name if entry.root_is_data else name
     for archive in (root / f"{base}-jpeg.tar.gz", root / f"{base}.tar.gz", root / f"{base}-png.tar.gz"):
         if archive.is_file():
             return archive
@@ -131,28 +122,29 @@ def read_dataset(name: str, root: Path, *, download: bool = True, resolution: in
     Raises:
         DataError: one line saying where to put which files, when it is nowhere to be found.
     """
+    entry = _entry(name)
     found = locate_dataset(name, root)
     if found is not None:
-        if name in _TORCHVISION_FILES and found == root / _TORCHVISION_FILES[name]:
-            return _torchvision_read(name, root, download=False)
+        if found == _torchvision_path(entry, root):
+            return _torchvision_read(entry, root, download=False)
         return read_image_folder(found, resolution) if found.is_dir() else read_image_archive(found, resolution)
-    if name in _TORCHVISION_FILES and download:
+    if entry.root_is_data:
+        raise DataError(f"no image folder at {root}: expected {root}/train/<class>/* and {root}/test/<class>/*")
+    if entry.downloadable and download:
         try:
             root.mkdir(parents=True, exist_ok=True)
-            return _torchvision_read(name, root, download=True)
+            return _torchvision_read(entry, root, download=True)
         except (OSError, RuntimeError) as e:
             log.debug("download of %s failed: %s", name, e)
             reason = f"the download failed ({one_line(e, 120)})"
         except Exception as e:  # urllib raises various errors without a network
             reason = f"the download failed ({type(e).__name__})"
     else:
-        reason = "download is off" if name in _TORCHVISION_FILES else "imagefolder data sets are never downloaded"
-    if name == "imagefolder":
-        raise DataError(f"no image folder at {root}: expected {root}/train/<class>/* and {root}/test/<class>/*")
+        reason = "download is off" if entry.downloadable else f"{name} is never downloaded"
+    native = f"put torchvision's {entry.torchvision_files} there, or " if entry.torchvision_files else "put "
     raise DataError(
-        f"{name} not found under {root} and {reason}: put torchvision's {_TORCHVISION_FILES[name]} there, "
-        f"or an image-folder copy as {root}/{name}/train/<class>/* and {root}/{name}/test/<class>/*, "
-        f"or pass --data-root DIR"
+        f"{name} not found under {root} and {reason}: {native}an image-folder copy as "
+        f"{root}/{name}/train/<class>/* and {root}/{name}/test/<class>/*, or pass --data-root DIR"
     )
 
 

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from wrnsearch.data._decode import RawData
-from wrnsearch.data._sources import KNOWN_SIZES, read_dataset, resolve_data_root, synthetic_dataset
+from wrnsearch.data._sources import read_dataset, resolve_data_root, synthetic_dataset
+from wrnsearch.dataset_registry import get as dataset_entry
 from wrnsearch.errors import DataError
 
 
@@ -140,10 +141,11 @@ def dataset_split_sizes(dataset_cfg: Any, data_root: str | Path | None = None) -
     (45000, 5000, 10000)
     """
     cfg = dataset_cfg
-    if cfg.name == "synthetic":
+    entry = dataset_entry(cfg.name)
+    if entry.generated:
         totals = (cfg.train_size, cfg.test_size)
-    elif cfg.name in KNOWN_SIZES:
-        totals = KNOWN_SIZES[cfg.name]
+    elif entry.sizes is not None:
+        totals = entry.sizes
     else:
         raw = read_dataset(cfg.name, resolve_data_root(data_root, cfg.root), download=False,
                            resolution=cfg.resolution)
@@ -154,7 +156,7 @@ def dataset_split_sizes(dataset_cfg: Any, data_root: str | Path | None = None) -
 def load_splits(dataset_cfg: Any, data_root: str | Path | None = None) -> Splits:
     """Read and split the data set a space's ``dataset`` section describes."""
     cfg = dataset_cfg
-    if cfg.name == "synthetic":
+    if dataset_entry(cfg.name).generated:
         raw = synthetic_dataset(cfg.num_classes, cfg.resolution, cfg.channels, cfg.train_size, cfg.test_size,
                                 seed=cfg.split_seed)
     else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from wrnsearch.dataset_registry import DATASETS
+
 
 class PaperResult(NamedTuple):
     """One published result of Zagoruyko & Komodakis (2016): test error (%) after 200 epochs."""
@@ -33,10 +35,13 @@ PAPER_RESULTS: tuple[PaperResult, ...] = (
     PaperResult("WRN-28-10-d0.3", 36.5, 3.89, 18.85, "Table 6"),
 )
 PAPER_LABEL = "paper (test error)"
+# The data sets the paper's tables give results for: the columns of PaperResult that name one
+PAPER_DATASETS = tuple(f for f in PaperResult._fields if f in DATASETS)
 
 
 def paper_results(dataset: str | None) -> list[tuple[PaperResult, float]]:
-    """The paper's results for ``cifar10`` or ``cifar100`` as (result, test error); else none."""
-    if dataset not in ("cifar10", "cifar100"):
+    """The paper's results for one of :data:`PAPER_DATASETS` (CIFAR-10, CIFAR-100) as (result, test
+    error); else none."""
+    if dataset not in PAPER_DATASETS:
         return []
     return [(r, getattr(r, dataset)) for r in PAPER_RESULTS if getattr(r, dataset) is not None]

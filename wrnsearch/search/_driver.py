@@ -24,6 +24,7 @@ from typing import Any
 
 import optuna
 
+from wrnsearch import dataset_registry
 from wrnsearch.compat import close_storage
 from wrnsearch.errors import RunError, SearchCrashed, WRNSearchError, one_line
 from wrnsearch.pareto import eligible_trials
@@ -210,7 +211,7 @@ def _nothing_left(space: Space, trials: list[optuna.trial.FrozenTrial], progress
 
 def _preflight_data(space: Space, data_root: str | None) -> None:
     """Fail before any trial when a local run's data set is missing (one clear line)."""
-    if space.dataset.name == "synthetic":
+    if dataset_registry.get(space.dataset.name).generated:
         return
     from wrnsearch.data import read_dataset, resolve_data_root
 

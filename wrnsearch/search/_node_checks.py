@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from wrnsearch import dataset_registry
 from wrnsearch.errors import RunError, WRNSearchError, one_line
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def data_problem(dataset: dict[str, Any], data_root: str | None) -> str | None:
     from wrnsearch.data import locate_dataset, read_dataset, resolve_data_root
 
     name = dataset["name"]
-    if name == "synthetic":
+    if dataset_registry.get(name).generated:
         return None
     root = resolve_data_root(data_root, dataset.get("root"))
     try:
@@ -63,7 +64,7 @@ def check_data_on_nodes(dataset: dict[str, Any], data_root: str | None, cpus_per
     Raises:
         RunError: one line naming the first node without the data (and how many more) and why.
     """
-    if dataset["name"] == "synthetic":
+    if dataset_registry.get(dataset["name"]).generated:
         return 0
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from wrnsearch import sampler_registry
+from wrnsearch import dataset_registry, sampler_registry
 from wrnsearch.objectives import DEFAULT as DEFAULT_OBJECTIVES
 from wrnsearch.objectives import NAMES as OBJECTIVES  # every objective a space may list
 from wrnsearch.space._dims import BlockList, Dim, IntDim, NumDim, PositiveAmount, parse_dim
@@ -32,30 +32,19 @@ from wrnsearch.space._run_sections import (
 )
 from wrnsearch.spec import is_odd_kernel, width_problem
 
-# name -> (num_classes, resolution, channels)
-SHAPE_KEYS = ("num_classes", "resolution", "channels")
-KNOWN_DATASETS = {"cifar10": (10, 32, 3), "cifar100": (100, 32, 3), "svhn": (10, 32, 3)}
-SYNTHETIC_SHAPE = (10, 32, 3)
+SHAPE_KEYS = dataset_registry.SHAPE_KEYS
 SYNTHETIC_ONLY_KEYS = ("train_size", "test_size")  # how many images the synthetic data set makes
 
 
 def paper_recipe(dataset: str) -> dict[str, Any]:
-    """The paper's training recipe for a data set: SVHN's, or CIFAR's for every other."""
-    svhn = dataset == "svhn"
-    return {
-        "epochs": 160 if svhn else 200,
-        "lr": 0.01 if svhn else 0.1,
-        "lr_milestones": [0.5, 0.75] if svhn else [0.3, 0.6, 0.8],
-        "lr_gamma": 0.1 if svhn else 0.2,
-        "augment": not svhn,
-        "normalize": "scale" if svhn else "meanstd",
-    }
+    """The paper's training recipe for a data set (its entry's: SVHN's, or CIFAR's for every other)."""
+    return dataset_registry.recipe_for(dataset)
 
 
 class DatasetConfig(Section):
     """What to train on and how to split it."""
 
-    name: Literal["cifar10", "cifar100", "svhn", "imagefolder", "synthetic"] = "cifar10"
+    name: Literal[dataset_registry.NAMES] = dataset_registry.DEFAULT
     root: str | None = None  # default: $WRNSEARCH_DATA or ~/.cache/wrnsearch/data
     download: bool = True  # torchvision download when the root lacks the files
     # images held out of training (count, or fraction if < 1); 0 trains on the whole training set,
@@ -75,18 +64,19 @@ class DatasetConfig(Section):
     @classmethod
     def _fill_shape(cls, data: Any) -> Any:
         """The shape a named data set fixes (classes, resolution, channels), filled before validation."""
-        if not isinstance(data, dict) or not isinstance(data.get("name", "cifar10"), str):
+        if not isinstance(data, dict) or not isinstance(data.get("name", dataset_registry.DEFAULT), str):
             return data  # pydantic reports what is wrong with it
-        name = data.get("name", "cifar10")
+        entry = dataset_registry.DATASETS.get(data.get("name", dataset_registry.DEFAULT))
+        if entry is None:
+            return data  # not a data set's name: the field's own check says so
         filled = dict(data)
-        if name in KNOWN_DATASETS:
-            for key, known in zip(SHAPE_KEYS, KNOWN_DATASETS[name]):
+        if entry.shape is not None:
+            for key, known in zip(SHAPE_KEYS, entry.shape):
                 given = data.get(key)
                 if given is not None and given != known:
-                    raise ValueError(f"{name} has {key} {known}, not {given}: leave {key} out")
+                    raise ValueError(f"{entry.name} has {key} {known}, not {given}: leave {key} out")
                 filled[key] = known
-        defaults = dict(zip(SHAPE_KEYS, SYNTHETIC_SHAPE)) if name == "synthetic" else {"channels": 3}
-        for key, default in defaults.items():
+        for key, default in entry.shape_defaults.items():
             if filled.get(key) is None:
                 filled[key] = default
         return filled
@@ -289,7 +279,7 @@ class Space(Section):
             return data
         dataset = data.get("dataset")
         name = dataset.get("name") if isinstance(dataset, dict) else getattr(dataset, "name", None)
-        defaults = paper_recipe(name if isinstance(name, str) else "cifar10")
+        defaults = paper_recipe(name if isinstance(name, str) else dataset_registry.DEFAULT)
         train = data.get("train")
         if train is None:
             return {**data, "train": defaults}
@@ -330,7 +320,9 @@ def drop_unused_keys(data: dict[str, Any]) -> dict[str, Any]:
         {'dataset': {'name': 'cifar10'}}
     """
     dataset = data.get("dataset")
-    if isinstance(dataset, dict) and dataset.get("name", "cifar10") != "synthetic":
+    name = dataset.get("name", dataset_registry.DEFAULT) if isinstance(dataset, dict) else None
+    entry = dataset_registry.DATASETS.get(name) if isinstance(name, str) else None
+    if entry is not None and not entry.generated:
         for key in SYNTHETIC_ONLY_KEYS:
             if key in dataset and dataset[key] == DatasetConfig.model_fields[key].default:
                 del dataset[key]
