@@ -68,6 +68,22 @@ def test_ehvi_improvement_is_the_exclusive_volume_in_any_number_of_objectives(m)
         assert got == pytest.approx(exclusive_hypervolume(candidate, others, np.array(ref)), abs=1e-9)
 
 
+def test_the_two_dimensional_exclusive_area_holds_with_ties_duplicates_and_points_outside():
+    """The 2-D case (ehvi's with three objectives) has a path of its own: on a coarse grid, where
+    points tie, repeat, sit on the reference or beside the candidate, it is the volume the
+    candidate adds to the others, as the general hypervolume says."""
+    rng = random.Random(11)
+    ref = np.array([1.0, 1.0])
+    for _ in range(500):
+        others = np.array([[rng.randint(0, 4) / 4, rng.randint(0, 4) / 4] for _ in range(rng.randint(0, 8))],
+                          dtype=float).reshape(-1, 2)
+        candidate = np.array([rng.randint(0, 3) / 4, rng.randint(0, 3) / 4])
+        inside = others[(others < ref).all(axis=1)]
+        without = hypervolume(inside, ref) if len(inside) else 0.0
+        added = hypervolume(np.vstack([inside, candidate]), ref) - without
+        assert exclusive_hypervolume(candidate, others, ref) == pytest.approx(added, abs=1e-12), (candidate, others)
+
+
 # every objective that takes no accelerator: the memory too (the trial's own peak, in MiB)
 FOUR = dict(objectives=["error", "params", "latency_ms", "memory_mb"], budget={"max_trials": 5}, train={"epochs": 1},
             search={"sampler": "ehvi", "seed": 3, "n_startup_trials": 2})
