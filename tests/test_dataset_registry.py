@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.data.test_sources import _write_image_folder
+from tests.spaces import exactly, space_data, space_text
 from wrnsearch import dataset_registry
 from wrnsearch.data import dataset_split_sizes, load_splits, locate_dataset, read_dataset
 from wrnsearch.dataset_registry import CIFAR_RECIPE, DATASETS, NAMES
@@ -30,8 +31,8 @@ def _private_cache(tmp_path, monkeypatch):
 
 
 def _space(name: str, **dataset):
-    return space_from_data({"name": "d", "dataset": {"name": name, **dataset},
-                            "space": {"depth": [10], "widen_factor": [1]}})
+    """The factory's space on the named data set, without its train section: the recipe is the entry's."""
+    return space_from_data(space_data("d", dataset=exactly({"name": name, **dataset}), train=None))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -71,7 +72,7 @@ def test_the_space_takes_every_entry_and_fills_its_shape_and_recipe(name):
 
 def test_an_unknown_data_set_is_a_located_error_naming_every_entry():
     with pytest.raises(SpaceError) as err:
-        parse_space("name: x\ndataset: {name: mnist}\nspace: {depth: 10, widen_factor: 1}\n", source="x.yaml")
+        parse_space(space_text("x", dataset=exactly({"name": "mnist"})), source="x.yaml")
     msg = str(err.value)
     assert "x.yaml" in msg and "dataset.name" in msg and "mnist" in msg
     assert all(repr(n) in msg or n in msg for n in NAMES), msg
