@@ -61,5 +61,5 @@ def test_an_enqueued_architecture_over_budget_is_skipped_not_refused():
     study = optuna.create_study(directions=space.directions)
     assert enqueue_first(study, space) == ["WRN-10-2"]
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.WAITING]
-    enqueue_first(study, space)  # a resume before the queued trial ran
+    assert enqueue_first(study, space) == []  # a resume before the queued trial ran: nothing queued now
     assert len(study.trials) == 1  # queued once: Optuna skips a waiting trial with the same parameters

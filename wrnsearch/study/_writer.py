@@ -103,7 +103,8 @@ def _open_study_once(space: Space, url: str, create: bool) -> optuna.Study:
 
 def enqueue_first(study: optuna.Study, space: Space) -> list[str]:
     """Queue ``search.enqueue``'s architectures to be evaluated before the sampler proposes: those
-    the study does not hold yet (by architecture, or as a queued trial with the same parameters)."""
+    the study does not hold yet (by architecture, or as a queued trial with the same parameters).
+    Returns the names it queued now: not one Optuna's ``skip_if_exists`` found queued already."""
     from wrnsearch.samplers import search_distributions
     from wrnsearch.space import budget_violations, params_of, space_cost, with_dataset
     from wrnsearch.spec import parse_name
@@ -120,9 +121,11 @@ def enqueue_first(study: optuna.Study, space: Space) -> list[str]:
             log.warning("search.enqueue: %s is over budget (%s): not queued", spec.name, "; ".join(over))
             continue
         params = {k: v for k, v in params_of(space, spec).items() if k in dists}
+        trials = len(study.get_trials(deepcopy=False))
         study.enqueue_trial(params, skip_if_exists=True)
         present.add(spec.name)
-        queued.append(spec.name)
+        if len(study.get_trials(deepcopy=False)) > trials:
+            queued.append(spec.name)
     return queued
 
 
