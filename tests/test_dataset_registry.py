@@ -110,12 +110,30 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def _write_cifar100(root: Path, rng, monkeypatch) -> tuple[np.ndarray, list[int]]:
+def _trust(monkeypatch, cls, folder: Path, train: list[str], test: str, meta: str) -> None:
+    """torchvision checks each CIFAR file's MD5 against the release's: make it ours."""
+    monkeypatch.setattr(cls, "train_list", [[name, _md5(folder / name)] for name in train])
+    monkeypatch.setattr(cls, "test_list", [[test, _md5(folder / test)]])
+    monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": _md5(folder / meta)})
+
+
+def _write_cifar10(root: Path, rng, monkeypatch) -> tuple[np.ndarray, list[int], int]:
+    import torchvision
+
+    from tests.data.test_sources import _write_cifar10_batches
+
+    folder, written = _write_cifar10_batches(root, rng)  # 5 batches of 20, a test batch of 30
+    train = [f"data_batch_{i}" for i in range(1, 6)]
+    _trust(monkeypatch, torchvision.datasets.CIFAR10, folder, train, "test_batch", "batches.meta")
+    x = np.concatenate([written[name][0] for name in train]).reshape(-1, 3, 32, 32)
+    return x, sum((written[name][1] for name in train), []), 30
+
+
+def _write_cifar100(root: Path, rng, monkeypatch) -> tuple[np.ndarray, list[int], int]:
     import torchvision
 
     folder = root / "cifar-100-python"
     folder.mkdir(parents=True)
-    names = list(DATASETS["cifar100"].classes)
     written = {}
     for split, n in (("train", 40), ("test", 20)):
         data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
@@ -124,15 +142,12 @@ def _write_cifar100(root: Path, rng, monkeypatch) -> tuple[np.ndarray, list[int]
             pickle.dump({"data": data, "fine_labels": labels, "coarse_labels": [0] * n}, f)
         written[split] = (data, labels)
     with open(folder / "meta", "wb") as f:
-        pickle.dump({"fine_label_names": names, "coarse_label_names": ["x"]}, f)
-    cls = torchvision.datasets.CIFAR100  # torchvision checks each file's MD5 against the release's: ours
-    monkeypatch.setattr(cls, "train_list", [["train", _md5(folder / "train")]])
-    monkeypatch.setattr(cls, "test_list", [["test", _md5(folder / "test")]])
-    monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": _md5(folder / "meta")})
-    return written["train"][0].reshape(-1, 3, 32, 32), written["train"][1]
+        pickle.dump({"fine_label_names": list(DATASETS["cifar100"].classes), "coarse_label_names": ["x"]}, f)
+    _trust(monkeypatch, torchvision.datasets.CIFAR100, folder, ["train"], "test", "meta")
+    return written["train"][0].reshape(-1, 3, 32, 32), written["train"][1], 20
 
 
-def _write_svhn(root: Path, rng, monkeypatch) -> tuple[np.ndarray, list[int]]:
+def _write_svhn(root: Path, rng, monkeypatch) -> tuple[np.ndarray, list[int], int]:
     import scipy.io
     import torchvision
 
@@ -146,36 +161,28 @@ def _write_svhn(root: Path, rng, monkeypatch) -> tuple[np.ndarray, list[int]]:
         if split == "train":
             written = (np.transpose(x, (3, 2, 0, 1)), [int(v) % 10 for v in y[:, 0]])
     monkeypatch.setattr(torchvision.datasets.SVHN, "split_list", split_list)
-    return written
+    return (*written, 10)
+
+
+# torchvision's own format of each entry read by torchvision, written by the test, and the
+# torchvision class that reads it: a new entry with a reader needs its writer here
+FORMATS = {"cifar10": (_write_cifar10, "CIFAR10"), "cifar100": (_write_cifar100, "CIFAR100"),
+           "svhn": (_write_svhn, "SVHN")}
 
 
 @pytest.mark.parametrize("name", READ_BY_TORCHVISION)
 def test_every_reader_reads_torchvision_s_own_format(name, tmp_path, monkeypatch):
     """The reader an entry names, through torchvision's real dataset class on files the test
     wrote in that format: the images, labels and classes exactly."""
-    rng = np.random.default_rng(3)
-    if name == "cifar10":
-        from tests.data.test_sources import _write_cifar10_batches
-
-        folder, written = _write_cifar10_batches(tmp_path, rng)
-        cls = __import__("torchvision").datasets.CIFAR10
-        monkeypatch.setattr(cls, "train_list", [[f"data_batch_{i}", _md5(folder / f"data_batch_{i}")]
-                                                for i in range(1, 6)])
-        monkeypatch.setattr(cls, "test_list", [["test_batch", _md5(folder / "test_batch")]])
-        monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": _md5(folder / "batches.meta")})
-        x = np.concatenate([written[f"data_batch_{i}"][0] for i in range(1, 6)]).reshape(-1, 3, 32, 32)
-        y = sum((written[f"data_batch_{i}"][1] for i in range(1, 6)), [])
-    elif name == "cifar100":
-        x, y = _write_cifar100(tmp_path, rng, monkeypatch)
-    elif name == "svhn":
-        x, y = _write_svhn(tmp_path, rng, monkeypatch)
-    else:
-        pytest.fail(f"a new entry read by torchvision ({name}): write its format here")
+    assert name in FORMATS, f"a new entry read by torchvision ({name}): write its format in FORMATS"
+    write, cls = FORMATS[name]
+    x, y, n_test = write(tmp_path, np.random.default_rng(3), monkeypatch)
     raw = read_dataset(name, tmp_path, download=False)
-    assert raw.source.startswith("torchvision") and str(tmp_path) in raw.source
+    assert raw.source == f"torchvision {cls} in {tmp_path}"
     assert np.array_equal(raw.train_x, x) and raw.train_y.tolist() == y
     assert raw.classes == list(DATASETS[name].classes)
-    assert raw.train_x.shape[1:] == (3, 32, 32) and raw.test_x.dtype == np.uint8
+    assert raw.train_x.shape[1:] == (3, 32, 32) and raw.test_x.shape == (n_test, 3, 32, 32)
+    assert raw.test_x.dtype == np.uint8 and len(raw.test_y) == n_test
 
 
 def test_the_commands_and_the_docs_offer_every_entry():
