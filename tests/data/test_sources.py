@@ -101,12 +101,13 @@ def test_archive_is_decoded_once_without_unpacking(tmp_path, monkeypatch):
 
 def test_data_root_at_the_unpacked_copy_itself(tmp_path):
     """--data-root DIR where DIR holds train/<class>/ and test/<class>/ of the data set's classes."""
-    from wrnsearch.data import KNOWN_CLASSES
+    from wrnsearch.dataset_registry import get
 
-    _write_image_folder(tmp_path / "cifar10-jpeg", classes=KNOWN_CLASSES["cifar10"], per_class=2, size=8)
+    classes = get("cifar10").classes
+    _write_image_folder(tmp_path / "cifar10-jpeg", classes=classes, per_class=2, size=8)
     direct = read_dataset("cifar10", tmp_path / "cifar10-jpeg", download=False)
     above = read_dataset("cifar10", tmp_path, download=False)  # the copy found under its parent
-    assert direct.classes == list(KNOWN_CLASSES["cifar10"]) and direct.train_x.shape == (20, 3, 8, 8)
+    assert direct.classes == list(classes) and direct.train_x.shape == (20, 3, 8, 8)
     for key in ("train_x", "train_y", "test_x", "test_y"):
         assert np.array_equal(getattr(direct, key), getattr(above, key)), key
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from wrnsearch.data._decode import IMAGE_SUFFIXES, RawData, cache_dir, read_image_archive, read_image_folder
 from wrnsearch.data._sources import (
-    KNOWN_CLASSES,
-    KNOWN_SIZES,
     default_data_root,
     locate_dataset,
     read_dataset,
@@ -31,7 +29,7 @@ from wrnsearch.data._splits import (
 )
 
 __all__ = [
-    "IMAGE_SUFFIXES", "KNOWN_CLASSES", "KNOWN_SIZES", "RawData", "Splits", "balanced_indices", "cache_dir",
+    "IMAGE_SUFFIXES", "RawData", "Splits", "balanced_indices", "cache_dir",
     "content_hash", "dataset_split_sizes", "default_data_root", "load_splits", "locate_dataset", "make_splits",
     "read_dataset", "read_image_archive", "read_image_folder", "resolve_data_root", "split_sizes",
     "synthetic_dataset",

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from wrnsearch.data._decode import RawData, read_image_archive, read_image_folder
-from wrnsearch.dataset_registry import DATASETS, DatasetEntry, get
+from wrnsearch.dataset_registry import DatasetEntry, get
 from wrnsearch.errors import DataError, one_line
 
 log = logging.getLogger(__name__)
@@ -35,26 +35,20 @@ def resolve_data_root(cli_root: str | Path | None = None, space_root: str | Path
     return Path(root).expanduser() if root else default_data_root()
 
 
-# The class names of the named data sets in label order, and their (training, test) images as
-# torchvision ships them: read from their entries (wrnsearch.dataset_registry)
-KNOWN_CLASSES = {e.name: e.classes for e in DATASETS.values() if e.classes is not None}
-KNOWN_SIZES = {e.name: e.sizes for e in DATASETS.values() if e.sizes is not None}
-
-
 def _is_image_folder(folder: Path) -> bool:
     return (folder / "train").is_dir() and (folder / "test").is_dir()
 
 
-def _own_folder(root: Path, name: str) -> Path | None:
+def _own_folder(root: Path, entry: DatasetEntry) -> Path | None:
     """``root`` itself when it is an image-folder copy of the named data set (``--data-root``
     pointing at the unpacked ``cifar10-jpeg/``): its class folders must be the data set's.
 
     Raises:
         DataError: when ``root`` holds train/ and test/ folders of other classes.
     """
-    if name not in KNOWN_CLASSES or not _is_image_folder(root):
+    name, expected = entry.name, entry.classes
+    if expected is None or not _is_image_folder(root):
         return None
-    expected = KNOWN_CLASSES[name]
     found = tuple(sorted(d.name for d in (root / "train").iterdir() if d.is_dir()))
     if found == expected:
         return root
@@ -82,7 +76,7 @@ def _torchvision_read(entry: DatasetEntry, root: Path, download: bool) -> RawDat
 
 def _torchvision_path(entry: DatasetEntry, root: Path) -> Path | None:
     """Where torchvision's class keeps the data set under ``root``, for a set it reads."""
-    return root / entry.torchvision_files if entry.reader and entry.torchvision_files else None
+    return root / entry.torchvision_files if entry.torchvision_files else None
 
 
 def _entry(name: str) -> DatasetEntry:
@@ -106,7 +100,7 @@ def locate_dataset(name: str, root: Path) -> Path | None:
     for folder in _image_folder_candidates(root, entry):
         if _is_image_folder(folder):
             return folder
-    own = _own_folder(root, name)
+    own = _own_folder(root, entry)
     if own is not None:
         return own
     base = root.name if entry.root_is_data else name
