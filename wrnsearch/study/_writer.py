@@ -121,10 +121,10 @@ def enqueue_first(study: optuna.Study, space: Space) -> list[str]:
             log.warning("search.enqueue: %s is over budget (%s): not queued", spec.name, "; ".join(over))
             continue
         params = {k: v for k, v in params_of(space, spec).items() if k in dists}
-        trials = len(study.get_trials(deepcopy=False))
+        waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))  # a few, not the study
         study.enqueue_trial(params, skip_if_exists=True)
         present.add(spec.name)
-        if len(study.get_trials(deepcopy=False)) > trials:
+        if len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) > waiting:
             queued.append(spec.name)
     return queued
 
